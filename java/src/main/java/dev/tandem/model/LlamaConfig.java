@@ -3,6 +3,7 @@ package dev.tandem.model;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.util.AtomicFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -154,6 +155,6 @@ public record LlamaConfig(
   }
 
   public void write(Path file) throws IOException {
-    JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), toJson());
+    AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
   }
 }

@@ -1,0 +1,77 @@
+package dev.tandem.backend;
+
+/**
+ * The operations a decoder forward pass is written against. Implementations: the CPU backend (a
+ * fast Vector API path, or the plain scalar reference) and the CUDA backend.
+ *
+ * <p>Conventions: every operation works on the first {@code n} rows of its activation tensors
+ * (for operations that take a {@link BatchRows}, {@code n = rows.rowCount()}); operations are
+ * issued in order and may run asynchronously until {@link #download} or {@link #synchronize}.
+ * <b>Batch invariance</b>: the result for one row never depends on the other rows, bit for bit, so
+ * a block of positions and the same positions one at a time give identical results.
+ */
+public interface Backend extends AutoCloseable {
+  /** A short name, e.g. {@code cpu}, {@code cpu-reference}, {@code cuda}. */
+  String name();
+
+  /** Uploads a weight matrix {@code [rows][cols]} (a norm gain is {@code [1][cols]}). */
+  Tensor weights(String name, float[] data, int rows, int cols);
+
+  /** An fp32 activation buffer {@code [rows][cols]}, contents undefined. */
+  Tensor allocate(String name, int rows, int cols);
+
+  /** Keys and values for {@code layers} layers and {@code slots} sequences of {@code capacity} positions. */
+  KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim);
+
+  /** {@code out[i] = table[rows.token(i)]}. table: [vocab][d], out: [n][d]. */
+  void embed(Tensor table, BatchRows rows, Tensor out);
+
+  /** {@code out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * gain}. x, out: [n][d], gain: [1][d]. */
+  void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out);
+
+  /** {@code out[i][o] = sum_k x[i][k] * w[o][k]} (w in the Hugging Face Linear layout [out][in]). */
+  void matmul(Tensor x, Tensor w, int n, Tensor out);
+
+  /**
+   * Several products of the same input in one pass over it: {@code outs[m] = x * ws[m]^T}.
+   * Equal, bit for bit, to calling {@link #matmul} once per weight.
+   */
+  void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs);
+
+  /**
+   * Rotary embedding in place, Hugging Face "rotate half" convention, for each of {@code heads}
+   * heads of width {@code headDim} in every row, at position {@code rows.position(i)}.
+   * x: [n][heads*headDim]; ropeTable: [positions][headDim] holding cos in the first half of each row
+   * and sin in the second half (see {@code RopeTable}).
+   */
+  void rope(Tensor x, int heads, int headDim, Tensor ropeTable, BatchRows rows);
+
+  /** Writes row i's key and value into {@code cache} at (layer, rows.slot(i), rows.position(i)). */
+  void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows rows);
+
+  /**
+   * Causal grouped-query attention: row i's query attends over positions {@code 0..rows.position(i)}
+   * of its slot's cache (which already holds this pass's keys and values, so the block is causal
+   * inside itself). q, out: [n][heads*headDim]; scale 1/sqrt(headDim); query head h reads key/value
+   * head {@code h / (heads / kvHeads)}.
+   */
+  void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows rows, Tensor out);
+
+  /** {@code out = silu(gate) * up}, elementwise. gate, up, out: [n][f]. */
+  void swiglu(Tensor gate, Tensor up, int n, Tensor out);
+
+  /** {@code x += delta}. x, delta: [n][d]. */
+  void add(Tensor x, Tensor delta, int n);
+
+  /** Copies {@code count} rows from src (starting at srcRow) to dst (starting at dstRow). */
+  void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count);
+
+  /** Copies the first {@code n} rows of t to {@code dst} (row-major), waiting for pending work. */
+  void download(Tensor t, int n, float[] dst);
+
+  /** Waits until every issued operation has finished. */
+  void synchronize();
+
+  @Override
+  void close();
+}

@@ -1,0 +1,262 @@
+package dev.tandem.backend.cpu;
+
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BatchRows;
+import dev.tandem.backend.KvCache;
+import dev.tandem.backend.Tensor;
+
+/**
+ * The CPU backend. {@link #fast(int)}: Vector API kernels on a pool of threads, the embedded
+ * default. {@link #reference()}: the plain scalar loops of {@link ScalarOps} on one thread, the truth
+ * every other path is tested against.
+ *
+ * <p>Operations run synchronously. Work is split across threads by output columns (matrix
+ * products) or by (row, head) pairs (attention), never inside one dot product, so results do not
+ * depend on the thread count.
+ */
+public final class CpuBackend implements Backend {
+  private final boolean reference;
+  private final WorkerPool pool;
+  private final float[][] scoreScratch;  // [worker][capacity]: attention scores
+
+  private CpuBackend(boolean reference, int threads) {
+    this.reference = reference;
+    this.pool = new WorkerPool(threads);
+    this.scoreScratch = new float[threads][0];
+  }
+
+  /** The fast path on {@code threads} threads (0: all available processors). */
+  public static CpuBackend fast(int threads) {
+    return new CpuBackend(false, threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
+  }
+
+  /** The scalar reference, single-threaded. */
+  public static CpuBackend reference() {
+    return new CpuBackend(true, 1);
+  }
+
+  public boolean isReference() {
+    return reference;
+  }
+
+  public int threads() {
+    return pool.threads();
+  }
+
+  @Override
+  public String name() {
+    return reference ? "cpu-reference" : "cpu";
+  }
+
+  /** Takes ownership of {@code data} (no copy). */
+  @Override
+  public Tensor weights(String name, float[] data, int rows, int cols) {
+    if ((long) rows * cols != data.length) {
+      throw new IllegalArgumentException(name + ": " + data.length + " floats for shape [" + rows + ", " + cols + "]");
+    }
+    return new CpuTensor(name, data, rows, cols);
+  }
+
+  @Override
+  public Tensor allocate(String name, int rows, int cols) {
+    long size = (long) rows * cols;
+    if (size > Integer.MAX_VALUE - 16) {
+      throw new IllegalArgumentException("activation " + name + " [" + rows + "][" + cols + "] is too large for one array");
+    }
+    return new CpuTensor(name, new float[(int) size], rows, cols);
+  }
+
+  @Override
+  public KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim) {
+    return new CpuKvCache(layers, slots, capacity, kvDim);
+  }
+
+  @Override
+  public void embed(Tensor table, BatchRows rows, Tensor out) {
+    CpuTensor t = CpuTensor.of(table), o = CpuTensor.of(out);
+    int d = t.cols();
+    for (int i = 0; i < rows.rowCount(); i++) {
+      int token = rows.token(i);
+      if (token < 0 || token >= t.rows()) {
+        throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + t.rows() + ")");
+      }
+      System.arraycopy(t.data(), token * d, o.data(), i * d, d);
+    }
+  }
+
+  @Override
+  public void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out) {
+    float[] xs = CpuTensor.of(x).data(), g = CpuTensor.of(gain).data(), o = CpuTensor.of(out).data();
+    int d = x.cols();
+    forRows(n, d, i -> {
+      if (reference) ScalarOps.rmsNorm(xs, i * d, g, eps, d, o, i * d);
+      else VectorOps.rmsNorm(xs, i * d, g, eps, d, o, i * d);
+    });
+  }
+
+  @Override
+  public void matmul(Tensor x, Tensor w, int n, Tensor out) {
+    matmul(x, new Tensor[] {w}, n, new Tensor[] {out});
+  }
+
+  @Override
+  public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {
+    float[] xs = CpuTensor.of(x).data();
+    int k = x.cols();
+    int totalColumns = 0;
+    for (int m = 0; m < ws.length; m++) {
+      if (ws[m].cols() != k) {
+        throw new IllegalArgumentException("matmul " + ws[m].name() + ": weight has " + ws[m].cols()
+            + " input features, activation " + x.name() + " has " + k);
+      }
+      if (outs[m].cols() != ws[m].rows()) {
+        throw new IllegalArgumentException("matmul " + ws[m].name() + ": output " + outs[m].name() + " has "
+            + outs[m].cols() + " columns, expected " + ws[m].rows());
+      }
+      totalColumns += ws[m].rows();
+    }
+    if (reference) {
+      for (int m = 0; m < ws.length; m++) {
+        ScalarOps.matmul(xs, n, k, CpuTensor.of(ws[m]).data(), ws[m].rows(), CpuTensor.of(outs[m]).data());
+      }
+      return;
+    }
+    // Split the concatenated output columns of all weights into chunks of a multiple of 4 columns.
+    int chunk = Math.max(16, roundUp((totalColumns + pool.threads() * 4 - 1) / (pool.threads() * 4), 4));
+    int tasks = (totalColumns + chunk - 1) / chunk;
+    int columns = totalColumns;
+    pool.run(tasks, (task, worker) -> {
+      int c0 = task * chunk, c1 = Math.min(columns, c0 + chunk);
+      int base = 0;
+      for (int m = 0; m < ws.length && base < c1; m++) {
+        int rowsOfW = ws[m].rows();
+        int lo = Math.max(c0, base), hi = Math.min(c1, base + rowsOfW);
+        if (lo < hi) {
+          VectorOps.matmulColumns(xs, n, k, CpuTensor.of(ws[m]).data(), rowsOfW, CpuTensor.of(outs[m]).data(),
+              lo - base, hi - base);
+        }
+        base += rowsOfW;
+      }
+    });
+  }
+
+  private static int roundUp(int v, int multiple) {
+    return (v + multiple - 1) / multiple * multiple;
+  }
+
+  @Override
+  public void rope(Tensor x, int heads, int headDim, Tensor ropeTable, BatchRows rows) {
+    float[] xs = CpuTensor.of(x).data();
+    CpuTensor table = CpuTensor.of(ropeTable);
+    int width = x.cols();
+    for (int i = 0; i < rows.rowCount(); i++) {
+      int position = rows.position(i);
+      if (position >= table.rows()) {
+        throw new IllegalArgumentException("position " + position + " beyond the rotary table of " + table.rows());
+      }
+      if (reference) ScalarOps.rope(xs, i * width, heads, headDim, table.data(), position * headDim);
+      else VectorOps.rope(xs, i * width, heads, headDim, table.data(), position * headDim);
+    }
+  }
+
+  @Override
+  public void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows rows) {
+    CpuKvCache c = CpuKvCache.of(cache);
+    float[] ks = CpuTensor.of(k).data(), vs = CpuTensor.of(v).data();
+    int kvDim = c.kvDim();
+    for (int i = 0; i < rows.rowCount(); i++) {
+      int position = rows.position(i);
+      if (position >= c.capacity()) {
+        throw new IllegalArgumentException("position " + position + " beyond the KV cache capacity " + c.capacity());
+      }
+      int at = c.offset(rows.slot(i), position);
+      System.arraycopy(ks, i * kvDim, c.keys[layer], at, kvDim);
+      System.arraycopy(vs, i * kvDim, c.values[layer], at, kvDim);
+    }
+  }
+
+  @Override
+  public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows rows, Tensor out) {
+    CpuKvCache c = CpuKvCache.of(cache);
+    float[] qs = CpuTensor.of(q).data(), os = CpuTensor.of(out).data();
+    float[] keys = c.keys[layer], values = c.values[layer];
+    int kvDim = c.kvDim();
+    int kvHeads = kvDim / headDim;
+    int group = heads / kvHeads;
+    int width = heads * headDim;
+    int n = rows.rowCount();
+    ensureScoreScratch(c.capacity());
+    if (reference) {
+      for (int i = 0; i < n; i++) {
+        ScalarOps.attention(qs, i * width, keys, values, c.offset(rows.slot(i), 0), rows.position(i) + 1,
+            heads, kvHeads, headDim, os, i * width, scoreScratch[0]);
+      }
+      return;
+    }
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    pool.run(n * heads, (task, worker) -> {
+      int i = task / heads, h = task % heads;
+      int kvBase = c.offset(rows.slot(i), 0) + (h / group) * headDim;
+      VectorOps.attendHead(qs, i * width + h * headDim, keys, values, kvBase, kvDim, rows.position(i) + 1,
+          headDim, scale, os, i * width + h * headDim, scoreScratch[worker]);
+    });
+  }
+
+  private void ensureScoreScratch(int capacity) {
+    for (int w = 0; w < scoreScratch.length; w++) {
+      if (scoreScratch[w].length < capacity) scoreScratch[w] = new float[capacity];
+    }
+  }
+
+  @Override
+  public void swiglu(Tensor gate, Tensor up, int n, Tensor out) {
+    float[] g = CpuTensor.of(gate).data(), u = CpuTensor.of(up).data(), o = CpuTensor.of(out).data();
+    int f = gate.cols();
+    forRows(n, f, i -> {
+      if (reference) ScalarOps.swiglu(g, u, o, i * f, f);
+      else VectorOps.swiglu(g, u, o, i * f, f);
+    });
+  }
+
+  @Override
+  public void add(Tensor x, Tensor delta, int n) {
+    float[] xs = CpuTensor.of(x).data(), ds = CpuTensor.of(delta).data();
+    int d = x.cols();
+    forRows(n, d, i -> {
+      if (reference) ScalarOps.add(xs, ds, i * d, d);
+      else VectorOps.add(xs, ds, i * d, d);
+    });
+  }
+
+  /** Runs a per-row body, across threads when there is enough work to pay for it. */
+  private void forRows(int n, int width, java.util.function.IntConsumer body) {
+    if (reference || (long) n * width < 64 * 1024) {
+      for (int i = 0; i < n; i++) body.accept(i);
+    } else {
+      pool.run(n, (row, worker) -> body.accept(row));
+    }
+  }
+
+  @Override
+  public void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count) {
+    if (src.cols() != dst.cols()) {
+      throw new IllegalArgumentException("copyRows: " + src.name() + " has " + src.cols() + " columns, "
+          + dst.name() + " has " + dst.cols());
+    }
+    int d = src.cols();
+    System.arraycopy(CpuTensor.of(src).data(), srcRow * d, CpuTensor.of(dst).data(), dstRow * d, count * d);
+  }
+
+  @Override
+  public void download(Tensor t, int n, float[] dst) {
+    System.arraycopy(CpuTensor.of(t).data(), 0, dst, 0, n * t.cols());
+  }
+
+  @Override
+  public void synchronize() {}
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+}

@@ -1,0 +1,103 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationResult;
+import dev.tandem.engine.Generator;
+import dev.tandem.model.Decoder;
+import dev.tandem.sampling.SamplingParams;
+import dev.tandem.tokenizer.StreamingDecoder;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tandem generate}: continue a prompt with one model. */
+@Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text with one model.")
+public final class GenerateCommand implements Callable<Integer> {
+  @Option(names = "--model", required = true, description = "Model directory (config.json, model.safetensors).")
+  Path model;
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  PromptOptions prompt;
+
+  @Option(names = "--max-tokens", defaultValue = "128", description = "New tokens at most (default: 128).")
+  int maxTokens;
+
+  @Option(names = "--context", description = "Context length (default: max_position_embeddings, at most 4096).")
+  Integer context;
+
+  @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
+  boolean ignoreEos;
+
+  @Option(names = "--json", description = "Print one JSON object (token ids, text, timings) instead of streaming.")
+  boolean json;
+
+  @Mixin SamplingOptions sampling;
+  @Mixin CpuOptions cpu;
+
+  @Override
+  public Integer call() throws Exception {
+    if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0, got " + maxTokens);
+    SamplingParams params = sampling.params();
+    LoadedModel loaded = LoadedModel.load(model);
+    int[] promptTokens = prompt.tokens(loaded.tokenizer(), "model " + model);
+    int contextLength = loaded.contextLength(context, 4096);
+    if (promptTokens.length >= contextLength) {
+      throw new IllegalArgumentException("the prompt has " + promptTokens.length + " tokens, which leaves no room in the"
+          + " context of " + contextLength + " tokens (see --context)");
+    }
+    int stop = ignoreEos || loaded.tokenizer() == null ? -1 : loaded.tokenizer().eosId().orElse(-1);
+    GenerationRequest request = new GenerationRequest(promptTokens, maxTokens, params, stop, 0);
+
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    StreamingDecoder stream = loaded.tokenizer() == null ? null : new StreamingDecoder(loaded.tokenizer());
+    try (CpuBackend backend = cpu.backend();
+        Decoder decoder = new Decoder(loaded.weights(), backend, contextLength, 256)) {
+      Generator generator = new Generator(decoder);
+      GenerationResult result = generator.generate(request, (r, token) -> {
+        if (json) return;
+        if (stream == null) out.print(token + " ");
+        else if (token < loaded.tokenizer().vocabSize()) out.print(stream.accept(token));
+        else out.print("<" + token + ">");  // an id the model has but the tokenizer does not
+      });
+      if (json) {
+        out.println(toJson(result, loaded, promptTokens, params, backend.name()));
+      } else {
+        if (stream != null) out.print(stream.finish());
+        out.println();
+        System.err.printf("[%d prompt tokens, %d generated (%s); prefill %.1f ms; decode %.2f tokens/s; %s]%n",
+            promptTokens.length, result.tokens().length, result.finishReason().name().toLowerCase(),
+            result.prefillNanos() / 1e6, result.decodeTokensPerSecond(), backend.name());
+      }
+    }
+    return 0;
+  }
+
+  private static String toJson(GenerationResult result, LoadedModel loaded, int[] promptTokens, SamplingParams params,
+      String backend) throws Exception {
+    ObjectMapper mapper = new ObjectMapper();
+    ObjectNode n = mapper.createObjectNode();
+    n.put("model", loaded.dir().toString());
+    n.put("backend", backend);
+    n.put("sampling", params.toString());
+    n.putPOJO("prompt_tokens", Arrays.stream(promptTokens).boxed().toList());
+    n.putPOJO("tokens", Arrays.stream(result.tokens()).boxed().toList());
+    if (loaded.tokenizer() != null) {
+      int known = loaded.tokenizer().vocabSize();
+      n.put("text", loaded.tokenizer().decode(Arrays.stream(result.tokens()).filter(t -> t < known).toArray()));
+    }
+    n.put("finish_reason", result.finishReason().name().toLowerCase());
+    n.put("prefill_ms", result.prefillNanos() / 1e6);
+    n.put("decode_ms", result.decodeNanos() / 1e6);
+    n.put("decode_tokens_per_second", result.decodeTokensPerSecond());
+    return mapper.writeValueAsString(n);
+  }
+}

@@ -1,0 +1,140 @@
+package dev.tandem.engine;
+
+import dev.tandem.backend.BatchRows;
+import dev.tandem.backend.KvCache;
+import dev.tandem.model.Decoder;
+import dev.tandem.model.LogitsMode;
+import dev.tandem.sampling.Sampler;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Plain autoregressive generation with one model: prefill the prompts (in chunks of the decoder's
+ * rows per pass), then one pass per step over every unfinished sequence of the batch.
+ */
+public final class Generator {
+  private final Decoder decoder;
+  private final Sampler sampler;
+  private final float[] logits;  // [maxRows][vocab] on the host
+
+  public Generator(Decoder decoder) {
+    this.decoder = decoder;
+    int vocab = decoder.config().vocabSize();
+    this.sampler = new Sampler(vocab);
+    this.logits = new float[decoder.maxRows() * vocab];
+  }
+
+  public Decoder decoder() {
+    return decoder;
+  }
+
+  public GenerationResult generate(GenerationRequest request, TokenListener listener) {
+    return generate(List.of(request), listener).getFirst();
+  }
+
+  /** Generates for every request, batched; each result equals what the request gives alone. */
+  public List<GenerationResult> generate(List<GenerationRequest> requests, TokenListener listener) {
+    int count = requests.size();
+    int vocab = decoder.config().vocabSize();
+    int context = decoder.contextLength();
+    for (int r = 0; r < count; r++) {
+      GenerationRequest req = requests.get(r);
+      if (req.prompt().length >= context && req.maxTokens() > 0) {
+        throw new IllegalArgumentException("request " + r + ": the prompt has " + req.prompt().length
+            + " tokens; with the context length of " + context + " there is no room for a new token");
+      }
+      if (req.prompt().length > context) {
+        throw new IllegalArgumentException("request " + r + ": the prompt has " + req.prompt().length
+            + " tokens, more than the context length of " + context);
+      }
+      for (int token : req.prompt()) {
+        if (token < 0 || token >= vocab) {
+          throw new IllegalArgumentException("request " + r + ": token id " + token + " outside the vocabulary [0, "
+              + vocab + ")");
+        }
+      }
+    }
+    KvCache cache = decoder.newCache(count);
+    BatchRows rows = new BatchRows(decoder.maxRows());
+    List<List<Integer>> generated = new ArrayList<>();
+    GenerationResult.FinishReason[] finish = new GenerationResult.FinishReason[count];
+    long[] prefillNanos = new long[count];
+    long[] decodeStart = new long[count];
+    long[] decodeEnd = new long[count];
+    int[] pending = new int[count];  // the last generated token, not yet fed to the model
+    for (int r = 0; r < count; r++) generated.add(new ArrayList<>());
+
+    // Prefill, one request at a time in chunks (the last chunk gives the first new token).
+    for (int r = 0; r < count; r++) {
+      GenerationRequest req = requests.get(r);
+      long start = System.nanoTime();
+      int[] prompt = req.prompt();
+      if (req.maxTokens() == 0) {
+        finish[r] = GenerationResult.FinishReason.LENGTH;
+        continue;
+      }
+      for (int done = 0; done < prompt.length; ) {
+        int chunk = Math.min(decoder.maxRows(), prompt.length - done);
+        boolean last = done + chunk == prompt.length;
+        rows.clear();
+        rows.addSequence(r, prompt, done, chunk, done);
+        decoder.forward(rows, cache, last ? LogitsMode.LAST : LogitsMode.NONE);
+        done += chunk;
+      }
+      decoder.downloadLogits(logits);
+      int token = sampler.sample(logits, 0, req.sampling(), req.sequenceId(), prompt.length);
+      prefillNanos[r] = System.nanoTime() - start;
+      decodeStart[r] = System.nanoTime();
+      emit(r, token, req, generated, finish, cache, listener);
+      pending[r] = token;
+      decodeEnd[r] = System.nanoTime();
+    }
+
+    // Decode: one row per unfinished sequence per pass.
+    int[] one = new int[1];
+    int[] active = new int[count];
+    while (true) {
+      int activeCount = 0;
+      rows.clear();
+      for (int r = 0; r < count && activeCount < decoder.maxRows(); r++) {
+        if (finish[r] != null) continue;
+        one[0] = pending[r];
+        rows.addSequence(r, one, 0, 1, cache.length(r));
+        active[activeCount++] = r;
+      }
+      if (activeCount == 0) break;
+      decoder.forward(rows, cache, LogitsMode.LAST);
+      decoder.downloadLogits(logits);
+      for (int s = 0; s < activeCount; s++) {
+        int r = active[s];
+        GenerationRequest req = requests.get(r);
+        int position = cache.length(r);
+        int token = sampler.sample(logits, s * vocab, req.sampling(), req.sequenceId(), position);
+        emit(r, token, req, generated, finish, cache, listener);
+        pending[r] = token;
+        decodeEnd[r] = System.nanoTime();
+      }
+    }
+    List<GenerationResult> results = new ArrayList<>();
+    for (int r = 0; r < count; r++) {
+      int[] tokens = generated.get(r).stream().mapToInt(Integer::intValue).toArray();
+      long decodeNanos = decodeStart[r] == 0 ? 0 : decodeEnd[r] - decodeStart[r];
+      results.add(new GenerationResult(tokens, finish[r], prefillNanos[r], decodeNanos));
+    }
+    cache.close();
+    return results;
+  }
+
+  private void emit(int r, int token, GenerationRequest req, List<List<Integer>> generated,
+      GenerationResult.FinishReason[] finish, KvCache cache, TokenListener listener) {
+    generated.get(r).add(token);
+    listener.onToken(r, token);
+    if (token == req.stopToken()) {
+      finish[r] = GenerationResult.FinishReason.STOP;
+    } else if (generated.get(r).size() >= req.maxTokens()) {
+      finish[r] = GenerationResult.FinishReason.LENGTH;
+    } else if (cache.length(r) >= decoder.contextLength()) {
+      finish[r] = GenerationResult.FinishReason.CONTEXT;  // no position left to feed the new token
+    }
+  }
+}

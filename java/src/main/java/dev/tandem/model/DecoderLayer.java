@@ -1,0 +1,35 @@
+package dev.tandem.model;
+
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.Tensor;
+
+/** One transformer layer's weights on a backend. */
+final class DecoderLayer {
+  final Tensor attentionNorm;  // [1][d]
+  final Tensor wq;             // [d][d]
+  final Tensor wk;             // [kvDim][d]
+  final Tensor wv;             // [kvDim][d]
+  final Tensor wo;             // [d][d]
+  final Tensor mlpNorm;        // [1][d]
+  final Tensor wGate;          // [f][d]
+  final Tensor wUp;            // [f][d]
+  final Tensor wDown;          // [d][f]
+  final Tensor[] qkv;          // {wq, wk, wv}: one pass over the normed input
+  final Tensor[] gateUp;       // {wGate, wUp}
+
+  DecoderLayer(Backend backend, ModelWeights w, int l) {
+    LlamaConfig c = w.config();
+    int d = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+    attentionNorm = backend.weights(TensorNames.attentionNorm(l), w.get(TensorNames.attentionNorm(l)), 1, d);
+    wq = backend.weights(TensorNames.query(l), w.get(TensorNames.query(l)), d, d);
+    wk = backend.weights(TensorNames.key(l), w.get(TensorNames.key(l)), kv, d);
+    wv = backend.weights(TensorNames.value(l), w.get(TensorNames.value(l)), kv, d);
+    wo = backend.weights(TensorNames.output(l), w.get(TensorNames.output(l)), d, d);
+    mlpNorm = backend.weights(TensorNames.mlpNorm(l), w.get(TensorNames.mlpNorm(l)), 1, d);
+    wGate = backend.weights(TensorNames.gate(l), w.get(TensorNames.gate(l)), f, d);
+    wUp = backend.weights(TensorNames.up(l), w.get(TensorNames.up(l)), f, d);
+    wDown = backend.weights(TensorNames.down(l), w.get(TensorNames.down(l)), d, f);
+    qkv = new Tensor[] {wq, wk, wv};
+    gateUp = new Tensor[] {wGate, wUp};
+  }
+}

@@ -1,0 +1,127 @@
+package dev.tandem.model;
+
+import dev.tandem.io.DType;
+import dev.tandem.io.SafetensorsFile;
+import dev.tandem.io.SafetensorsWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * A Llama-style model's weights on the host, as fp32 arrays under their Hugging Face names, with
+ * the config they belong to. Loaded from or saved to a model directory ({@code config.json} +
+ * {@code model.safetensors}), or generated at random for tests and benchmarks.
+ */
+public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
+  public static final String CONFIG_FILE = "config.json";
+  public static final String WEIGHTS_FILE = "model.safetensors";
+
+  /** The tensors a model of this config has, with their shapes, in a stable order. */
+  public static Map<String, long[]> expectedShapes(LlamaConfig c) {
+    Map<String, long[]> shapes = new LinkedHashMap<>();
+    long d = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+    shapes.put(TensorNames.EMBEDDING, new long[] {c.vocabSize(), d});
+    for (int l = 0; l < c.numHiddenLayers(); l++) {
+      shapes.put(TensorNames.attentionNorm(l), new long[] {d});
+      shapes.put(TensorNames.query(l), new long[] {d, d});
+      shapes.put(TensorNames.key(l), new long[] {kv, d});
+      shapes.put(TensorNames.value(l), new long[] {kv, d});
+      shapes.put(TensorNames.output(l), new long[] {d, d});
+      shapes.put(TensorNames.mlpNorm(l), new long[] {d});
+      shapes.put(TensorNames.gate(l), new long[] {f, d});
+      shapes.put(TensorNames.up(l), new long[] {f, d});
+      shapes.put(TensorNames.down(l), new long[] {d, f});
+    }
+    shapes.put(TensorNames.FINAL_NORM, new long[] {d});
+    if (!c.tieWordEmbeddings()) shapes.put(TensorNames.LM_HEAD, new long[] {c.vocabSize(), d});
+    return shapes;
+  }
+
+  public float[] get(String name) {
+    float[] t = tensors.get(name);
+    if (t == null) throw new IllegalArgumentException("model has no tensor " + name);
+    return t;
+  }
+
+  /** The output projection: lm_head, or the embedding table when they are tied. */
+  public float[] lmHead() {
+    return config.tieWordEmbeddings() ? get(TensorNames.EMBEDDING) : get(TensorNames.LM_HEAD);
+  }
+
+  /**
+   * Random weights: matrices from N(0, std^2) with std = 0.02 (the Hugging Face initializer
+   * range), norm gains 1. Deterministic in (config, seed) whatever the thread count: each chunk of
+   * each tensor has its own generator seeded from (seed, tensor index, chunk index).
+   */
+  public static ModelWeights random(LlamaConfig config, long seed) {
+    return random(config, seed, 0.02);
+  }
+
+  public static ModelWeights random(LlamaConfig config, long seed, double std) {
+    Map<String, float[]> tensors = new LinkedHashMap<>();
+    int index = 0;
+    for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {
+      long numel = 1;
+      for (long dim : e.getValue()) numel *= dim;
+      if (numel > Integer.MAX_VALUE - 16) throw new IllegalArgumentException(e.getKey() + " is too large for one array");
+      float[] data = new float[(int) numel];
+      if (e.getValue().length == 1) {
+        java.util.Arrays.fill(data, 1f);
+      } else {
+        fillGaussian(data, seed, index, std);
+      }
+      tensors.put(e.getKey(), data);
+      index++;
+    }
+    return new ModelWeights(config, tensors);
+  }
+
+  private static void fillGaussian(float[] data, long seed, int tensorIndex, double std) {
+    final int chunk = 1 << 16;
+    int chunks = (data.length + chunk - 1) / chunk;
+    IntStream.range(0, chunks).parallel().forEach(c -> {
+      SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + tensorIndex * 1_000_003L + c);
+      int end = Math.min(data.length, (c + 1) * chunk);
+      for (int i = c * chunk; i < end; i++) data[i] = (float) (random.nextGaussian() * std);
+    });
+  }
+
+  /** Loads {@code dir/config.json} and {@code dir/model.safetensors}, checking every tensor's shape. */
+  public static ModelWeights load(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) throw new IOException("model directory not found: " + dir);
+    Path configFile = dir.resolve(CONFIG_FILE);
+    if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no " + CONFIG_FILE);
+    Path weightsFile = dir.resolve(WEIGHTS_FILE);
+    if (!Files.isRegularFile(weightsFile)) throw new IOException("model directory " + dir + " has no " + WEIGHTS_FILE);
+    LlamaConfig config = LlamaConfig.read(configFile);
+    Map<String, float[]> tensors = new LinkedHashMap<>();
+    try (SafetensorsFile file = SafetensorsFile.open(weightsFile)) {
+      for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {
+        tensors.put(e.getKey(), file.readFloats(e.getKey(), e.getValue()));
+      }
+    }
+    return new ModelWeights(config, tensors);
+  }
+
+  /** Writes {@code dir/config.json} and {@code dir/model.safetensors} with tensors stored as {@code dtype}. */
+  public void save(Path dir, DType dtype) throws IOException {
+    Files.createDirectories(dir);
+    String torchDtype = switch (dtype) {
+      case F32 -> "float32";
+      case BF16 -> "bfloat16";
+      case F16 -> "float16";
+      default -> throw new IllegalArgumentException("weights can be saved as F32, BF16 or F16, not " + dtype);
+    };
+    SafetensorsWriter writer = new SafetensorsWriter();
+    writer.putMetadata("format", "pt");
+    for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {
+      writer.add(e.getKey(), dtype, e.getValue(), get(e.getKey()));
+    }
+    writer.write(dir.resolve(WEIGHTS_FILE));
+    config.withDtype(torchDtype).write(dir.resolve(CONFIG_FILE));
+  }
+}
