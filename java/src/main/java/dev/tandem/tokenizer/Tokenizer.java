@@ -1,0 +1,61 @@
+package dev.tandem.tokenizer;
+
+import java.util.List;
+import java.util.OptionalInt;
+
+/**
+ * Text to token ids and back. Implementations are immutable and safe to share between threads.
+ *
+ * <p>Encoding is lossless: {@code decodeBytes(encode(bytes))} returns {@code bytes} for every byte
+ * sequence, also ill-formed UTF-8 (tokenizers that add a prefix space are the documented exception).
+ * Special tokens in the text are recognised literally and become their single ids.
+ */
+public interface Tokenizer {
+  /** Token ids of {@code text}, encoded as UTF-8 (an unpaired surrogate is encoded as U+FFFD). */
+  int[] encode(String text);
+
+  /** Token ids of any byte sequence; ill-formed UTF-8 is encoded byte by byte. */
+  int[] encode(byte[] bytes);
+
+  /**
+   * The bytes that {@code ids} stand for.
+   *
+   * @throws IllegalArgumentException for an id that is not in the vocabulary, naming the id and the
+   *     vocabulary size
+   */
+  byte[] decodeBytes(int[] ids);
+
+  /**
+   * The text that {@code ids} stand for; ill-formed UTF-8 becomes U+FFFD (one per maximal ill-formed
+   * subpart), it never fails.
+   *
+   * @throws IllegalArgumentException for an id that is not in the vocabulary
+   */
+  default String decode(int[] ids) {
+    byte[] bytes = decodeBytes(ids);
+    return Utf8.decode(bytes, 0, bytes.length);
+  }
+
+  /** Number of ids: every id is in {@code 0 .. vocabSize()-1}. */
+  int vocabSize();
+
+  /**
+   * The token string of {@code id} as the vocabulary writes it (byte-level form, e.g. {@code "Ġthe"}
+   * for " the"; special tokens as their text).
+   *
+   * @throws IllegalArgumentException for an id that is not in the vocabulary
+   */
+  String token(int id);
+
+  /** The id of a token string as {@link #token} writes it, if there is one. */
+  OptionalInt tokenId(String token);
+
+  /** Beginning-of-sequence token, if the tokenizer has one. */
+  OptionalInt bosId();
+
+  /** End-of-sequence token, if the tokenizer has one. */
+  OptionalInt eosId();
+
+  /** The special tokens, in id order. */
+  List<String> specialTokens();
+}
