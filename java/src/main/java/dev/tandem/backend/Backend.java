@@ -66,8 +66,18 @@ public interface Backend extends AutoCloseable {
   /** Copies {@code count} rows from src (starting at srcRow) to dst (starting at dstRow). */
   void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count);
 
+  /**
+   * The index of the largest value of each of the first {@code n} rows of {@code t} (lowest index
+   * on ties) into {@code dst[0..n)}, waiting for pending work. Greedy decoding without moving whole
+   * rows of logits to the host.
+   */
+  void argmaxRows(Tensor t, int n, int[] dst);
+
   /** Copies the first {@code n} rows of t to {@code dst} (row-major), waiting for pending work. */
   void download(Tensor t, int n, float[] dst);
+
+  /** Frees a tensor's memory; the tensor must not be used afterwards. */
+  void release(Tensor t);
 
   /** Waits until every issued operation has finished. */
   void synchronize();

@@ -11,7 +11,6 @@ import dev.tandem.backend.cpu.WorkerPool;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
-import dev.tandem.sampling.Sampler;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -81,15 +80,13 @@ public final class DecodeBenchCommand implements Callable<Integer> {
         rows.clear();
         rows.addSequence(0, prompt, 0, promptLength, 0);
         decoder.forward(rows, cache, LogitsMode.LAST);
-        decoder.downloadLogits(logits);
-        one[0] = Sampler.argmax(logits, 0, c.vocabSize());
+        decoder.argmaxLogits(one);
         for (int t = 0; t < tokens; t++) {
           long start = System.nanoTime();
           rows.clear();
           rows.addSequence(0, one, 0, 1, cache.length(0));
           decoder.forward(rows, cache, LogitsMode.LAST);
-          decoder.downloadLogits(logits);
-          one[0] = Sampler.argmax(logits, 0, c.vocabSize());
+          decoder.argmaxLogits(one);
           stepNanos[t] = System.nanoTime() - start;
         }
       }

@@ -15,13 +15,33 @@ import java.util.List;
 public final class Generator {
   private final Decoder decoder;
   private final Sampler sampler;
-  private final float[] logits;  // [maxRows][vocab] on the host
+  private final float[] logits;  // [maxRows][vocab] on the host (sampling only)
+  private final int[] greedyTokens;  // [maxRows]
 
   public Generator(Decoder decoder) {
     this.decoder = decoder;
     int vocab = decoder.config().vocabSize();
     this.sampler = new Sampler(vocab);
     this.logits = new float[decoder.maxRows() * vocab];
+    this.greedyTokens = new int[decoder.maxRows()];
+  }
+
+  /**
+   * Picks the tokens of the last pass's logits rows 0..count: greedy rows by the backend's argmax
+   * (no logits leave the device), sampled rows from logits copied to the host once.
+   */
+  private void pickTokens(List<GenerationRequest> requests, int[] requestOfRow, int count, int[] positionOfRow,
+      int[] out) {
+    boolean anySampled = false;
+    for (int s = 0; s < count; s++) anySampled |= !requests.get(requestOfRow[s]).sampling().isGreedy();
+    decoder.argmaxLogits(greedyTokens);
+    if (anySampled) decoder.downloadLogits(logits);
+    int vocab = decoder.config().vocabSize();
+    for (int s = 0; s < count; s++) {
+      GenerationRequest req = requests.get(requestOfRow[s]);
+      out[s] = req.sampling().isGreedy() ? greedyTokens[s]
+          : sampler.sample(logits, s * vocab, req.sampling(), req.sequenceId(), positionOfRow[s]);
+    }
   }
 
   public Decoder decoder() {
@@ -63,6 +83,9 @@ public final class Generator {
     long[] decodeEnd = new long[count];
     int[] pending = new int[count];  // the last generated token, not yet fed to the model
     for (int r = 0; r < count; r++) generated.add(new ArrayList<>());
+    int[] pendingToken = new int[1];
+    int[] position = new int[Math.max(count, 1)];
+    int[] picked = new int[Math.max(count, 1)];
 
     // Prefill, one request at a time in chunks (the last chunk gives the first new token).
     for (int r = 0; r < count; r++) {
@@ -81,8 +104,9 @@ public final class Generator {
         decoder.forward(rows, cache, last ? LogitsMode.LAST : LogitsMode.NONE);
         done += chunk;
       }
-      decoder.downloadLogits(logits);
-      int token = sampler.sample(logits, 0, req.sampling(), req.sequenceId(), prompt.length);
+      position[0] = prompt.length;
+      pickTokens(requests, new int[] {r}, 1, position, picked);
+      int token = picked[0];
       prefillNanos[r] = System.nanoTime() - start;
       decodeStart[r] = System.nanoTime();
       emit(r, token, req, generated, finish, cache, listener);
@@ -91,25 +115,24 @@ public final class Generator {
     }
 
     // Decode: one row per unfinished sequence per pass.
-    int[] one = new int[1];
     int[] active = new int[count];
     while (true) {
       int activeCount = 0;
       rows.clear();
       for (int r = 0; r < count && activeCount < decoder.maxRows(); r++) {
         if (finish[r] != null) continue;
-        one[0] = pending[r];
-        rows.addSequence(r, one, 0, 1, cache.length(r));
+        pendingToken[0] = pending[r];
+        rows.addSequence(r, pendingToken, 0, 1, cache.length(r));
         active[activeCount++] = r;
       }
       if (activeCount == 0) break;
       decoder.forward(rows, cache, LogitsMode.LAST);
-      decoder.downloadLogits(logits);
+      for (int s = 0; s < activeCount; s++) position[s] = cache.length(active[s]);
+      pickTokens(requests, active, activeCount, position, picked);
       for (int s = 0; s < activeCount; s++) {
         int r = active[s];
         GenerationRequest req = requests.get(r);
-        int position = cache.length(r);
-        int token = sampler.sample(logits, s * vocab, req.sampling(), req.sequenceId(), position);
+        int token = picked[s];
         emit(r, token, req, generated, finish, cache, listener);
         pending[r] = token;
         decodeEnd[r] = System.nanoTime();

@@ -4,7 +4,9 @@ import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * A Llama-style decoder on a {@link Backend}, run in block mode: one call processes any number of
@@ -224,9 +226,21 @@ public final class Decoder implements AutoCloseable {
 
   public int[] captureLayers() { return captureLayers.clone(); }
 
+  /** Greedy tokens of the last pass: argmax of each logits row, into {@code dst[0..logitRows)}. */
+  public void argmaxLogits(int[] dst) {
+    if (lastMode == LogitsMode.NONE) throw new IllegalStateException("the last pass computed no logits");
+    backend.argmaxRows(logits, logitRows, dst);
+  }
+
+  /** Frees every tensor this decoder put on the backend. */
   @Override
   public void close() {
-    // Tensors are owned by the backend; nothing else to release.
+    List<Tensor> owned = new ArrayList<>(List.of(embedding, finalNorm, ropeTable, x, xNormed, q, k, v, attended,
+        projected, gate, up, hidden, lastRows, logits));
+    if (lmHead != embedding) owned.add(lmHead);
+    owned.addAll(List.of(captured));
+    for (DecoderLayer layer : layers) owned.addAll(layer.tensors());
+    for (Tensor t : owned) backend.release(t);
   }
 
   @Override

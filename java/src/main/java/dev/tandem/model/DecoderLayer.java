@@ -2,6 +2,7 @@ package dev.tandem.model;
 
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.Tensor;
+import java.util.List;
 
 /** One transformer layer's weights on a backend. */
 final class DecoderLayer {
@@ -31,5 +32,9 @@ final class DecoderLayer {
     wDown = backend.weights(TensorNames.down(l), w.get(TensorNames.down(l)), d, f);
     qkv = new Tensor[] {wq, wk, wv};
     gateUp = new Tensor[] {wGate, wUp};
+  }
+
+  List<Tensor> tensors() {
+    return List.of(attentionNorm, wq, wk, wv, wo, mlpNorm, wGate, wUp, wDown);
   }
 }

@@ -4,6 +4,7 @@ import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
+import dev.tandem.sampling.Sampler;
 
 /**
  * The CPU backend. {@link #fast(int)}: Vector API kernels on a pool of threads, the embedded
@@ -250,6 +251,17 @@ public final class CpuBackend implements Backend {
   @Override
   public void download(Tensor t, int n, float[] dst) {
     System.arraycopy(CpuTensor.of(t).data(), 0, dst, 0, n * t.cols());
+  }
+
+  @Override
+  public void argmaxRows(Tensor t, int n, int[] dst) {
+    float[] data = CpuTensor.of(t).data();
+    for (int i = 0; i < n; i++) dst[i] = Sampler.argmax(data, i * t.cols(), t.cols());
+  }
+
+  @Override
+  public void release(Tensor t) {
+    CpuTensor.of(t);  // the garbage collector frees it
   }
 
   @Override
