@@ -73,12 +73,7 @@ public record TandemWeights(TandemConfig config, ModelWeights decoder, float[][]
       writer.add(TandemConfig.projectionName(j), dtype, new long[] {dS, dP}, projections[j]);
     }
     writer.write(dir.resolve(ModelWeights.WEIGHTS_FILE));
-    String torchDtype = switch (dtype) {
-      case F32 -> "float32";
-      case BF16 -> "bfloat16";
-      case F16 -> "float16";
-      default -> throw new IllegalArgumentException("weights can be saved as F32, BF16 or F16, not " + dtype);
-    };
+    String torchDtype = ModelWeights.torchDtype(dtype);
     new TandemConfig(config.secondary().withDtype(torchDtype), config.layerMap(), config.trainingBlockLength(),
         config.primary()).write(dir.resolve(ModelWeights.CONFIG_FILE));
   }
