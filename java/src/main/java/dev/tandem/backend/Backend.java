@@ -17,6 +17,9 @@ public interface Backend extends AutoCloseable {
   /** Uploads a weight matrix {@code [rows][cols]} (a norm gain is {@code [1][cols]}). */
   Tensor weights(String name, float[] data, int rows, int cols);
 
+  /** A read-only fp32 lookup table {@code [rows][cols]} (rotary angles), stored exactly as given. */
+  Tensor table(String name, float[] data, int rows, int cols);
+
   /** An fp32 activation buffer {@code [rows][cols]}, contents undefined. */
   Tensor allocate(String name, int rows, int cols);
 

@@ -81,7 +81,7 @@ public final class Decoder implements AutoCloseable {
     finalNorm = backend.weights(TensorNames.FINAL_NORM, weights.get(TensorNames.FINAL_NORM), 1, d);
     lmHead = c.tieWordEmbeddings() ? embedding
         : backend.weights(TensorNames.LM_HEAD, weights.get(TensorNames.LM_HEAD), vocab, d);
-    ropeTable = backend.weights("rope", RopeTable.build(contextLength, c.headDim(),
+    ropeTable = backend.table("rope", RopeTable.build(contextLength, c.headDim(),
         RopeTable.inverseFrequencies(c.headDim(), c.ropeTheta())), contextLength, c.headDim());
 
     x = backend.allocate("x", maxRows, d);
