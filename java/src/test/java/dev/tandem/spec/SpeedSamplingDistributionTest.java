@@ -32,9 +32,12 @@ class SpeedSamplingDistributionTest {
   @ValueSource(strings = {"draft-model", "tandem"})
   void firstThreeTokensFollowThePrimaryDistribution(String kind) {
     LlamaConfig pc = new LlamaConfig(VOCAB, 32, 48, 2, 4, 2, 10000.0, 1e-5, SpeedFixtures.CONTEXT, false, "float32");
-    ModelWeights primary = ModelWeights.random(pc, 5, 0.6);
-    Object drafter = kind.equals("tandem") ? SpeedFixtures.tandem(primary, 6, 0.6)
-        : ModelWeights.random(SpeedFixtures.drafterConfig(VOCAB), 6, 0.6);
+    ModelWeights primary = ModelWeights.random(pc, 5, 0.3);
+    // Drafters that sometimes agree with the primary (perturbed copies; about 20% of drafts are
+    // accepted), so both branches of the rejection rule shape the output. Checked: replacing the
+    // residual max(0, p - q) by p, or the test u q < p by u < p, fails this test.
+    Object drafter = kind.equals("tandem") ? SpeedFixtures.tandemCopy(primary, 6, 0.2)
+        : SpeedFixtures.perturbed(primary, 6, 0.2);
     // Top-k 8 and top-p 0.95 are on, so the filtered distributions are what both sides compare.
     SamplingParams params = new SamplingParams(1.0f, 8, 0.95f, 2024);
     double[] exact = exactJoint(primary, params);
@@ -78,7 +81,7 @@ class SpeedSamplingDistributionTest {
     double critical = chiSquareQuantile999(df);
     assertThat(chi2).as("chi-square with %d degrees of freedom; the 0.999 quantile %.1f is the threshold, so a"
         + " correct sampler fails with probability 0.001 (and, with fixed seeds, never flakes)", df, critical)
-        .isLessThan(critical);
+        .isLessThan(critical); System.out.println("CHI " + chi2 + " df " + df + " acc " + metrics.acceptanceRate());
   }
 
   /** Wilson-Hilferty approximation of the chi-square 0.999 quantile (z = 3.0902). */
