@@ -82,6 +82,11 @@ public final class Router {
 
   public Config config() { return config; }
 
+  /** The same network with another stopping threshold. */
+  public Router withThreshold(float threshold) {
+    return new Router(config.withThreshold(threshold), w1, b1, w2, b2);
+  }
+
   /** A router with random weights (it runs; its decisions mean nothing until trained). */
   public static Router random(Config config, long seed) {
     SplittableRandom random = new SplittableRandom(seed);

@@ -33,7 +33,7 @@ import java.util.List;
  *       the pass stand ({@link Drafter#afterPrimaryPass}); d_0..d_{a-1}, x are emitted.
  * </ol>
  */
-public final class SpeculativeGenerator {
+public final class SpeculativeGenerator implements AutoCloseable {
   private final Decoder primary;
   private final Drafter drafter;
   private final BlockLengthPolicy policy;
@@ -50,13 +50,23 @@ public final class SpeculativeGenerator {
   private final float[] routerProbabilities;  // [vocab]
   private final Sampler sampler;
   private final RejectionSampler rejection;
+  private final boolean standalone;
+
+  /** SPEED. */
+  public SpeculativeGenerator(Decoder primary, Drafter drafter, BlockLengthPolicy policy) {
+    this(primary, drafter, policy, false);
+  }
 
   /**
    * @param primary the primary, built with {@code drafter.primaryCaptureLayers()} as its capture
    *                layers and at least slots x (maxDrafts + 1) rows per pass
    * @param drafter the drafter, with one cache slot per sequence of a batch
+   * @param standalone Tandem generation as in the paper instead of SPEED: every draft is kept and
+   *                   the primary only adds its own ("free") token after each block, so the output
+   *                   is the tandem model's, not the primary's
    */
-  public SpeculativeGenerator(Decoder primary, Drafter drafter, BlockLengthPolicy policy) {
+  public SpeculativeGenerator(Decoder primary, Drafter drafter, BlockLengthPolicy policy, boolean standalone) {
+    this.standalone = standalone;
     this.primary = primary;
     this.drafter = drafter;
     this.policy = policy;
@@ -96,6 +106,7 @@ public final class SpeculativeGenerator {
   }
 
   public Drafter drafter() { return drafter; }
+  public boolean standalone() { return standalone; }
   public BlockLengthPolicy policy() { return policy; }
 
   /** One sequence's state during a run. */
@@ -148,7 +159,9 @@ public final class SpeculativeGenerator {
     List<SpeedResult> results = new ArrayList<>();
     for (Sequence s : seqs) {
       s.metrics.emittedTokens = s.generated;
+      s.metrics.sequences = 1;
       totals.emittedTokens += s.generated;
+      totals.sequences++;
       results.add(new SpeedResult(Arrays.copyOfRange(s.committed, s.request.prompt().length, s.n), s.finish,
           s.metrics));
     }
@@ -253,10 +266,16 @@ public final class SpeculativeGenerator {
     for (int i = 0; i < verified.size(); i++) {
       Sequence s = verified.get(i);
       int first = primaryRows.sequenceStart(i);
-      verdicts[i] = s.request.sampling().isGreedy()
-          ? GreedyVerifier.verify(s.drafts, s.k, primaryArgmax, first)
-          : rejection.verify(primaryLogits, first, s.drafts, s.q, s.k, s.request.sampling(), s.request.sequenceId(),
-              s.n);
+      if (standalone) {
+        verdicts[i] = new Acceptance(s.k, s.request.sampling().isGreedy() ? primaryArgmax[first + s.k]
+            : sampler.sample(primaryLogits, (first + s.k) * vocab, s.request.sampling(), s.request.sequenceId(),
+                s.n + s.k));
+      } else {
+        verdicts[i] = s.request.sampling().isGreedy()
+            ? GreedyVerifier.verify(s.drafts, s.k, primaryArgmax, first)
+            : rejection.verify(primaryLogits, first, s.drafts, s.q, s.k, s.request.sampling(), s.request.sequenceId(),
+                s.n);
+      }
       kept[i] = verdicts[i].accepted() + 1;
       primaryCache.setLength(s.slot, s.pendingPosition() + kept[i]);
       s.metrics.primaryRuns++;
@@ -339,6 +358,14 @@ public final class SpeculativeGenerator {
       }
     }
     return true;
+  }
+
+  /** Frees both models' buffers and caches. */
+  @Override
+  public void close() {
+    primaryCache.close();
+    primary.close();
+    drafter.close();
   }
 
   private void softmax(float[] logits, int offset, float[] out) {

@@ -15,6 +15,8 @@ public final class SpeedMetrics {
   public long draftTokens;
   public long acceptedTokens;
   public long emittedTokens;
+  /** Sequences these counters cover (each one's first token comes from prefill, not decoding). */
+  public long sequences;
   public long primaryRuns;
   public long drafterRuns;
   public long draftNanos;
@@ -43,6 +45,7 @@ public final class SpeedMetrics {
     draftTokens += o.draftTokens;
     acceptedTokens += o.acceptedTokens;
     emittedTokens += o.emittedTokens;
+    sequences += o.sequences;
     primaryRuns += o.primaryRuns;
     drafterRuns += o.drafterRuns;
     draftNanos += o.draftNanos;
@@ -78,9 +81,9 @@ public final class SpeedMetrics {
     return rates;
   }
 
-  /** Tokens per second after the first token (the decode phase). */
+  /** Tokens per second after each sequence's first token (the decode phase). */
   public double decodeTokensPerSecond() {
-    return decodeNanos == 0 || emittedTokens <= 1 ? 0 : (emittedTokens - 1) * 1e9 / decodeNanos;
+    return decodeNanos == 0 || emittedTokens <= sequences ? 0 : (emittedTokens - sequences) * 1e9 / decodeNanos;
   }
 
   public ObjectNode toJson() {
