@@ -106,6 +106,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
   }
 
   public Drafter drafter() { return drafter; }
+  public Decoder primary() { return primary; }
   public boolean standalone() { return standalone; }
   public BlockLengthPolicy policy() { return policy; }
 
