@@ -109,6 +109,49 @@ class SpeedGreedyExactnessTest {
     for (int r = 0; r < batch.size(); r++) assertThat(results.get(r).tokens()).containsExactly(expected.get(r));
   }
 
+  /**
+   * Standalone Tandem generation keeps every draft. With a secondary that is the primary itself it
+   * must still reproduce the primary; with another secondary, every (gamma + 1)-th token after the
+   * first is the primary's own choice given what came before (its "free token").
+   */
+  @Test
+  void standaloneTandemGenerationKeepsDraftsAndAddsThePrimarysToken() {
+    ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 12, 0.35);
+    List<GenerationRequest> batch = prompts(6, 2);
+    List<int[]> expected = primaryAlone(primary, batch);
+    int gamma = 3;
+    try (SpeculativeGenerator copy = new SpeculativeGenerator(
+        new Decoder(primary, backend, SpeedFixtures.CONTEXT, 16, layers(primary)),
+        new TandemDrafter(SpeedFixtures.tandemCopy(primary, 0, 0), backend, SpeedFixtures.CONTEXT, 16, 2),
+        BlockLengthPolicy.fixed(gamma), true)) {
+      List<SpeedResult> results = copy.generate(batch, TokenListener.NONE);
+      for (int r = 0; r < batch.size(); r++) assertThat(results.get(r).tokens()).containsExactly(expected.get(r));
+    }
+    var other = SpeedFixtures.tandem(primary, 5, 0.35);
+    try (SpeculativeGenerator tandem = new SpeculativeGenerator(
+        new Decoder(primary, backend, SpeedFixtures.CONTEXT, 16, other.config().primaryLayersRead()),
+        new TandemDrafter(other, backend, SpeedFixtures.CONTEXT, 16, 1), BlockLengthPolicy.fixed(gamma), true);
+        Decoder check = new Decoder(primary, backend, SpeedFixtures.CONTEXT, 64)) {
+      GenerationRequest request = batch.getFirst();
+      int[] out = tandem.generate(List.of(request), TokenListener.NONE).getFirst().tokens();
+      assertThat(out).isNotEqualTo(expected.getFirst());
+      Generator oneStep = new Generator(check);
+      for (int i = gamma + 1; i < out.length - (gamma + 1); i += gamma + 1) {  // full blocks (the last may be cut short)
+        int[] prefix = java.util.Arrays.copyOf(request.prompt(), request.prompt().length + i);
+        System.arraycopy(out, 0, prefix, request.prompt().length, i);
+        int free = oneStep.generate(new GenerationRequest(prefix, 1, SamplingParams.greedy(), -1, 0),
+            TokenListener.NONE).tokens()[0];
+        assertThat(out[i]).as("token %d is the primary's free token", i).isEqualTo(free);
+      }
+    }
+  }
+
+  private static int[] layers(ModelWeights primary) {
+    int[] all = new int[primary.config().numHiddenLayers()];
+    for (int j = 0; j < all.length; j++) all[j] = j;
+    return all;
+  }
+
   @Test
   void stopTokenEndsTheSequenceInsideAnAcceptedBlock() {
     ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 11, 0.35);
