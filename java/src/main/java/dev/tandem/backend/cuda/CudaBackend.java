@@ -162,6 +162,12 @@ public final class CudaBackend implements Backend {
     return t;
   }
 
+  /** Takes ownership of a tensor built in this package (benchmarks); {@link #close} frees it. */
+  CudaTensor adopt(CudaTensor t) {
+    tensors.add(t);
+    return t;
+  }
+
   @Override
   public Tensor allocate(String name, int rows, int cols) {
     return newTensor(name, rows, cols, CudaTensor.Type.F32);

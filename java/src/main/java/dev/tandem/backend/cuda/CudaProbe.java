@@ -57,6 +57,9 @@ public record CudaProbe(boolean available, String reason, String device, int dri
       return new CudaProbe(true, "", deviceName, driver[0], major, minor, memory[0], sms, l2);
     } catch (Throwable t) {
       String message = t.getMessage() == null ? "" : t.getMessage().lines().findFirst().orElse("");
+      if (t instanceof UnsatisfiedLinkError || t instanceof NoClassDefFoundError) {
+        return unavailable("no CUDA driver: JCuda's native library did not load (" + message + ")");
+      }
       return unavailable(t.getClass().getSimpleName() + (message.isEmpty() ? "" : ": " + message));
     }
   }
