@@ -126,18 +126,34 @@ public final class KernelBench {
     return gpu.adopt(new CudaTensor(source.name(), source.rows(), source.cols(), CudaTensor.Type.BF16, buffer));
   }
 
-  /** A cache of {@code layers} layers whose every layer holds the same random bf16 keys and values. */
+  /**
+   * A cache of {@code layers} layers whose every slot of every layer holds the same random bf16
+   * keys and values: one slot is uploaded, the rest are device-side copies of it.
+   */
   private KvCache filledCache(int layers, int slots, int capacity, int kvDim) {
     KvCache cache = gpu.allocateKvCache(layers, slots, capacity, kvDim);
     CudaKvCache c = CudaKvCache.of(cache);
-    int elements = (int) (c.layerBytes() / 2);
-    gpu.uploadCache(cache, 0, randomFloats(elements, 1.0), randomFloats(elements, 1.0));
-    for (int l = 1; l < layers; l++) {
-      int layer = l;
-      Cu.check("cuMemcpyDtoD(KV layer)", () -> JCudaDriver.cuMemcpyDtoD(DevicePointer.at(c.keysAddress(layer)),
-          DevicePointer.at(c.keysAddress(0)), c.layerBytes()));
-      Cu.check("cuMemcpyDtoD(KV layer)", () -> JCudaDriver.cuMemcpyDtoD(DevicePointer.at(c.valuesAddress(layer)),
-          DevicePointer.at(c.valuesAddress(0)), c.layerBytes()));
+    long slotBytes = (long) capacity * kvDim * 2;
+    short[] keys = new short[capacity * kvDim], values = new short[capacity * kvDim];
+    for (int i = 0; i < keys.length; i++) {
+      keys[i] = dev.tandem.io.FloatFormats.floatToBf16((float) (random.nextDouble() * 2 - 1));
+      values[i] = dev.tandem.io.FloatFormats.floatToBf16((float) (random.nextDouble() * 2 - 1));
+    }
+    gpu.synchronize();
+    Cu.check("cuMemcpyHtoD(KV slot)", () -> JCudaDriver.cuMemcpyHtoD(DevicePointer.at(c.keysAddress(0)),
+        jcuda.Pointer.to(keys), slotBytes));
+    Cu.check("cuMemcpyHtoD(KV slot)", () -> JCudaDriver.cuMemcpyHtoD(DevicePointer.at(c.valuesAddress(0)),
+        jcuda.Pointer.to(values), slotBytes));
+    for (int l = 0; l < layers; l++) {
+      for (int s = 0; s < slots; s++) {
+        if (l == 0 && s == 0) continue;
+        long offset = s * slotBytes;
+        int layer = l;
+        Cu.check("cuMemcpyDtoD(KV slot)", () -> JCudaDriver.cuMemcpyDtoD(DevicePointer.at(c.keysAddress(layer) + offset),
+            DevicePointer.at(c.keysAddress(0)), slotBytes));
+        Cu.check("cuMemcpyDtoD(KV slot)", () -> JCudaDriver.cuMemcpyDtoD(DevicePointer.at(c.valuesAddress(layer) + offset),
+            DevicePointer.at(c.valuesAddress(0)), slotBytes));
+      }
     }
     return cache;
   }
