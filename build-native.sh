@@ -11,7 +11,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 [[ -x $nvcc ]] || { echo "build-native: nvcc not found (set NVCC or put CUDA's bin on the PATH)" >&2; exit 1; }
-flags=(-arch=compute_80 -O3 -lineinfo -std=c++17)
+# -fmad=false: no implicit multiply-add contraction anywhere; the kernels write every fma they
+# want (__fmaf_rn), so inlining a shared device function into two kernels cannot round differently.
+flags=(-arch=compute_80 -O3 -lineinfo -std=c++17 -fmad=false)
 mkdir -p native
 rm -f native/*.ptx
 tmp=$(mktemp -d)
@@ -24,7 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 for src in kernels/*.cu; do
   name=$(basename "$src" .cu)
   "$nvcc" -ptx "${flags[@]}" -o "native/$name.ptx" "$src"
-  "$nvcc" -cubin -arch=sm_90 -O3 -std=c++17 -Xptxas -v -o "$tmp/$name.cubin" "$src" 2> "$tmp/$name.log"
+  "$nvcc" -cubin -arch=sm_90 -O3 -std=c++17 -fmad=false -Xptxas -v -o "$tmp/$name.cubin" "$src" 2> "$tmp/$name.log"
   {
     echo
     echo "## $src"

@@ -78,12 +78,31 @@ final class Cublas implements AutoCloseable {
     return names;
   }
 
+  /** cuBLAS from Python's CUDA wheels (nvidia-cublas), searched only when nothing else loaded. */
+  static List<String> wheelCandidates() {
+    List<String> names = new ArrayList<>();
+    for (String base : new String[] {"/opt", "/usr/local/lib", "/usr/lib"}) {
+      try (java.util.stream.Stream<Path> found = Files.find(Path.of(base), 9,
+          (p, attributes) -> p.getFileName().toString().matches("libcublas\\.so\\.1[1-3]"))) {
+        found.limit(4).forEach(p -> names.add(p.toString()));
+      } catch (java.io.IOException | RuntimeException e) {
+        // not there
+      }
+    }
+    return names;
+  }
+
   /**
    * Binds the first cuBLAS that loads and creates a handle on {@code stream}; null (with the reasons
    * in {@code why}) when none does.
    */
   static Cublas load(long stream, StringBuilder why) {
-    for (String name : candidates()) {
+    Cublas found = load(candidates(), stream, why);
+    return found != null ? found : load(wheelCandidates(), stream, why);
+  }
+
+  private static Cublas load(List<String> names, long stream, StringBuilder why) {
+    for (String name : names) {
       Arena lookupArena = Arena.global();
       SymbolLookup lookup;
       try {

@@ -3,9 +3,14 @@ package dev.tandem.backend.cuda;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
-/** A non-blocking stream (no implicit ordering with the legacy default stream); owned. */
+/**
+ * A stream of the backend; owned. A blocking stream (CU_STREAM_DEFAULT), on purpose: synchronous
+ * copies (weights, tests' inputs) run on the legacy default stream and may return before their DMA
+ * has finished (pageable host-to-device, device-to-device), and a blocking stream's kernels wait for
+ * them. The hot path issues no legacy-stream work, so the implicit ordering costs nothing there.
+ */
 final class CudaStream implements AutoCloseable {
-  private static final int CU_STREAM_NON_BLOCKING = 1;
+  private static final int CU_STREAM_DEFAULT = 0;
 
   /** Exposes the raw handle, which cuBLAS takes as a plain address. */
   private static final class Handle extends CUstream {
@@ -18,7 +23,7 @@ final class CudaStream implements AutoCloseable {
   private boolean destroyed;
 
   CudaStream() {
-    Cu.check("cuStreamCreate", () -> JCudaDriver.cuStreamCreate(handle, CU_STREAM_NON_BLOCKING));
+    Cu.check("cuStreamCreate", () -> JCudaDriver.cuStreamCreate(handle, CU_STREAM_DEFAULT));
   }
 
   CUstream handle() { return handle; }

@@ -123,6 +123,7 @@ public final class KernelBench {
     DeviceBuffer buffer = new DeviceBuffer(source.name(), source.bytes());
     Cu.check("cuMemcpyDtoD(weight copy)", () -> JCudaDriver.cuMemcpyDtoD(buffer.pointer(), source.buffer().pointer(),
         source.bytes()));
+    Cu.check("cuCtxSynchronize", JCudaDriver::cuCtxSynchronize);
     return gpu.adopt(new CudaTensor(source.name(), source.rows(), source.cols(), CudaTensor.Type.BF16, buffer));
   }
 
@@ -155,6 +156,7 @@ public final class KernelBench {
             DevicePointer.at(c.valuesAddress(0)), slotBytes));
       }
     }
+    Cu.check("cuCtxSynchronize", JCudaDriver::cuCtxSynchronize);
     return cache;
   }
 
