@@ -5,7 +5,8 @@
 # Steps, in order, each under its own timeout, each logged to OUTDIR, the script going on after a
 # failing step: nvidia-smi; the driver and device as the engine's probe sees them; the GPU test suite
 # (JUnit console launcher, no Maven); the kernel benchmarks; the end-to-end decode benchmark
-# (Llama-3.2-1B shape, random bf16 weights). A short table comes last. Expected: about 3 minutes.
+# (Llama-3.2-1B shape, random bf16 weights). A short table comes last. Expected: about 3 minutes;
+# the step timeouts (15 + 45 + 150 + 75 + 75 s) bound it to 6 minutes.
 # Without a GPU (a dry run on a development machine) the GPU steps are skipped and say so.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +44,7 @@ run() {
 
 # 1. nvidia-smi
 if command -v nvidia-smi > /dev/null; then
-  run nvidia-smi 20 nvidia-smi.txt nvidia-smi
+  run nvidia-smi 15 nvidia-smi.txt nvidia-smi
   summary nvidia-smi "$last_status" "${last_seconds}s" "$(grep -m1 -oE '(H100|H200|A100|L4|L40S?|RTX [0-9A-Za-z ]+)[^|]*' "$out/nvidia-smi.txt" | head -1 | xargs) driver $(grep -m1 -oE 'Driver Version: [0-9.]+' "$out/nvidia-smi.txt" | cut -d' ' -f3)"
 else
   echo "nvidia-smi not found" > "$out/nvidia-smi.txt"
@@ -51,7 +52,7 @@ else
 fi
 
 # 2. The probe (driver, device, cuBLAS) as the engine sees it.
-run probe 60 probe.txt "$java" "${flags[@]}" -cp "$cp" dev.tandem.cli.Main device
+run probe 45 probe.txt "$java" "${flags[@]}" -cp "$cp" dev.tandem.cli.Main device
 probe_line=$(grep -vE '^(==|WARNING)' "$out/probe.txt" | head -1)
 gpu=yes
 [[ $probe_line == "no GPU"* || $last_status != ok ]] && gpu=no
@@ -59,7 +60,7 @@ summary probe "$last_status" "${last_seconds}s" "$probe_line"
 
 # 3. The test suite of the CUDA backend (+ the backend choice); GPU tests skip themselves without a GPU.
 if [[ -n $console ]]; then
-  run tests 170 tests.txt "$java" "${flags[@]}" -Xmx16g -jar "$console" execute --disable-banner --disable-ansi-colors --details=tree \
+  run tests 150 tests.txt "$java" "${flags[@]}" -Xmx16g -jar "$console" execute --disable-banner --disable-ansi-colors --details=tree \
     --class-path "$tests_cp" --select-package dev.tandem.backend.cuda --select-class dev.tandem.backend.BackendProviderTest
   counts=$(grep -E '^\[ *[0-9]+ tests (successful|failed|skipped|aborted)' "$out/tests.txt" | sed -E 's/^\[ *([0-9]+) tests ([a-z]+).*/\1 \2/' | paste -sd, -)
   summary tests "$last_status" "${last_seconds}s" "${counts:-no counts (see tests.txt)}"
@@ -70,11 +71,11 @@ fi
 
 # 4. Kernel benchmarks; 5. end-to-end decode benchmark.
 if [[ $gpu == yes ]]; then
-  run kernels 100 bench-kernels.txt "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main bench kernels --device cuda
+  run kernels 75 bench-kernels.txt "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main bench kernels --device cuda
   copy=$(grep -m1 '^copy bandwidth' "$out/bench-kernels.txt" | awk '{print $3" GB/s copy"}')
   lmhead=$(grep -m1 'lm head n=1 ' "$out/bench-kernels.txt" | awk '{print "lm-head n=1 "$(NF-1)" GB/s ("$NF")"}')
   summary bench-kernels "$last_status" "${last_seconds}s" "$copy; $lmhead"
-  run decode 120 bench-decode.txt "$java" "${flags[@]}" -Xmx32g -cp "$cp" dev.tandem.cli.Main bench decode --device cuda \
+  run decode 75 bench-decode.txt "$java" "${flags[@]}" -Xmx32g -cp "$cp" dev.tandem.cli.Main bench decode --device cuda \
     --shape llama-3.2-1b --tokens 64 --repeats 7
   tps=$(grep -E '^decode' "$out/bench-decode.txt" | sed -E 's/ +/ /g' | cut -d' ' -f1-7 | paste -sd';' -)
   frac=$(grep -m1 '^achieved' "$out/bench-decode.txt" | sed -E 's/ +/ /g')
