@@ -17,13 +17,8 @@ public interface Backend extends AutoCloseable {
   /** Uploads a weight matrix {@code [rows][cols]} (a norm gain is {@code [1][cols]}). */
   Tensor weights(String name, float[] data, int rows, int cols);
 
-  /**
-   * Uploads a constant fp32 table {@code [rows][cols]} that is not a weight (the rotary table): a
-   * backend that stores weights in a narrower type keeps tables at full precision.
-   */
-  default Tensor table(String name, float[] data, int rows, int cols) {
-    return weights(name, data, rows, cols);
-  }
+  /** A read-only fp32 lookup table {@code [rows][cols]} (rotary angles), stored exactly as given. */
+  Tensor table(String name, float[] data, int rows, int cols);
 
   /** An fp32 activation buffer {@code [rows][cols]}, contents undefined. */
   Tensor allocate(String name, int rows, int cols);

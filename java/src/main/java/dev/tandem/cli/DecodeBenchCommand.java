@@ -206,6 +206,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       n.put("weight_bytes_per_token", r.weightBytes());
       n.put("bandwidth_kind", r.bandwidthLabel());
       n.put("bandwidth_gb_s", r.bandwidth());
+      n.put(r.bandwidthLabel().startsWith("copy") ? "copy_bandwidth_gb_s" : "read_bandwidth_gb_s", r.bandwidth());
       n.put("decode_ms_per_token", r.stepMs());
       if (r.graphStepMs() > 0) n.put("decode_graph_ms_per_token", r.graphStepMs());
       n.put("decode_tokens_per_second", 1000 / best);

@@ -3,6 +3,9 @@ package dev.tandem.cli;
 import dev.tandem.io.DType;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.ModelWeights;
+import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.tandem.TandemConfig;
+import dev.tandem.tandem.TandemWeights;
 import dev.tandem.tokenizer.ByteLevelBpeTokenizer;
 import dev.tandem.tokenizer.TokenizerJson;
 import java.nio.file.Files;
@@ -29,6 +32,10 @@ public final class InitCommand implements Callable<Integer> {
   @Option(names = "--dtype", defaultValue = "F32", description = "Stored dtype: F32, BF16 or F16 (default: F32).")
   DType dtype;
 
+  @Option(names = "--secondary-of", description = "Make a tandem secondary (random projections, default layer map)"
+      + " for this primary directory; --config is then the secondary's own architecture.")
+  Path secondaryOf;
+
   @Option(names = "--tokenizer", description = "A tokenizer.json to copy into the model directory. Default: a"
       + " byte-level tokenizer (256 byte tokens + <|endoftext|>) when vocab_size allows it.")
   Path tokenizer;
@@ -39,7 +46,17 @@ public final class InitCommand implements Callable<Integer> {
     if (Files.exists(out.resolve(ModelWeights.WEIGHTS_FILE))) {
       throw new IllegalArgumentException(out + " already holds a model; choose another --out or remove it first");
     }
-    ModelWeights.random(c, seed).save(out, dtype);
+    if (secondaryOf != null) {
+      LoadedModel primary = LoadedModel.load(secondaryOf);
+      LlamaConfig p = primary.weights().config();
+      String vocabulary = primary.tokenizer() == null ? "" : PrimaryFingerprint.vocabularyHash(primary.tokenizer());
+      TandemConfig tandem = new TandemConfig(c, TandemConfig.defaultLayerMap(c.numHiddenLayers(), p.numHiddenLayers()),
+          2, PrimaryFingerprint.of(p, vocabulary));
+      TandemWeights.random(tandem, seed, 0.02).save(out, dtype);
+      if (tokenizer == null && primary.tokenizer() != null) tokenizer = secondaryOf.resolve(LoadedModel.TOKENIZER_FILE);
+    } else {
+      ModelWeights.random(c, seed).save(out, dtype);
+    }
     if (tokenizer != null) {
       if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("tokenizer not found: " + tokenizer);
       Files.copy(tokenizer, out.resolve(LoadedModel.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);

@@ -6,6 +6,7 @@ import dev.tandem.model.Decoder;
 import dev.tandem.model.LogitsMode;
 import dev.tandem.sampling.Sampler;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -79,7 +80,6 @@ public final class Generator {
     List<List<Integer>> generated = new ArrayList<>();
     GenerationResult.FinishReason[] finish = new GenerationResult.FinishReason[count];
     long[] prefillNanos = new long[count];
-    long[] decodeStart = new long[count];
     long[] decodeEnd = new long[count];
     int[] pending = new int[count];  // the last generated token, not yet fed to the model
     for (int r = 0; r < count; r++) generated.add(new ArrayList<>());
@@ -108,13 +108,13 @@ public final class Generator {
       pickTokens(requests, new int[] {r}, 1, position, picked);
       int token = picked[0];
       prefillNanos[r] = System.nanoTime() - start;
-      decodeStart[r] = System.nanoTime();
       emit(r, token, req, generated, finish, cache, listener);
       pending[r] = token;
-      decodeEnd[r] = System.nanoTime();
     }
 
-    // Decode: one row per unfinished sequence per pass.
+    // Decode: one row per unfinished sequence per pass. Every request's decode time starts here.
+    long decodeStart = System.nanoTime();
+    Arrays.fill(decodeEnd, decodeStart);
     int[] active = new int[count];
     while (true) {
       int activeCount = 0;
@@ -141,7 +141,7 @@ public final class Generator {
     List<GenerationResult> results = new ArrayList<>();
     for (int r = 0; r < count; r++) {
       int[] tokens = generated.get(r).stream().mapToInt(Integer::intValue).toArray();
-      long decodeNanos = decodeStart[r] == 0 ? 0 : decodeEnd[r] - decodeStart[r];
+      long decodeNanos = decodeEnd[r] - decodeStart;
       results.add(new GenerationResult(tokens, finish[r], prefillNanos[r], decodeNanos));
     }
     cache.close();

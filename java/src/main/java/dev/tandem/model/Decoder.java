@@ -45,6 +45,7 @@ public final class Decoder implements AutoCloseable {
   private final Tensor logits;      // [rows][vocab]
   private final Tensor[] captured;  // [captureLayers.length] x [rows][d]
   private final Tensor[] qkvOut;
+  private final Tensor[] keyValueOut;
   private final Tensor[] gateUpOut;
 
   private LogitsMode lastMode = LogitsMode.NONE;
@@ -99,6 +100,7 @@ public final class Decoder implements AutoCloseable {
     captured = new Tensor[captureLayers.length];
     for (int i = 0; i < captured.length; i++) captured[i] = backend.allocate("hidden_" + captureLayers[i], maxRows, d);
     qkvOut = new Tensor[] {q, k, v};
+    keyValueOut = new Tensor[] {k, v};
     gateUpOut = new Tensor[] {gate, up};
   }
 
@@ -152,6 +154,22 @@ public final class Decoder implements AutoCloseable {
       int slot = rows.sequenceSlot(s);
       cache.setLength(slot, cache.length(slot) + rows.sequenceLength(s));
     }
+  }
+
+  /**
+   * Writes the keys and values that layer {@code layer}'s attention computes from {@code input}
+   * (its pre-norm, W_k, W_v, rotary at each row's position) into the cache at each row's (slot,
+   * position), without running anything else. The tandem refresh feeds projected primary states
+   * through here. input: [rows][d]. Cache lengths are left to the caller.
+   */
+  public void storeKeysValues(KvCache cache, int layer, Tensor input, BatchRows rows) {
+    int n = rows.rowCount();
+    if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed this decoder's " + maxRows + " rows per pass");
+    DecoderLayer l = layers[layer];
+    backend.rmsNorm(input, l.attentionNorm, (float) config.rmsNormEps(), n, xNormed);
+    backend.matmul(xNormed, l.keyValue, n, keyValueOut);
+    backend.rope(k, config.numKeyValueHeads(), config.headDim(), ropeTable, rows);
+    backend.kvStore(cache, layer, k, v, rows);
   }
 
   private void computeLogits(BatchRows rows, LogitsMode mode) {

@@ -17,6 +17,7 @@ final class DecoderLayer {
   final Tensor wDown;          // [d][f]
   final Tensor[] qkv;          // {wq, wk, wv}: one pass over the normed input
   final Tensor[] gateUp;       // {wGate, wUp}
+  final Tensor[] keyValue;     // {wk, wv}
 
   DecoderLayer(Backend backend, ModelWeights w, int l) {
     LlamaConfig c = w.config();
@@ -32,6 +33,7 @@ final class DecoderLayer {
     wDown = backend.weights(TensorNames.down(l), w.get(TensorNames.down(l)), d, f);
     qkv = new Tensor[] {wq, wk, wv};
     gateUp = new Tensor[] {wGate, wUp};
+    keyValue = new Tensor[] {wk, wv};
   }
 
   List<Tensor> tensors() {

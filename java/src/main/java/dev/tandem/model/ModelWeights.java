@@ -107,15 +107,20 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
     return new ModelWeights(config, tensors);
   }
 
-  /** Writes {@code dir/config.json} and {@code dir/model.safetensors} with tensors stored as {@code dtype}. */
-  public void save(Path dir, DType dtype) throws IOException {
-    Files.createDirectories(dir);
-    String torchDtype = switch (dtype) {
+  /** The config.json {@code torch_dtype} of a storage dtype (F32, BF16 or F16). */
+  public static String torchDtype(DType dtype) {
+    return switch (dtype) {
       case F32 -> "float32";
       case BF16 -> "bfloat16";
       case F16 -> "float16";
       default -> throw new IllegalArgumentException("weights can be saved as F32, BF16 or F16, not " + dtype);
     };
+  }
+
+  /** Writes {@code dir/config.json} and {@code dir/model.safetensors} with tensors stored as {@code dtype}. */
+  public void save(Path dir, DType dtype) throws IOException {
+    Files.createDirectories(dir);
+    String torchDtype = torchDtype(dtype);
     SafetensorsWriter writer = new SafetensorsWriter();
     writer.putMetadata("format", "pt");
     for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {

@@ -49,13 +49,25 @@ public final class CpuBackend implements Backend {
     return reference ? "cpu-reference" : "cpu";
   }
 
-  /** Takes ownership of {@code data} (no copy). */
+  /**
+   * The reference keeps weights row-major and takes ownership of {@code data}; the fast path packs
+   * matrices (more than one row) into column panels, a copy, and keeps vectors as they are.
+   */
   @Override
   public Tensor weights(String name, float[] data, int rows, int cols) {
     if ((long) rows * cols != data.length) {
       throw new IllegalArgumentException(name + ": " + data.length + " floats for shape [" + rows + ", " + cols + "]");
     }
-    return new CpuTensor(name, data, rows, cols);
+    if (reference || rows == 1) return new CpuTensor(name, data, rows, cols, false);
+    return new CpuTensor(name, VectorOps.packPanels(data, rows, cols), rows, cols, true);
+  }
+
+  @Override
+  public Tensor table(String name, float[] data, int rows, int cols) {
+    if ((long) rows * cols != data.length) {
+      throw new IllegalArgumentException(name + ": " + data.length + " floats for shape [" + rows + ", " + cols + "]");
+    }
+    return new CpuTensor(name, data, rows, cols, false);
   }
 
   @Override
@@ -64,7 +76,7 @@ public final class CpuBackend implements Backend {
     if (size > Integer.MAX_VALUE - 16) {
       throw new IllegalArgumentException("activation " + name + " [" + rows + "][" + cols + "] is too large for one array");
     }
-    return new CpuTensor(name, new float[(int) size], rows, cols);
+    return new CpuTensor(name, new float[(int) size], rows, cols, false);
   }
 
   @Override
@@ -74,20 +86,25 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void embed(Tensor table, BatchRows rows, Tensor out) {
-    CpuTensor t = CpuTensor.of(table), o = CpuTensor.of(out);
+    CpuTensor t = CpuTensor.of(table);
+    float[] o = CpuTensor.of(out).rowMajor();
     int d = t.cols();
     for (int i = 0; i < rows.rowCount(); i++) {
       int token = rows.token(i);
       if (token < 0 || token >= t.rows()) {
         throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + t.rows() + ")");
       }
-      System.arraycopy(t.data(), token * d, o.data(), i * d, d);
+      if (t.packed()) {
+        for (int j = 0; j < d; j++) o[i * d + j] = t.get(token, j);
+      } else {
+        System.arraycopy(t.data(), token * d, o, i * d, d);
+      }
     }
   }
 
   @Override
   public void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out) {
-    float[] xs = CpuTensor.of(x).data(), g = CpuTensor.of(gain).data(), o = CpuTensor.of(out).data();
+    float[] xs = CpuTensor.of(x).rowMajor(), g = CpuTensor.of(gain).rowMajor(), o = CpuTensor.of(out).rowMajor();
     int d = x.cols();
     forRows(n, d, i -> {
       if (reference) ScalarOps.rmsNorm(xs, i * d, g, eps, d, o, i * d);
@@ -102,9 +119,8 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {
-    float[] xs = CpuTensor.of(x).data();
+    float[] xs = CpuTensor.of(x).rowMajor();
     int k = x.cols();
-    int totalColumns = 0;
     for (int m = 0; m < ws.length; m++) {
       if (ws[m].cols() != k) {
         throw new IllegalArgumentException("matmul " + ws[m].name() + ": weight has " + ws[m].cols()
@@ -114,29 +130,29 @@ public final class CpuBackend implements Backend {
         throw new IllegalArgumentException("matmul " + ws[m].name() + ": output " + outs[m].name() + " has "
             + outs[m].cols() + " columns, expected " + ws[m].rows());
       }
-      totalColumns += ws[m].rows();
     }
     if (reference) {
       for (int m = 0; m < ws.length; m++) {
-        ScalarOps.matmul(xs, n, k, CpuTensor.of(ws[m]).data(), ws[m].rows(), CpuTensor.of(outs[m]).data());
+        ScalarOps.matmul(xs, n, k, CpuTensor.of(ws[m]).rowMajor(), ws[m].rows(), CpuTensor.of(outs[m]).rowMajor());
       }
       return;
     }
-    // Split the concatenated output columns of all weights into chunks of a multiple of 4 columns.
-    int chunk = Math.max(16, roundUp((totalColumns + pool.threads() * 4 - 1) / (pool.threads() * 4), 4));
-    int tasks = (totalColumns + chunk - 1) / chunk;
-    int columns = totalColumns;
+    // Split the concatenated column panels of all weights into about 4 chunks per thread.
+    int lanes = VectorOps.LANES;
+    int[] panelStart = new int[ws.length + 1];
+    for (int m = 0; m < ws.length; m++) panelStart[m + 1] = panelStart[m] + (ws[m].rows() + lanes - 1) / lanes;
+    int totalPanels = panelStart[ws.length];
+    int chunk = Math.max(2, roundUp((totalPanels + pool.threads() * 4 - 1) / (pool.threads() * 4), 2));
+    int tasks = (totalPanels + chunk - 1) / chunk;
     pool.run(tasks, (task, worker) -> {
-      int c0 = task * chunk, c1 = Math.min(columns, c0 + chunk);
-      int base = 0;
-      for (int m = 0; m < ws.length && base < c1; m++) {
-        int rowsOfW = ws[m].rows();
-        int lo = Math.max(c0, base), hi = Math.min(c1, base + rowsOfW);
+      int c0 = task * chunk, c1 = Math.min(totalPanels, c0 + chunk);
+      for (int m = 0; m < ws.length; m++) {
+        int lo = Math.max(c0, panelStart[m]), hi = Math.min(c1, panelStart[m + 1]);
         if (lo < hi) {
-          VectorOps.matmulColumns(xs, n, k, CpuTensor.of(ws[m]).data(), rowsOfW, CpuTensor.of(outs[m]).data(),
-              lo - base, hi - base);
+          CpuTensor w = CpuTensor.of(ws[m]);
+          VectorOps.matmulPanels(xs, n, k, w.data(), w.rows(), CpuTensor.of(outs[m]).rowMajor(), lo - panelStart[m],
+              hi - panelStart[m]);
         }
-        base += rowsOfW;
       }
     });
   }
@@ -147,7 +163,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void rope(Tensor x, int heads, int headDim, Tensor ropeTable, BatchRows rows) {
-    float[] xs = CpuTensor.of(x).data();
+    float[] xs = CpuTensor.of(x).rowMajor();
     CpuTensor table = CpuTensor.of(ropeTable);
     int width = x.cols();
     for (int i = 0; i < rows.rowCount(); i++) {
@@ -155,15 +171,15 @@ public final class CpuBackend implements Backend {
       if (position >= table.rows()) {
         throw new IllegalArgumentException("position " + position + " beyond the rotary table of " + table.rows());
       }
-      if (reference) ScalarOps.rope(xs, i * width, heads, headDim, table.data(), position * headDim);
-      else VectorOps.rope(xs, i * width, heads, headDim, table.data(), position * headDim);
+      if (reference) ScalarOps.rope(xs, i * width, heads, headDim, table.rowMajor(), position * headDim);
+      else VectorOps.rope(xs, i * width, heads, headDim, table.rowMajor(), position * headDim);
     }
   }
 
   @Override
   public void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows rows) {
     CpuKvCache c = CpuKvCache.of(cache);
-    float[] ks = CpuTensor.of(k).data(), vs = CpuTensor.of(v).data();
+    float[] ks = CpuTensor.of(k).rowMajor(), vs = CpuTensor.of(v).rowMajor();
     int kvDim = c.kvDim();
     for (int i = 0; i < rows.rowCount(); i++) {
       int position = rows.position(i);
@@ -179,7 +195,7 @@ public final class CpuBackend implements Backend {
   @Override
   public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows rows, Tensor out) {
     CpuKvCache c = CpuKvCache.of(cache);
-    float[] qs = CpuTensor.of(q).data(), os = CpuTensor.of(out).data();
+    float[] qs = CpuTensor.of(q).rowMajor(), os = CpuTensor.of(out).rowMajor();
     float[] keys = c.keys[layer], values = c.values[layer];
     int kvDim = c.kvDim();
     int kvHeads = kvDim / headDim;
@@ -211,7 +227,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void swiglu(Tensor gate, Tensor up, int n, Tensor out) {
-    float[] g = CpuTensor.of(gate).data(), u = CpuTensor.of(up).data(), o = CpuTensor.of(out).data();
+    float[] g = CpuTensor.of(gate).rowMajor(), u = CpuTensor.of(up).rowMajor(), o = CpuTensor.of(out).rowMajor();
     int f = gate.cols();
     forRows(n, f, i -> {
       if (reference) ScalarOps.swiglu(g, u, o, i * f, f);
@@ -221,7 +237,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void add(Tensor x, Tensor delta, int n) {
-    float[] xs = CpuTensor.of(x).data(), ds = CpuTensor.of(delta).data();
+    float[] xs = CpuTensor.of(x).rowMajor(), ds = CpuTensor.of(delta).rowMajor();
     int d = x.cols();
     forRows(n, d, i -> {
       if (reference) ScalarOps.add(xs, ds, i * d, d);
@@ -245,17 +261,17 @@ public final class CpuBackend implements Backend {
           + dst.name() + " has " + dst.cols());
     }
     int d = src.cols();
-    System.arraycopy(CpuTensor.of(src).data(), srcRow * d, CpuTensor.of(dst).data(), dstRow * d, count * d);
+    System.arraycopy(CpuTensor.of(src).rowMajor(), srcRow * d, CpuTensor.of(dst).rowMajor(), dstRow * d, count * d);
   }
 
   @Override
   public void download(Tensor t, int n, float[] dst) {
-    System.arraycopy(CpuTensor.of(t).data(), 0, dst, 0, n * t.cols());
+    System.arraycopy(CpuTensor.of(t).rowMajor(), 0, dst, 0, n * t.cols());
   }
 
   @Override
   public void argmaxRows(Tensor t, int n, int[] dst) {
-    float[] data = CpuTensor.of(t).data();
+    float[] data = CpuTensor.of(t).rowMajor();
     for (int i = 0; i < n; i++) dst[i] = Sampler.argmax(data, i * t.cols(), t.cols());
   }
 

@@ -7,13 +7,14 @@ import jdk.incubator.vector.VectorSpecies;
  * The fast CPU kernels (Vector API). Each names its reference in {@link ScalarOps}; tests compare
  * them on awkward sizes.
  *
- * <p><b>Batch invariance.</b> Every dot product is computed the same way whatever tile it belongs
- * to: one vector accumulator chain of fused multiply-adds over k in order, its lanes summed in lane
- * order, then the scalar tail with fused multiply-adds. Tiling only changes which products are in
- * flight together, never the arithmetic of one, so a row's output is bitwise independent of the
- * other rows of the block (and of the number of threads). Lane sums avoid
- * {@code reduceLanes(ADD)}, whose order the Vector API leaves open and which could differ between
- * the interpreter and compiled code.
+ * <p><b>Batch invariance.</b> Every result is computed the same way whatever tile or block it
+ * belongs to. Matrix products (weights packed in column panels) give each output one chain of fused
+ * multiply-adds over the input features in order; tiling only changes which chains run together.
+ * Dot products along a vector (attention scores, RMSNorm) use one vector accumulator chain, its
+ * lanes summed in lane order, then the scalar tail. So a row's output is bitwise independent of the
+ * other rows of the block and of the thread count. Lane sums avoid {@code reduceLanes(ADD)}, whose
+ * order the Vector API leaves open and which could differ between the interpreter and compiled
+ * code; transcendental functions use {@link Math#exp}, never the Vector API's lanewise EXP.
  */
 public final class VectorOps {
   private VectorOps() {}
@@ -46,66 +47,173 @@ public final class VectorOps {
   }
 
   /**
-   * Columns [o0, o1) of out = x * w^T for all n rows. x: [n][k], w: [m][k], out: [n][m] at
-   * outOffset with row stride m. Tiles of 2 rows x 4 columns keep 8 accumulators in registers, so a
-   * weight vector loaded once serves two rows; a block of 8 rows reads each weight row from memory
-   * once (the other row pairs find it in L1).
+   * Packs a weight matrix w [m][k] into column panels for {@link #matmulPanels}: panel p holds
+   * output columns [p*LANES, (p+1)*LANES) as [k][LANES] (zero-padded past m), panels one after the
+   * other, so a product streams the weights once, front to back, and one vector load gives LANES
+   * output columns for one input feature.
    */
-  public static void matmulColumns(float[] x, int n, int k, float[] w, int m, float[] out, int o0, int o1) {
-    int kVec = SPECIES.loopBound(k);
-    int o = o0;
-    for (; o + 4 <= o1; o += 4) {
-      int w0 = o * k, w1 = w0 + k, w2 = w1 + k, w3 = w2 + k;
-      int i = 0;
-      for (; i + 2 <= n; i += 2) {
-        int xa = i * k, xb = xa + k;
-        FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
-        FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        for (int j = 0; j < kVec; j += LANES) {
-          FloatVector va = FloatVector.fromArray(SPECIES, x, xa + j);
-          FloatVector vb = FloatVector.fromArray(SPECIES, x, xb + j);
-          FloatVector v = FloatVector.fromArray(SPECIES, w, w0 + j);
-          a0 = va.fma(v, a0);
-          b0 = vb.fma(v, b0);
-          v = FloatVector.fromArray(SPECIES, w, w1 + j);
-          a1 = va.fma(v, a1);
-          b1 = vb.fma(v, b1);
-          v = FloatVector.fromArray(SPECIES, w, w2 + j);
-          a2 = va.fma(v, a2);
-          b2 = vb.fma(v, b2);
-          v = FloatVector.fromArray(SPECIES, w, w3 + j);
-          a3 = va.fma(v, a3);
-          b3 = vb.fma(v, b3);
-        }
-        int ra = i * m + o, rb = ra + m;
-        out[ra] = finish(a0, x, xa, w, w0, kVec, k);
-        out[ra + 1] = finish(a1, x, xa, w, w1, kVec, k);
-        out[ra + 2] = finish(a2, x, xa, w, w2, kVec, k);
-        out[ra + 3] = finish(a3, x, xa, w, w3, kVec, k);
-        out[rb] = finish(b0, x, xb, w, w0, kVec, k);
-        out[rb + 1] = finish(b1, x, xb, w, w1, kVec, k);
-        out[rb + 2] = finish(b2, x, xb, w, w2, kVec, k);
-        out[rb + 3] = finish(b3, x, xb, w, w3, kVec, k);
-      }
-      for (; i < n; i++) {
-        int xa = i * k;
-        FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
-        for (int j = 0; j < kVec; j += LANES) {
-          FloatVector va = FloatVector.fromArray(SPECIES, x, xa + j);
-          a0 = va.fma(FloatVector.fromArray(SPECIES, w, w0 + j), a0);
-          a1 = va.fma(FloatVector.fromArray(SPECIES, w, w1 + j), a1);
-          a2 = va.fma(FloatVector.fromArray(SPECIES, w, w2 + j), a2);
-          a3 = va.fma(FloatVector.fromArray(SPECIES, w, w3 + j), a3);
-        }
-        int ra = i * m + o;
-        out[ra] = finish(a0, x, xa, w, w0, kVec, k);
-        out[ra + 1] = finish(a1, x, xa, w, w1, kVec, k);
-        out[ra + 2] = finish(a2, x, xa, w, w2, kVec, k);
-        out[ra + 3] = finish(a3, x, xa, w, w3, kVec, k);
+  public static float[] packPanels(float[] w, int m, int k) {
+    int panels = (m + LANES - 1) / LANES;
+    long size = (long) panels * k * LANES;
+    if (size > Integer.MAX_VALUE - 16) throw new IllegalArgumentException("weight matrix too large to pack: " + m + "x" + k);
+    float[] packed = new float[(int) size];
+    for (int o = 0; o < m; o++) {
+      int base = (o / LANES) * k * LANES + o % LANES;
+      for (int j = 0; j < k; j++) packed[base + j * LANES] = w[o * k + j];
+    }
+    return packed;
+  }
+
+  /** Element (row o, column j) of a packed matrix (for gathers such as a tied embedding). */
+  static float packedElement(float[] packed, int k, int o, int j) {
+    return packed[(o / LANES) * k * LANES + j * LANES + o % LANES];
+  }
+
+  /**
+   * Panels [p0, p1) of out = x * w^T for all n rows, w packed by {@link #packPanels}. x: [n][k],
+   * out: [n][m] row-major.
+   *
+   * <p>Lanes map to output columns, so there is no horizontal reduction: each output is one chain
+   * of fused multiply-adds over j = 0..k-1 in order, whatever the tile. Tiles: up to 4 rows x 2
+   * panels (n <= 4), else 8 rows x 1 panel (at most 8 accumulators); groups of 8 rows walk the same
+   * panel while it is still in cache, so the weights leave memory once per pass.
+   * Reference: {@link ScalarOps#matmul} (whose sum runs in the same order without fusing).
+   */
+  public static void matmulPanels(float[] x, int n, int k, float[] packed, int m, float[] out, int p0, int p1) {
+    int panelSize = k * LANES;
+    int p = p0;
+    if (n <= 4) {  // decode and small blocks: two panels at a time for more independent chains
+      for (; p + 1 < p1; p += 2) {
+        if (n == 1) tileOneRowTwoPanels(x, k, packed, p * panelSize, m, out, p);
+        else tileRowsTwoPanels(x, 0, n, k, packed, p * panelSize, m, out, p);
       }
     }
-    for (; o < o1; o++) {
-      for (int i = 0; i < n; i++) out[i * m + o] = dot(x, i * k, w, o * k, k);
+    for (; p < p1; p++) {
+      for (int r = 0; r < n; r += 8) {
+        int rows = Math.min(8, n - r);
+        if (rows == 8) tileEightRows(x, r, k, packed, p * panelSize, m, out, p);
+        else tileRowsOnePanel(x, r, rows, k, packed, p * panelSize, m, out, p);
+      }
+    }
+  }
+
+  /** The decode tile: one row, two panels. */
+  private static void tileOneRowTwoPanels(float[] x, int k, float[] w, int wBase, int m, float[] out, int panel) {
+    int next = wBase + k * LANES;
+    FloatVector a = FloatVector.zero(SPECIES), b = a;
+    for (int j = 0; j < k; j++) {
+      FloatVector s = FloatVector.broadcast(SPECIES, x[j]);
+      a = s.fma(FloatVector.fromArray(SPECIES, w, wBase + j * LANES), a);
+      b = s.fma(FloatVector.fromArray(SPECIES, w, next + j * LANES), b);
+    }
+    store(a, out, 0, m, panel * LANES);
+    store(b, out, 0, m, (panel + 1) * LANES);
+  }
+
+  /** Eight rows [r, r + 8) of one panel: one weight load feeds eight accumulators. */
+  private static void tileEightRows(float[] x, int r, int k, float[] w, int wBase, int m, float[] out, int panel) {
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k, x4 = x3 + k, x5 = x4 + k, x6 = x5 + k, x7 = x6 + k;
+    for (int j = 0; j < k; j++) {
+      FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
+      a0 = FloatVector.broadcast(SPECIES, x[x0 + j]).fma(v, a0);
+      a1 = FloatVector.broadcast(SPECIES, x[x1 + j]).fma(v, a1);
+      a2 = FloatVector.broadcast(SPECIES, x[x2 + j]).fma(v, a2);
+      a3 = FloatVector.broadcast(SPECIES, x[x3 + j]).fma(v, a3);
+      a4 = FloatVector.broadcast(SPECIES, x[x4 + j]).fma(v, a4);
+      a5 = FloatVector.broadcast(SPECIES, x[x5 + j]).fma(v, a5);
+      a6 = FloatVector.broadcast(SPECIES, x[x6 + j]).fma(v, a6);
+      a7 = FloatVector.broadcast(SPECIES, x[x7 + j]).fma(v, a7);
+    }
+    int column = panel * LANES;
+    store(a0, out, r, m, column);
+    store(a1, out, r + 1, m, column);
+    store(a2, out, r + 2, m, column);
+    store(a3, out, r + 3, m, column);
+    store(a4, out, r + 4, m, column);
+    store(a5, out, r + 5, m, column);
+    store(a6, out, r + 6, m, column);
+    store(a7, out, r + 7, m, column);
+  }
+
+  /** Rows [r, r + rows), rows <= 8, of one panel. */
+  private static void tileRowsOnePanel(float[] x, int r, int rows, int k, float[] w, int wBase, int m, float[] out,
+      int panel) {
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int x0 = r * k;
+    for (int j = 0; j < k; j++) {
+      FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
+      a0 = FloatVector.broadcast(SPECIES, x[x0 + j]).fma(v, a0);
+      if (rows > 1) a1 = FloatVector.broadcast(SPECIES, x[x0 + k + j]).fma(v, a1);
+      if (rows > 2) a2 = FloatVector.broadcast(SPECIES, x[x0 + 2 * k + j]).fma(v, a2);
+      if (rows > 3) a3 = FloatVector.broadcast(SPECIES, x[x0 + 3 * k + j]).fma(v, a3);
+      if (rows > 4) a4 = FloatVector.broadcast(SPECIES, x[x0 + 4 * k + j]).fma(v, a4);
+      if (rows > 5) a5 = FloatVector.broadcast(SPECIES, x[x0 + 5 * k + j]).fma(v, a5);
+      if (rows > 6) a6 = FloatVector.broadcast(SPECIES, x[x0 + 6 * k + j]).fma(v, a6);
+      if (rows > 7) a7 = FloatVector.broadcast(SPECIES, x[x0 + 7 * k + j]).fma(v, a7);
+    }
+    int column = panel * LANES;
+    store(a0, out, r, m, column);
+    if (rows > 1) store(a1, out, r + 1, m, column);
+    if (rows > 2) store(a2, out, r + 2, m, column);
+    if (rows > 3) store(a3, out, r + 3, m, column);
+    if (rows > 4) store(a4, out, r + 4, m, column);
+    if (rows > 5) store(a5, out, r + 5, m, column);
+    if (rows > 6) store(a6, out, r + 6, m, column);
+    if (rows > 7) store(a7, out, r + 7, m, column);
+  }
+
+  /** Rows [r, r + rows), rows <= 4, of two adjacent panels (panel and panel + 1). */
+  private static void tileRowsTwoPanels(float[] x, int r, int rows, int k, float[] w, int wBase, int m, float[] out,
+      int panel) {
+    int next = wBase + k * LANES;
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int x0 = r * k;
+    for (int j = 0; j < k; j++) {
+      FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
+      FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
+      FloatVector s = FloatVector.broadcast(SPECIES, x[x0 + j]);
+      a0 = s.fma(v, a0);
+      b0 = s.fma(u, b0);
+      if (rows > 1) {
+        s = FloatVector.broadcast(SPECIES, x[x0 + k + j]);
+        a1 = s.fma(v, a1);
+        b1 = s.fma(u, b1);
+      }
+      if (rows > 2) {
+        s = FloatVector.broadcast(SPECIES, x[x0 + 2 * k + j]);
+        a2 = s.fma(v, a2);
+        b2 = s.fma(u, b2);
+      }
+      if (rows > 3) {
+        s = FloatVector.broadcast(SPECIES, x[x0 + 3 * k + j]);
+        a3 = s.fma(v, a3);
+        b3 = s.fma(u, b3);
+      }
+    }
+    int column = panel * LANES;
+    store(a0, out, r, m, column);
+    store(b0, out, r, m, column + LANES);
+    if (rows > 1) {
+      store(a1, out, r + 1, m, column);
+      store(b1, out, r + 1, m, column + LANES);
+    }
+    if (rows > 2) {
+      store(a2, out, r + 2, m, column);
+      store(b2, out, r + 2, m, column + LANES);
+    }
+    if (rows > 3) {
+      store(a3, out, r + 3, m, column);
+      store(b3, out, r + 3, m, column + LANES);
+    }
+  }
+
+  /** Writes the LANES outputs of one accumulator to out[row][column..], dropping padded columns. */
+  private static void store(FloatVector acc, float[] out, int row, int m, int column) {
+    if (column + LANES <= m) {
+      acc.intoArray(out, row * m + column);
+    } else {
+      for (int i = 0; column + i < m; i++) out[row * m + column + i] = acc.lane(i);
     }
   }
 

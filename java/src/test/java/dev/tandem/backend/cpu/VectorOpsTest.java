@@ -31,34 +31,46 @@ class VectorOpsTest {
   }
 
   @ParameterizedTest(name = "n={0} k={1} m={2}")
-  @CsvSource({"1,1,1", "1,7,7", "3,33,5", "7,4097,9", "8,64,33", "9,100,13", "16,33,4", "2,8,3", "5,17,1"})
+  @CsvSource({"1,1,1", "1,7,7", "3,33,5", "7,4097,9", "8,64,33", "9,100,13", "16,33,4", "2,8,3", "5,17,1",
+      "4,40,17", "17,9,25"})
   void matmulMatchesReference(int n, int k, int m) {
     SplittableRandom random = new SplittableRandom(n * 31L + k * 7L + m);
     float[] x = random(random, n * k, 1), w = random(random, m * k, 1);
     float[] expected = new float[n * m], actual = new float[n * m];
     ScalarOps.matmul(x, n, k, w, m, expected);
-    VectorOps.matmulColumns(x, n, k, w, m, actual, 0, m);
+    VectorOps.matmulPanels(x, n, k, VectorOps.packPanels(w, m, k), m, actual, 0, panels(m));
     assertWithin("matmul", expected, actual, n * m, dotBounds(x, n, k, w, m));
   }
 
+  private static int panels(int m) {
+    return (m + VectorOps.LANES - 1) / VectorOps.LANES;
+  }
+
   @ParameterizedTest(name = "n={0} k={1} m={2}")
-  @CsvSource({"8,64,33", "16,4097,7", "5,33,12", "3,7,9"})
+  @CsvSource({"8,64,33", "16,4097,7", "5,33,12", "3,7,9", "17,40,41"})
   void matmulRowIsBitwiseIndependentOfTheBlock(int n, int k, int m) {
     SplittableRandom random = new SplittableRandom(99);
     float[] x = random(random, n * k, 1), w = random(random, m * k, 1);
+    float[] packed = VectorOps.packPanels(w, m, k);
     float[] block = new float[n * m];
-    VectorOps.matmulColumns(x, n, k, w, m, block, 0, m);
-    for (int i = 0; i < n; i++) {
-      float[] row = new float[k], alone = new float[m], fromBlock = new float[m];
-      System.arraycopy(x, i * k, row, 0, k);
-      VectorOps.matmulColumns(row, 1, k, w, m, alone, 0, m);
-      System.arraycopy(block, i * m, fromBlock, 0, m);
-      assertBitwise("row " + i + " alone vs in a block of " + n, alone, fromBlock, m);
+    VectorOps.matmulPanels(x, n, k, packed, m, block, 0, panels(m));
+    for (int size : new int[] {1, 2, 3, 5}) {  // the same rows in smaller blocks
+      for (int i = 0; i < n; i += size) {
+        int rows = Math.min(size, n - i);
+        float[] part = new float[rows * k], alone = new float[rows * m], fromBlock = new float[rows * m];
+        System.arraycopy(x, i * k, part, 0, rows * k);
+        VectorOps.matmulPanels(part, rows, k, packed, m, alone, 0, panels(m));
+        System.arraycopy(block, i * m, fromBlock, 0, rows * m);
+        assertBitwise("rows " + i + ".." + (i + rows - 1) + " as a block of " + rows + " vs in a block of " + n,
+            alone, fromBlock, rows * m);
+      }
     }
-    // Any column split (the threads' chunks) gives the same bits too.
+    // Any panel split (the threads' chunks) gives the same bits too.
     float[] split = new float[n * m];
-    for (int o = 0; o < m; o += 3) VectorOps.matmulColumns(x, n, k, w, m, split, o, Math.min(m, o + 3));
-    assertBitwise("column chunks of 3", block, split, n * m);
+    for (int p = 0; p < panels(m); p += 3) {
+      VectorOps.matmulPanels(x, n, k, packed, m, split, p, Math.min(panels(m), p + 3));
+    }
+    assertBitwise("panel chunks of 3", block, split, n * m);
   }
 
   @Test
@@ -75,7 +87,7 @@ class VectorOpsTest {
   }
 
   private static float[] run(CpuBackend b, float[] x, float[] w, int n, int k, int m) {
-    var xt = b.weights("x", x.clone(), n, k);
+    var xt = b.table("x", x.clone(), n, k);
     var wt = b.weights("w", w.clone(), m, k);
     var out = b.allocate("out", n, m);
     b.matmul(xt, wt, n, out);

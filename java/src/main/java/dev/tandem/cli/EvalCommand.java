@@ -1,0 +1,119 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.backend.Backend;
+import dev.tandem.spec.DrafterEvaluation;
+import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.tokenizer.Tokenizer;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.Callable;
+import java.util.zip.GZIPInputStream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tandem eval}: the paper's Table 1 metrics of a drafter on a text file. */
+@Command(name = "eval", mixinStandardHelpOptions = true,
+    description = "Accuracy, cross-entropy, relative accuracy and TV distance of a secondary or drafter on text.")
+public final class EvalCommand implements Callable<Integer> {
+  @Option(names = "--primary", required = true, description = "The primary model directory.")
+  Path primaryDir;
+
+  @Option(names = {"--secondary", "--drafter"}, required = true, description = "A tandem secondary or plain drafter.")
+  Path drafterDir;
+
+  @Option(names = "--data", required = true, description = "Held-out text (UTF-8, .gz accepted).")
+  Path data;
+
+  @Option(names = "--block-length", defaultValue = "2", description = "Primary block length gamma (default 2).")
+  int blockLength;
+
+  @Option(names = "--window", defaultValue = "256", description = "Tokens per evaluation window (default 256).")
+  int window;
+
+  @Option(names = "--max-positions", defaultValue = "20000", description = "Stop after this many positions.")
+  int maxPositions;
+
+  @Option(names = "--json", description = "Print the metrics as JSON.")
+  boolean json;
+
+  @Option(names = "--dump", description = "Write one JSON line per position (position, true token, argmax, log-prob).")
+  Path dump;
+
+  @Mixin DeviceOptions device;
+
+  @Override
+  public Integer call() throws Exception {
+    if (blockLength < 2) throw new IllegalArgumentException("--block-length must be >= 2, got " + blockLength);
+    if (window < blockLength + 1) throw new IllegalArgumentException("--window must exceed the block length");
+    if (maxPositions < 1) throw new IllegalArgumentException("--max-positions must be >= 1");
+    SpeedSetup setup = SpeedSetup.load(primaryDir, drafterDir);
+    Tokenizer tokenizer = setup.primary.tokenizer();
+    if (tokenizer == null) throw new IllegalArgumentException("the primary " + primaryDir + " has no tokenizer.json");
+    int[] tokens = tokenizer.encode(readText(data));
+    int contextLength = setup.contextLength(window, window);
+    DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
+    ObjectMapper mapper = new ObjectMapper();
+    try (Backend backend = device.backend();
+        SpeculativeGenerator models = setup.generator(backend, dev.tandem.spec.BlockLengthPolicy.fixed(blockLength),
+            contextLength, 1, blockLength + 1, false);
+        BufferedWriter dumpWriter = dump == null ? null : Files.newBufferedWriter(dump, StandardCharsets.UTF_8)) {
+      DrafterEvaluation evaluation = new DrafterEvaluation(models.primary(), models.drafter(), blockLength);
+      for (int start = 0; start + blockLength < tokens.length && totals.positions < maxPositions; start += window) {
+        int[] part = Arrays.copyOfRange(tokens, start, Math.min(tokens.length, start + window));
+        int offset = start;
+        evaluation.window(part, totals, p -> {
+          if (dumpWriter == null) return;
+          ObjectNode n = mapper.createObjectNode();
+          n.put("position", offset + p.position());
+          n.put("true_token", p.trueToken());
+          n.put("argmax", p.drafterArgmax());
+          n.put("log_prob_true", p.drafterLogProb());
+          n.put("primary_argmax", p.primaryArgmax());
+          n.put("total_variation", p.totalVariation());
+          try {
+            dumpWriter.write(mapper.writeValueAsString(n));
+            dumpWriter.newLine();
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+        });
+        System.err.printf("\reval: %,d positions", totals.positions);
+      }
+      System.err.println();
+    }
+    if (totals.positions == 0) throw new IllegalArgumentException(data + " is too short to evaluate anything");
+    if (json) {
+      ObjectNode root = totals.toJson();
+      root.put("primary", primaryDir.toString());
+      root.put("drafter", drafterDir.toString());
+      root.put("drafter_kind", setup.tandem != null ? "tandem" : "draft-model");
+      root.put("block_length", blockLength);
+      root.put("data", data.toString());
+      System.out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    } else {
+      System.out.printf("%s on %s (%,d positions, block length %d)%n", drafterDir, data, totals.positions, blockLength);
+      System.out.printf("accuracy           %.2f%%   (primary: %.2f%%)%n", 100 * totals.accuracy(),
+          100 * totals.primaryAccuracy());
+      System.out.printf("cross-entropy      %.4f   (primary: %.4f)%n", totals.crossEntropy(), totals.primaryCrossEntropy());
+      System.out.printf("relative accuracy  %.2f%%%n", 100 * totals.relativeAccuracy());
+      System.out.printf("TV distance        %.4f%n", totals.meanTotalVariation());
+    }
+    return 0;
+  }
+
+  static String readText(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) throw new IOException("data file not found: " + file);
+    try (InputStream in = file.toString().endsWith(".gz")
+        ? new GZIPInputStream(Files.newInputStream(file)) : Files.newInputStream(file)) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+}

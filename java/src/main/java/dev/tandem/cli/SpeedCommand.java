@@ -1,0 +1,257 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.backend.Backend;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationResult;
+import dev.tandem.engine.Generator;
+import dev.tandem.engine.TokenListener;
+import dev.tandem.model.Decoder;
+import dev.tandem.sampling.SamplingParams;
+import dev.tandem.spec.BlockLengthPolicy;
+import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.spec.SpeedResult;
+import dev.tandem.tokenizer.StreamingDecoder;
+import dev.tandem.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code tandem speed}: speculative decoding (SPEED) with a tandem secondary or a plain draft model. */
+@Command(name = "speed", mixinStandardHelpOptions = true,
+    description = "Generate with SPEED: the drafter proposes, the primary verifies (output = the primary's).")
+public final class SpeedCommand implements Callable<Integer> {
+  @Option(names = "--primary", required = true, description = "The primary model directory.")
+  Path primaryDir;
+
+  @Option(names = "--drafter", required = true, description = "A tandem secondary or a plain draft model directory.")
+  Path drafterDir;
+
+  @Option(names = "--gamma", description = "Drafts per round (default 4).")
+  Integer gamma;
+
+  @Option(names = "--router", description = "Adaptive block length: a router directory (with --gamma-max).")
+  Path router;
+
+  @Option(names = "--gamma-max", description = "Most drafts per round with --router (default 8).")
+  Integer gammaMax;
+
+  @Option(names = "--router-threshold", description = "Keep drafting while the predicted agreement is at least this.")
+  Float routerThreshold;
+
+  static final class Prompts {
+    @Option(names = "--prompt", description = "Prompt text.") String text;
+    @Option(names = "--prompt-tokens", split = ",", description = "Prompt token ids.") int[] ids;
+    @Option(names = "--prompts", description = "JSONL file: one {\"prompt\": TEXT} or {\"prompt_tokens\": [..]}"
+        + " per line, optional \"max_tokens\"; run as one batch.") Path file;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  Prompts prompts;
+
+  @Option(names = "--max-tokens", defaultValue = "128", description = "New tokens per prompt (default 128).")
+  int maxTokens;
+
+  @Option(names = "--context", description = "Context length (default: the models' maximum, at most 4096).")
+  Integer context;
+
+  @Option(names = "--json", description = "Print one JSON object with tokens, text and metrics.")
+  boolean json;
+
+  @Option(names = "--compare", description = "Also run the primary alone in the same process: speedup and, for"
+      + " greedy decoding, whether the outputs are identical.")
+  boolean compare;
+
+  @Option(names = "--standalone", description = "Tandem generation instead of SPEED: keep every draft, the primary"
+      + " adds one token after each block (the output is the tandem model's, not the primary's).")
+  boolean standalone;
+
+  @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
+  boolean ignoreEos;
+
+  @Mixin SamplingOptions sampling;
+  @Mixin DeviceOptions device;
+
+  private final ObjectMapper mapper = new ObjectMapper();
+
+  @Override
+  public Integer call() throws Exception {
+    if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+    SamplingParams params = sampling.params();
+    SpeedSetup setup = SpeedSetup.load(primaryDir, drafterDir);
+    if (standalone && setup.tandem == null) {
+      throw new IllegalArgumentException("--standalone needs a tandem secondary as --drafter");
+    }
+    Tokenizer tokenizer = setup.primary.tokenizer();
+    int stop = ignoreEos || tokenizer == null ? -1 : tokenizer.eosId().orElse(-1);
+    List<GenerationRequest> requests = readRequests(tokenizer, params, stop);
+    int contextLength = setup.contextLength(context, 4096);
+    for (int r = 0; r < requests.size(); r++) {
+      if (requests.get(r).prompt().length >= contextLength) {
+        throw new IllegalArgumentException("prompt " + r + " has " + requests.get(r).prompt().length
+            + " tokens, which leaves no room in the context of " + contextLength + " tokens (see --context)");
+      }
+    }
+    BlockLengthPolicy policy = setup.policy(gamma, router, gammaMax, routerThreshold);
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    try (Backend backend = device.backend();
+        SpeculativeGenerator speed = setup.generator(backend, policy, contextLength, requests.size(), 256, standalone)) {
+      List<GenerationResult> primaryAlone = null;
+      long primaryNanos = 0;
+      if (compare) {
+        // Warm both paths up (JIT) on a short run before timing either.
+        List<GenerationRequest> warm = List.of(new GenerationRequest(requests.getFirst().prompt(),
+            Math.min(8, maxTokens), params, -1, 0));
+        speed.generate(warm, TokenListener.NONE);
+        try (Decoder decoder = new Decoder(setup.primary.weights(), backend, contextLength, 256)) {
+          Generator generator = new Generator(decoder);
+          generator.generate(warm, TokenListener.NONE);
+          primaryAlone = generator.generate(requests, TokenListener.NONE);
+        }
+        for (GenerationResult g : primaryAlone) primaryNanos = Math.max(primaryNanos, g.decodeNanos());
+      }
+      boolean streaming = !json && requests.size() == 1;
+      StreamingDecoder stream = streaming && tokenizer != null ? new StreamingDecoder(tokenizer) : null;
+      SpeedMetrics totals = new SpeedMetrics();
+      List<SpeedResult> results = speed.generate(requests, (r, token) -> {
+        if (!streaming) return;
+        if (stream == null) out.print(token + " ");
+        else if (token < tokenizer.vocabSize()) out.print(stream.accept(token));
+        else out.print("<" + token + ">");
+      }, totals);
+      if (stream != null) out.print(stream.finish());
+      if (streaming) out.println();
+      report(out, setup, policy, requests, results, totals, primaryAlone, primaryNanos, backend.name());
+    }
+    return 0;
+  }
+
+  private List<GenerationRequest> readRequests(Tokenizer tokenizer, SamplingParams params, int stop) throws IOException {
+    List<GenerationRequest> requests = new ArrayList<>();
+    if (prompts.file == null) {
+      PromptOptions single = new PromptOptions();
+      single.text = prompts.text;
+      single.ids = prompts.ids;
+      requests.add(new GenerationRequest(single.tokens(tokenizer, "model " + primaryDir), maxTokens, params, stop, 0));
+      return requests;
+    }
+    if (!Files.isRegularFile(prompts.file)) throw new IOException("prompts file not found: " + prompts.file);
+    int lineNumber = 0;
+    for (String line : Files.readAllLines(prompts.file, StandardCharsets.UTF_8)) {
+      lineNumber++;
+      if (line.isBlank()) continue;
+      JsonNode node;
+      try {
+        node = mapper.readTree(line);
+      } catch (IOException e) {
+        throw new IOException(prompts.file + " line " + lineNumber + ": not valid JSON", e);
+      }
+      PromptOptions p = new PromptOptions();
+      if (node.has("prompt_tokens")) {
+        p.ids = new int[node.get("prompt_tokens").size()];
+        for (int i = 0; i < p.ids.length; i++) p.ids[i] = node.get("prompt_tokens").get(i).asInt();
+      } else if (node.has("prompt")) {
+        p.text = node.get("prompt").asText();
+      } else {
+        throw new IOException(prompts.file + " line " + lineNumber + ": needs \"prompt\" or \"prompt_tokens\"");
+      }
+      int max = node.path("max_tokens").asInt(maxTokens);
+      requests.add(new GenerationRequest(p.tokens(tokenizer, "model " + primaryDir), max, params, stop,
+          requests.size()));
+    }
+    if (requests.isEmpty()) throw new IOException(prompts.file + " holds no prompts");
+    return requests;
+  }
+
+  private void report(PrintStream out, SpeedSetup setup, BlockLengthPolicy policy, List<GenerationRequest> requests,
+      List<SpeedResult> results, SpeedMetrics totals, List<GenerationResult> primaryAlone, long primaryNanos,
+      String backend) throws IOException {
+    Tokenizer tokenizer = setup.primary.tokenizer();
+    boolean greedy = requests.getFirst().sampling().isGreedy();
+    boolean identical = true;
+    long primaryTokens = 0;
+    if (primaryAlone != null) {
+      for (int r = 0; r < results.size(); r++) {
+        identical &= Arrays.equals(results.get(r).tokens(), primaryAlone.get(r).tokens());
+        primaryTokens += primaryAlone.get(r).tokens().length;
+      }
+    }
+    double speedRate = totals.decodeTokensPerSecond();
+    double primaryRate = primaryNanos == 0 ? 0 : (primaryTokens - primaryAlone.size()) * 1e9 / primaryNanos;
+    // Both rates count the tokens after each sequence's first over the decode phase (prefill excluded).
+    if (json) {
+      ObjectNode root = mapper.createObjectNode();
+      root.put("primary", primaryDir.toString());
+      root.put("drafter", drafterDir.toString());
+      root.put("drafter_kind", setup.tandem != null ? "tandem" : "draft-model");
+      root.put("mode", standalone ? "tandem-standalone" : "speed");
+      root.put("policy", policy.toString());
+      root.put("backend", backend);
+      root.put("sampling", requests.getFirst().sampling().toString());
+      ArrayNode list = root.putArray("results");
+      for (int r = 0; r < results.size(); r++) {
+        ObjectNode n = list.addObject();
+        n.putPOJO("prompt_tokens", Arrays.stream(requests.get(r).prompt()).boxed().toList());
+        n.putPOJO("tokens", Arrays.stream(results.get(r).tokens()).boxed().toList());
+        if (tokenizer != null) n.put("text", decode(tokenizer, results.get(r).tokens()));
+        n.put("finish_reason", results.get(r).finishReason().name().toLowerCase());
+        n.set("metrics", results.get(r).metrics().toJson());
+      }
+      root.set("metrics", totals.toJson());
+      if (primaryAlone != null) {
+        ObjectNode c = root.putObject("compare");
+        c.put("primary_decode_tokens_per_second", primaryRate);
+        c.put("speed_decode_tokens_per_second", speedRate);
+        c.put("speedup", primaryRate == 0 ? 0 : speedRate / primaryRate);
+        if (greedy && !standalone) c.put("identical", identical);
+      }
+      out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+      return;
+    }
+    if (results.size() > 1) {
+      for (int r = 0; r < results.size(); r++) {
+        out.printf("[%d] %s%n", r, tokenizer == null ? Arrays.toString(results.get(r).tokens())
+            : decode(tokenizer, results.get(r).tokens()));
+      }
+    }
+    PrintStream err = System.err;
+    err.printf("%s with %s (%s), %s, %s%n", standalone ? "Tandem generation" : "SPEED", drafterDir,
+        setup.tandem != null ? "tandem secondary" : "draft model", policy, backend);
+    err.printf("rounds %d, draft tokens %d, accepted %d (%.1f%%), mean accepted length %.2f, accepted per position %s%n",
+        totals.rounds, totals.draftTokens, totals.acceptedTokens, 100 * totals.acceptanceRate(),
+        totals.meanAcceptedLength(), formatRates(totals.acceptedPerPosition()));
+    err.printf("primary runs %d, drafter runs %d; time: draft %.0f ms, verify %.0f ms, refresh %.0f ms, prefill %.0f ms%n",
+        totals.primaryRuns, totals.drafterRuns, totals.draftNanos / 1e6, totals.verifyNanos / 1e6,
+        totals.refreshNanos / 1e6, totals.prefillNanos / 1e6);
+    err.printf("decode %.2f tokens/s%n", speedRate);
+    if (primaryAlone != null) {
+      err.printf("primary alone %.2f tokens/s: speedup %.2fx%s%n", primaryRate,
+          primaryRate == 0 ? 0 : speedRate / primaryRate,
+          greedy && !standalone ? (identical ? "; outputs identical" : "; OUTPUTS DIFFER") : "");
+    }
+  }
+
+  private static String decode(Tokenizer tokenizer, int[] tokens) {
+    return tokenizer.decode(Arrays.stream(tokens).filter(t -> t < tokenizer.vocabSize()).toArray());
+  }
+
+  private static String formatRates(double[] rates) {
+    StringBuilder s = new StringBuilder("[");
+    for (int i = 0; i < rates.length; i++) s.append(i == 0 ? "" : " ").append(String.format("%.2f", rates[i]));
+    return s.append("]").toString();
+  }
+}

@@ -1,0 +1,78 @@
+package dev.tandem.spec;
+
+import dev.tandem.backend.Backend;
+import dev.tandem.model.Decoder;
+import dev.tandem.model.LlamaConfig;
+import dev.tandem.model.ModelWeights;
+import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.tandem.TandemConfig;
+import dev.tandem.tandem.TandemWeights;
+import java.util.SplittableRandom;
+
+/** Small random primaries and drafters for the speculative-decoding tests. */
+final class SpeedFixtures {
+  private SpeedFixtures() {}
+
+  static final int CONTEXT = 96;
+
+  static LlamaConfig primaryConfig(int vocab) {
+    return new LlamaConfig(vocab, 48, 64, 3, 6, 2, 10000.0, 1e-5, CONTEXT, false, "float32");
+  }
+
+  static LlamaConfig drafterConfig(int vocab) {
+    return new LlamaConfig(vocab, 16, 32, 2, 2, 1, 10000.0, 1e-5, CONTEXT, false, "float32");
+  }
+
+  static TandemWeights tandem(ModelWeights primary, long seed, double std) {
+    LlamaConfig s = drafterConfig(primary.config().vocabSize());
+    TandemConfig config = new TandemConfig(s,
+        TandemConfig.defaultLayerMap(s.numHiddenLayers(), primary.config().numHiddenLayers()), 2,
+        PrimaryFingerprint.of(primary.config(), ""));
+    return TandemWeights.random(config, seed, std);
+  }
+
+  /** The primary's weights plus N(0, noise^2) on every matrix: a plain drafter that often agrees. */
+  static ModelWeights perturbed(ModelWeights primary, long seed, double noise) {
+    java.util.Map<String, float[]> tensors = new java.util.LinkedHashMap<>();
+    SplittableRandom random = new SplittableRandom(seed);
+    for (var e : primary.tensors().entrySet()) {
+      float[] t = e.getValue().clone();
+      if (!e.getKey().endsWith("norm.weight")) {
+        for (int i = 0; i < t.length; i++) t[i] += (float) (random.nextGaussian() * noise);
+      }
+      tensors.put(e.getKey(), t);
+    }
+    return new ModelWeights(primary.config(), tensors);
+  }
+
+  /**
+   * A tandem secondary that is the primary itself (layer j reads the primary's input to layer j,
+   * identity projections), plus noise: with noise 0 it reproduces the primary exactly, so every
+   * draft is accepted; with a little noise it agrees often, exercising partial acceptance.
+   */
+  static TandemWeights tandemCopy(ModelWeights primary, long seed, double noise) {
+    LlamaConfig c = primary.config();
+    int[] map = new int[c.numHiddenLayers()];
+    for (int j = 0; j < map.length; j++) map[j] = j;
+    TandemConfig config = new TandemConfig(c, map, 2, PrimaryFingerprint.of(c, ""));
+    ModelWeights decoder = noise == 0 ? primary : perturbed(primary, seed, noise);
+    int d = c.hiddenSize();
+    SplittableRandom random = new SplittableRandom(seed + 1);
+    float[][] projections = new float[map.length][d * d];
+    for (float[] p : projections) {
+      for (int i = 0; i < d; i++) p[i * d + i] = 1f;
+      if (noise > 0) for (int i = 0; i < p.length; i++) p[i] += (float) (random.nextGaussian() * noise);
+    }
+    return new TandemWeights(config, decoder, projections);
+  }
+
+  static SpeculativeGenerator speed(ModelWeights primary, Object drafterWeights, BlockLengthPolicy policy,
+      Backend backend, int slots) {
+    int rows = slots * (policy.maxDrafts() + 1) + 8;
+    Drafter drafter = drafterWeights instanceof TandemWeights t
+        ? new TandemDrafter(t, backend, CONTEXT, rows, slots)
+        : new DraftModelDrafter((ModelWeights) drafterWeights, backend, CONTEXT, rows, slots);
+    Decoder primaryDecoder = new Decoder(primary, backend, CONTEXT, rows, drafter.primaryCaptureLayers());
+    return new SpeculativeGenerator(primaryDecoder, drafter, policy);
+  }
+}
