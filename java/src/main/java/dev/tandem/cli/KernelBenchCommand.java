@@ -29,7 +29,12 @@ public final class KernelBenchCommand implements Callable<Integer> {
         throw new IllegalStateException("bench kernels measures the CUDA kernels and needs a GPU; this run got "
             + backend.name());
       }
-      new KernelBench(gpu, System.out).run(ModelShapes.byName(shape), contexts);
+      KernelBench bench = new KernelBench(gpu, System.out);
+      bench.run(ModelShapes.byName(shape), contexts);
+      if (bench.failures() > 0) {
+        System.err.println("bench kernels: " + bench.failures() + " measurement(s) failed (see FAILED lines)");
+        return 2;
+      }
     }
     return 0;
   }

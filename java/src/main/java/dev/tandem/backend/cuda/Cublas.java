@@ -15,7 +15,7 @@ import java.util.List;
 /**
  * cuBLAS through the Foreign Function API: the four entry points the backend needs, declared by
  * hand (jextract is not on Maven Central), bound against whichever libcublas loads first:
- * {@code $TANDEM_CUBLAS}, {@code libcublas.so.13}, {@code .12}, {@code .11}, {@code libcublas.so}
+ * {@code $TANDEM_CUBLAS} (a path, or {@code off} for the own kernel), {@code libcublas.so.13}, {@code .12}, {@code .11}, {@code libcublas.so}
  * by the loader's search path, then the usual CUDA install folders. Create it while the backend's
  * context is current on the thread (cuBLAS uses the current context). Owned: {@link #close}
  * destroys the handle.
@@ -97,6 +97,10 @@ final class Cublas implements AutoCloseable {
    * in {@code why}) when none does.
    */
   static Cublas load(long stream, StringBuilder why) {
+    if ("off".equalsIgnoreCase(System.getenv("TANDEM_CUBLAS"))) {
+      why.append("TANDEM_CUBLAS=off");
+      return null;
+    }
     Cublas found = load(candidates(), stream, why);
     return found != null ? found : load(wheelCandidates(), stream, why);
   }

@@ -32,6 +32,7 @@ public final class KernelBench {
   private final SplittableRandom random = new SplittableRandom(7);
   private final List<Line> lines = new ArrayList<>();
   private double copy;
+  private int failures;
 
   public KernelBench(CudaBackend gpu, PrintStream out) {
     this.gpu = gpu;
@@ -55,14 +56,36 @@ public final class KernelBench {
     int d = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
     int[][] products = {{d, d}, {d, kv}, {d, f}, {f, d}, {d, c.vocabSize()}};
     String[] names = {"q/o", "k/v", "gate/up", "down", "lm head"};
-    for (int p = 0; p < products.length; p++) matmul(names[p], products[p][0], products[p][1], new int[] {1, 8, 64});
+    for (int p = 0; p < products.length; p++) {
+      int at = p;
+      guarded("matmul " + names[p], () -> matmul(names[at], products[at][0], products[at][1], new int[] {1, 8, 64}));
+    }
     int heads = c.numAttentionHeads(), kvHeads = c.numKeyValueHeads(), headDim = c.headDim();
     for (int context : contexts) {
-      for (int q : new int[] {1, 8, 64}) blockAttention(heads, kvHeads, headDim, context, q);
+      for (int q : new int[] {1, 8, 64}) {
+        guarded("block attention", () -> blockAttention(heads, kvHeads, headDim, context, q));
+      }
     }
     for (int context : contexts) {
-      for (int batch : new int[] {1, 8, 64}) decodeAttention(heads, kvHeads, headDim, context, batch);
+      for (int batch : new int[] {1, 8, 64}) {
+        guarded("decode attention", () -> decodeAttention(heads, kvHeads, headDim, context, batch));
+      }
     }
+  }
+
+  /** Runs one measurement; a failure is reported and the next measurement goes on. */
+  private void guarded(String what, Runnable measurement) {
+    try {
+      measurement.run();
+    } catch (RuntimeException e) {
+      out.println("FAILED " + what + ": " + e);
+      failures++;
+    }
+  }
+
+  /** Measurements that failed (reported in the output). */
+  public int failures() {
+    return failures;
   }
 
   private void report(String kernel, String shape, double ms, double bytes) {
