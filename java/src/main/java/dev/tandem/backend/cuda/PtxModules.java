@@ -5,9 +5,12 @@ import java.io.InputStream;
 import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.Map;
+import jcuda.Pointer;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUjit_option;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
+import jcuda.driver.JITOptions;
 
 /**
  * The PTX modules of the jar, loaded into the current context with cuModuleLoadData (the driver
@@ -25,7 +28,11 @@ final class PtxModules implements AutoCloseable {
     if (module == null) {
       byte[] ptx = readPtx(kernel.resource());
       CUmodule loaded = new CUmodule();
-      Cu.check("cuModuleLoadData(" + kernel.resource() + ")", () -> JCudaDriver.cuModuleLoadData(loaded, ptx));
+      try {
+        Cu.check("cuModuleLoadData(" + kernel.resource() + ")", () -> JCudaDriver.cuModuleLoadData(loaded, ptx));
+      } catch (CudaCallException e) {
+        throw new CudaCallException(e.getMessage() + jitLog(ptx), e);
+      }
       modules.put(kernel.module, loaded);
       module = loaded;
     }
@@ -34,6 +41,26 @@ final class PtxModules implements AutoCloseable {
     Cu.check("cuModuleGetFunction(" + kernel.entry + ")", () -> JCudaDriver.cuModuleGetFunction(function, m, kernel.entry));
     functions.put(kernel, function);
     return function;
+  }
+
+  /** The JIT compiler's error log for a module that failed to load (loading it again with a log buffer). */
+  private static String jitLog(byte[] ptx) {
+    JITOptions options = new JITOptions();
+    options.putBytes(CUjit_option.CU_JIT_ERROR_LOG_BUFFER, new byte[16384]);
+    CUmodule again = new CUmodule();
+    try {
+      JCudaDriver.cuModuleLoadDataJIT(again, Pointer.to(ptx), options);
+      JCudaDriver.cuModuleUnload(again);
+      return "";
+    } catch (RuntimeException e) {
+      // failed again: the log says why
+    }
+    try {
+      String log = options.getString(CUjit_option.CU_JIT_ERROR_LOG_BUFFER);
+      return log == null || log.isBlank() ? "" : "; JIT log: " + log.trim();
+    } catch (RuntimeException e) {
+      return "";
+    }
   }
 
   /** The PTX text as a NUL-terminated byte array (cuModuleLoadData reads a C string). */
