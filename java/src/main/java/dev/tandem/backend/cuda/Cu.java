@@ -35,6 +35,15 @@ final class Cu {
     }
   }
 
+  /**
+   * Waits for every stream of the current context: a synchronous host-to-device (pageable) or
+   * device-to-device copy may return before its DMA is done, and the backend's non-blocking stream
+   * would not wait for it.
+   */
+  static void afterSynchronousCopy(String what) {
+    check("cuCtxSynchronize (after " + what + ")", JCudaDriver::cuCtxSynchronize);
+  }
+
   static String mib(long bytes) {
     return String.format("%.1f MiB", bytes / (1024.0 * 1024.0));
   }

@@ -190,6 +190,7 @@ public final class CudaBackend implements Backend {
     stream.synchronize("before copying to " + buffer.name());
     Cu.check("cuMemcpyHtoD(" + buffer.name() + ", " + Cu.mib(bytes) + ")",
         () -> JCudaDriver.cuMemcpyHtoD(buffer.at(offset), host, bytes));
+    Cu.afterSynchronousCopy(buffer.name());
   }
 
   /** Rounds to bf16 (nearest even) in chunks converted in parallel, and copies each chunk up. */
@@ -243,6 +244,7 @@ public final class CudaBackend implements Backend {
         Pointer.to(k), c.layerBytes()));
     Cu.check("cuMemcpyHtoD(KV cache values)", () -> JCudaDriver.cuMemcpyHtoD(DevicePointer.at(c.valuesAddress(layer)),
         Pointer.to(v), c.layerBytes()));
+    Cu.afterSynchronousCopy("the KV cache upload");
   }
 
   /** Reads a layer of a KV cache ({@code [slots][capacity][kvDim]}) as floats, waiting for pending work. */

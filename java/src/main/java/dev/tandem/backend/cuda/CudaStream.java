@@ -4,13 +4,13 @@ import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 /**
- * A stream of the backend; owned. A blocking stream (CU_STREAM_DEFAULT), on purpose: synchronous
- * copies (weights, tests' inputs) run on the legacy default stream and may return before their DMA
- * has finished (pageable host-to-device, device-to-device), and a blocking stream's kernels wait for
- * them. The hot path issues no legacy-stream work, so the implicit ordering costs nothing there.
+ * A non-blocking stream (no implicit ordering with the legacy default stream, the usual kind for
+ * graph capture); owned. Synchronous copies run on the legacy stream and may return before their
+ * DMA has finished (pageable host-to-device, device-to-device), so the backend waits for the whole
+ * context after each ({@code Cu.afterSynchronousCopy}) and synchronizes this stream before one.
  */
 final class CudaStream implements AutoCloseable {
-  private static final int CU_STREAM_DEFAULT = 0;
+  private static final int CU_STREAM_NON_BLOCKING = 1;
 
   /** Exposes the raw handle, which cuBLAS takes as a plain address. */
   private static final class Handle extends CUstream {
@@ -23,7 +23,7 @@ final class CudaStream implements AutoCloseable {
   private boolean destroyed;
 
   CudaStream() {
-    Cu.check("cuStreamCreate", () -> JCudaDriver.cuStreamCreate(handle, CU_STREAM_DEFAULT));
+    Cu.check("cuStreamCreate", () -> JCudaDriver.cuStreamCreate(handle, CU_STREAM_NON_BLOCKING));
   }
 
   CUstream handle() { return handle; }

@@ -168,7 +168,7 @@ public final class KernelBench {
     DeviceBuffer buffer = new DeviceBuffer(source.name(), source.bytes());
     Cu.check("cuMemcpyDtoD(weight copy)", () -> JCudaDriver.cuMemcpyDtoD(buffer.pointer(), source.buffer().pointer(),
         source.bytes()));
-    Cu.check("cuCtxSynchronize", JCudaDriver::cuCtxSynchronize);
+    Cu.afterSynchronousCopy("device-to-device copies");
     return gpu.adopt(new CudaTensor(source.name(), source.rows(), source.cols(), CudaTensor.Type.BF16, buffer));
   }
 
@@ -201,7 +201,7 @@ public final class KernelBench {
             DevicePointer.at(c.valuesAddress(0)), slotBytes));
       }
     }
-    Cu.check("cuCtxSynchronize", JCudaDriver::cuCtxSynchronize);
+    Cu.afterSynchronousCopy("device-to-device copies");
     return cache;
   }
 
