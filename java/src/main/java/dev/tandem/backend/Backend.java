@@ -32,6 +32,16 @@ public interface Backend extends AutoCloseable {
   /** {@code out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * gain}. x, out: [n][d], gain: [1][d]. */
   void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out);
 
+  /**
+   * The residual add followed by the next RMSNorm: {@code x += delta}, then
+   * {@code out = rmsNorm(x, gain)}. Equal, bit for bit, to {@link #add} then {@link #rmsNorm}
+   * on the same backend; a device backend fuses the two into one pass over x.
+   */
+  default void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
+    add(x, delta, n);
+    rmsNorm(x, gain, eps, n, out);
+  }
+
   /** {@code out[i][o] = sum_k x[i][k] * w[o][k]} (w in the Hugging Face Linear layout [out][in]). */
   void matmul(Tensor x, Tensor w, int n, Tensor out);
 

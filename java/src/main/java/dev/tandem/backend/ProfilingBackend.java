@@ -55,6 +55,9 @@ public final class ProfilingBackend implements Backend {
   @Override public void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out) {
     time("rmsNorm", () -> inner.rmsNorm(x, gain, eps, n, out));
   }
+  @Override public void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
+    time("addRmsNorm", () -> inner.addRmsNorm(x, delta, gain, eps, n, out));
+  }
   @Override public void matmul(Tensor x, Tensor w, int n, Tensor out) { time("matmul", () -> inner.matmul(x, w, n, out)); }
   @Override public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {
     time("matmul", () -> inner.matmul(x, ws, n, outs));

@@ -3,31 +3,48 @@ package dev.tandem.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BackendProvider;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.backend.cpu.MemoryBandwidth;
 import dev.tandem.backend.cpu.WorkerPool;
+import dev.tandem.backend.cuda.CudaBackend;
+import dev.tandem.backend.cuda.CudaDecodeStep;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
+import dev.tandem.model.ModelShapes;
+import dev.tandem.model.ModelWeights;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * {@code tandem bench decode}: batch-1 decode speed against this machine's read bandwidth, measured
- * in the same run, and the cost of one block-mode pass of q positions relative to one position.
+ * {@code tandem bench decode}: batch-1 decode speed against the memory bandwidth measured in the
+ * same run (CPU: vector read bandwidth; GPU: device-to-device copy, bytes read + written), and the
+ * cost of one block-mode pass of q positions relative to one position. On the GPU the decode step
+ * is also timed as a replayed CUDA graph (forward + argmax captured once).
  */
 @Command(name = "decode", mixinStandardHelpOptions = true,
-    description = "Decode tokens/s at batch 1, achieved GB/s vs measured read bandwidth, block-pass cost.")
+    description = "Decode tokens/s at batch 1, achieved GB/s vs measured bandwidth, block-pass cost.")
 public final class DecodeBenchCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Model directory.")
-  Path model;
+  static final class ModelChoice {
+    @Option(names = "--model", description = "Model directory.")
+    Path model;
+
+    @Option(names = "--shape", description = "Random weights of a named shape instead of a model: llama-3.2-1b.")
+    String shape;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  ModelChoice choice;
 
   @Option(names = "--tokens", defaultValue = "64", description = "Decode steps to time (default: 64).")
   int tokens;
@@ -41,114 +58,187 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Option(names = "--blocks", split = ",", defaultValue = "1,2,4,8,16", description = "Block sizes (default: 1,2,4,8,16).")
   int[] blocks;
 
+  @Option(names = "--no-graph", description = "GPU: skip the CUDA-graph decode timing.")
+  boolean noGraph;
+
   @Option(names = "--json", description = "Print the results as JSON.")
   boolean json;
 
-  @Mixin CpuOptions cpu;
+  @Mixin DeviceOptions device;
+
+  private record Result(String backend, long weightBytes, String bandwidthLabel, double bandwidth, double stepMs,
+      double graphStepMs, double[] blockMs) {
+    double bestStepMs() {
+      return graphStepMs > 0 ? Math.min(stepMs, graphStepMs) : stepMs;
+    }
+  }
 
   @Override
   public Integer call() throws Exception {
     if (tokens < 1 || repeats < 1 || promptLength < 1) {
       throw new IllegalArgumentException("--tokens, --repeats and --prompt-length must be >= 1");
     }
-    LoadedModel loaded = LoadedModel.load(model);
-    LlamaConfig c = loaded.weights().config();
+    ModelWeights weights;
+    String modelName;
+    if (choice.model != null) {
+      weights = LoadedModel.load(choice.model).weights();
+      modelName = choice.model.toString();
+    } else {
+      LlamaConfig shape = ModelShapes.byName(choice.shape);
+      System.err.printf("bench decode: random weights shaped like %s (%,d parameters) ...%n", choice.shape,
+          shape.parameterCount());
+      weights = ModelWeights.random(shape, 1);
+      modelName = choice.shape + " (random weights)";
+    }
+    LlamaConfig c = weights.config();
     int maxBlock = Arrays.stream(blocks).max().orElse(1);
     int context = promptLength + Math.max(tokens, maxBlock) + 1;
     if (context > c.maxPositionEmbeddings()) {
       throw new IllegalArgumentException("the benchmark needs " + context + " positions; the model has "
           + c.maxPositionEmbeddings());
     }
-    long weightBytes = c.weightsReadPerToken() * Float.BYTES;
-    try (CpuBackend backend = cpu.backend();
-        Decoder decoder = new Decoder(loaded.weights(), backend, context, Math.max(maxBlock, promptLength))) {
-      double bandwidth;
-      try (WorkerPool pool = new WorkerPool(backend.threads())) {
-        bandwidth = MemoryBandwidth.readGigabytesPerSecond(pool, Math.max(256L << 20, 2 * weightBytes), 7);
-      }
-      KvCache cache = decoder.newCache(1);
-      BatchRows rows = new BatchRows(decoder.maxRows());
-      SplittableRandom random = new SplittableRandom(1);
-      int[] prompt = random.ints(promptLength, 0, c.vocabSize()).toArray();
-
-      // Decode at batch 1: feed the argmax back, one position per pass.
-      int[] one = new int[1];
-      long[] stepNanos = new long[tokens];
-      for (int round = 0; round < 2; round++) {  // round 0 warms the JIT up
-        cache.setLength(0, 0);
-        rows.clear();
-        rows.addSequence(0, prompt, 0, promptLength, 0);
-        decoder.forward(rows, cache, LogitsMode.LAST);
-        decoder.argmaxLogits(one);
-        for (int t = 0; t < tokens; t++) {
-          long start = System.nanoTime();
-          rows.clear();
-          rows.addSequence(0, one, 0, 1, cache.length(0));
-          decoder.forward(rows, cache, LogitsMode.LAST);
-          decoder.argmaxLogits(one);
-          stepNanos[t] = System.nanoTime() - start;
-        }
-      }
-      double stepMs = median(stepNanos) / 1e6;
-      double achieved = weightBytes / (stepMs * 1e6);
-
-      // One block-mode pass of q positions after the prompt, all q rows with logits (greedy verification).
-      double[] blockMs = new double[blocks.length];
-      int[] block = random.ints(maxBlock, 0, c.vocabSize()).toArray();
-      int[] blockArgmax = new int[maxBlock];
-      for (int b = 0; b < blocks.length; b++) {
-        long[] nanos = new long[repeats];
-        for (int r = -2; r < repeats; r++) {
-          cache.setLength(0, promptLength);
-          rows.clear();
-          rows.addSequence(0, block, 0, blocks[b], promptLength);
-          long start = System.nanoTime();
-          decoder.forward(rows, cache, LogitsMode.ALL);
-          decoder.argmaxLogits(blockArgmax);  // what greedy verification reads
-          if (r >= 0) nanos[r] = System.nanoTime() - start;
-        }
-        blockMs[b] = median(nanos) / 1e6;
-      }
-      report(c, backend, weightBytes, bandwidth, stepMs, achieved, blockMs);
+    Result result;
+    try (Backend backend = device.backend();
+        Decoder decoder = new Decoder(weights, backend, context, Math.max(maxBlock, promptLength))) {
+      weights = null;  // the backend holds what it needs (the CPU backend keeps the arrays themselves)
+      result = measure(c, backend, decoder);
     }
+    report(c, modelName, result);
     return 0;
   }
 
-  private void report(LlamaConfig c, CpuBackend backend, long weightBytes, double bandwidth, double stepMs,
-      double achieved, double[] blockMs) throws Exception {
-    double single = blockMs[0];
-    for (int b = 0; b < blocks.length; b++) if (blocks[b] == 1) single = blockMs[b];
+  private Result measure(LlamaConfig c, Backend backend, Decoder decoder) {
+    long weightBytes;
+    String label;
+    double bandwidth;
+    if (backend instanceof CudaBackend cuda) {
+      long vectorElements = 2L * c.numHiddenLayers() * c.hiddenSize() + c.hiddenSize();
+      weightBytes = (c.weightsReadPerToken() - vectorElements) * 2 + vectorElements * 4;  // bf16 matrices, fp32 gains
+      label = "copy bandwidth (device to device, read + write, 1 GiB, median of 9)";
+      bandwidth = cuda.copyBandwidth(1L << 30, 9);
+    } else {
+      weightBytes = c.weightsReadPerToken() * Float.BYTES;
+      int threads = backend instanceof CpuBackend cpu ? cpu.threads() : 1;
+      long bytes = Math.max(256L << 20, 2 * weightBytes);
+      label = "read bandwidth (vector sum over " + (bytes >> 20) + " MB, median of 7)";
+      try (WorkerPool pool = new WorkerPool(threads)) {
+        bandwidth = MemoryBandwidth.readGigabytesPerSecond(pool, bytes, 7);
+      }
+    }
+    KvCache cache = decoder.newCache(1);
+    BatchRows rows = new BatchRows(decoder.maxRows());
+    SplittableRandom random = new SplittableRandom(1);
+    int[] prompt = random.ints(promptLength, 0, c.vocabSize()).toArray();
+
+    // Decode at batch 1: feed the argmax back, one position per pass.
+    int[] one = new int[1];
+    long[] stepNanos = new long[tokens];
+    for (int round = 0; round < 2; round++) {  // round 0 warms up (JIT, module loads)
+      prefill(decoder, cache, rows, prompt, one);
+      for (int t = 0; t < tokens; t++) {
+        long start = System.nanoTime();
+        rows.clear();
+        rows.addSequence(0, one, 0, 1, cache.length(0));
+        decoder.forward(rows, cache, LogitsMode.LAST);
+        decoder.argmaxLogits(one);
+        stepNanos[t] = System.nanoTime() - start;
+      }
+    }
+    double stepMs = median(stepNanos) / 1e6;
+
+    double graphStepMs = 0;
+    boolean graphFailed = false;
+    if (backend instanceof CudaBackend && !noGraph) {
+      long[] graphNanos = new long[tokens];
+      try (CudaDecodeStep step = new CudaDecodeStep(decoder, cache, 0)) {
+        for (int round = 0; round < 2; round++) {  // round 0 captures
+          prefill(decoder, cache, rows, prompt, one);
+          for (int t = 0; t < tokens; t++) {
+            long start = System.nanoTime();
+            step.step(one, one);
+            graphNanos[t] = System.nanoTime() - start;
+          }
+        }
+        graphStepMs = median(graphNanos) / 1e6;
+      } catch (RuntimeException e) {  // report, and keep the plain-step and block-pass figures
+        System.err.println("bench decode: the CUDA-graph step failed: " + e);
+        graphFailed = true;
+      }
+    }
+
+    // One block-mode pass of q positions after the prompt, all q rows with logits (greedy verification).
+    double[] blockMs = new double[blocks.length];
+    int maxBlock = Arrays.stream(blocks).max().orElse(1);
+    int[] block = random.ints(maxBlock, 0, c.vocabSize()).toArray();
+    int[] blockArgmax = new int[maxBlock];
+    for (int b = 0; b < blocks.length; b++) {
+      long[] nanos = new long[repeats];
+      for (int r = -2; r < repeats; r++) {
+        cache.setLength(0, promptLength);
+        rows.clear();
+        rows.addSequence(0, block, 0, blocks[b], promptLength);
+        long start = System.nanoTime();
+        decoder.forward(rows, cache, LogitsMode.ALL);
+        decoder.argmaxLogits(blockArgmax);  // what greedy verification reads (waits for the device)
+        if (r >= 0) nanos[r] = System.nanoTime() - start;
+      }
+      blockMs[b] = median(nanos) / 1e6;
+    }
+    cache.close();
+    if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
+    return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs, blockMs);
+  }
+
+  private void prefill(Decoder decoder, KvCache cache, BatchRows rows, int[] prompt, int[] next) {
+    cache.setLength(0, 0);
+    rows.clear();
+    rows.addSequence(0, prompt, 0, promptLength, 0);
+    decoder.forward(rows, cache, LogitsMode.LAST);
+    decoder.argmaxLogits(next);
+  }
+
+  private void report(LlamaConfig c, String modelName, Result r) throws Exception {
+    double single = r.blockMs()[0];
+    for (int b = 0; b < blocks.length; b++) if (blocks[b] == 1) single = r.blockMs()[b];
+    double best = r.bestStepMs();
+    double achieved = r.weightBytes() / (best * 1e6);
     if (json) {
       ObjectMapper mapper = new ObjectMapper();
       ObjectNode n = mapper.createObjectNode();
-      n.put("model", model.toString());
-      n.put("backend", backend.name());
-      n.put("threads", backend.threads());
+      n.put("model", modelName);
+      n.put("backend", r.backend());
       n.put("parameters", c.parameterCount());
-      n.put("weight_bytes_per_token", weightBytes);
-      n.put("read_bandwidth_gb_s", bandwidth);
-      n.put("decode_ms_per_token", stepMs);
-      n.put("decode_tokens_per_second", 1000 / stepMs);
+      n.put("weight_bytes_per_token", r.weightBytes());
+      n.put("bandwidth_kind", r.bandwidthLabel());
+      n.put("bandwidth_gb_s", r.bandwidth());
+      n.put(r.bandwidthLabel().startsWith("copy") ? "copy_bandwidth_gb_s" : "read_bandwidth_gb_s", r.bandwidth());
+      n.put("decode_ms_per_token", r.stepMs());
+      if (r.graphStepMs() > 0) n.put("decode_graph_ms_per_token", r.graphStepMs());
+      n.put("decode_tokens_per_second", 1000 / best);
       n.put("achieved_gb_s", achieved);
-      n.put("fraction_of_bandwidth", achieved / bandwidth);
+      n.put("fraction_of_bandwidth", achieved / r.bandwidth());
       ArrayNode arr = n.putArray("block_passes");
       for (int b = 0; b < blocks.length; b++) {
-        arr.addObject().put("block", blocks[b]).put("ms", blockMs[b]).put("relative_to_1", blockMs[b] / single);
+        arr.addObject().put("block", blocks[b]).put("ms", r.blockMs()[b]).put("relative_to_1", r.blockMs()[b] / single);
       }
       System.out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(n));
       return;
     }
-    System.out.printf("model            %s (%,d parameters, fp32 on %s, %d threads)%n", model, c.parameterCount(),
-        backend.name(), backend.threads());
-    System.out.printf("weights / token  %.1f MB%n", weightBytes / 1e6);
-    System.out.printf("read bandwidth   %.2f GB/s (measured now: vector sum over %d MB, median of 7)%n", bandwidth,
-        Math.max(256L << 20, 2 * weightBytes) >> 20);
-    System.out.printf("decode batch 1   %.2f ms/token = %.1f tokens/s (median of %d steps)%n", stepMs, 1000 / stepMs,
-        tokens);
-    System.out.printf("achieved         %.2f GB/s = %.0f%% of the read bandwidth%n", achieved, 100 * achieved / bandwidth);
-    System.out.println("block pass       q   ms      cost / (q=1)");
+    System.out.printf("model            %s (%,d parameters)%n", modelName, c.parameterCount());
+    System.out.printf("backend          %s%n", r.backend());
+    System.out.printf("weights / token  %.1f MB%n", r.weightBytes() / 1e6);
+    System.out.printf("bandwidth        %.1f GB/s: %s%n", r.bandwidth(), r.bandwidthLabel());
+    System.out.printf("decode batch 1   %.3f ms/token = %.1f tokens/s (median of %d steps)%n", r.stepMs(),
+        1000 / r.stepMs(), tokens);
+    if (r.graphStepMs() > 0) {
+      System.out.printf("decode, graph    %.3f ms/token = %.1f tokens/s (captured forward + argmax, replayed)%n",
+          r.graphStepMs(), 1000 / r.graphStepMs());
+    }
+    System.out.printf("achieved         %.1f GB/s = %.0f%% of the bandwidth (best of the above)%n", achieved,
+        100 * achieved / r.bandwidth());
+    System.out.println("block pass       q   ms       cost / (q=1)");
     for (int b = 0; b < blocks.length; b++) {
-      System.out.printf("                 %-3d %-7.2f %.2fx%n", blocks[b], blockMs[b], blockMs[b] / single);
+      System.out.printf("                 %-3d %-8.3f %.2fx%n", blocks[b], r.blockMs()[b], r.blockMs()[b] / single);
     }
   }
 

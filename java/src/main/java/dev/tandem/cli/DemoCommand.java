@@ -1,6 +1,7 @@
 package dev.tandem.cli;
 
-import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.Generator;
@@ -31,7 +32,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--max-tokens", defaultValue = "48", description = "New tokens (default: 48).")
   int maxTokens;
 
-  @Mixin CpuOptions cpu;
+  @Mixin DeviceOptions device;
 
   @Override
   public Integer call() throws Exception {
@@ -43,7 +44,7 @@ public final class DemoCommand implements Callable<Integer> {
     Tokenizer tokenizer = ByteLevelBpeTokenizer.bytes(List.of("<|endoftext|>"));
     ModelWeights weights = ModelWeights.random(config, 7, 0.5);
     int[] ids = tokenizer.encode(prompt);
-    try (CpuBackend backend = cpu.backend();
+    try (Backend backend = device.backend();
         Decoder decoder = new Decoder(weights, backend, config.maxPositionEmbeddings(), 64)) {
       Generator generator = new Generator(decoder);
       GenerationResult result = generator.generate(
@@ -51,7 +52,7 @@ public final class DemoCommand implements Callable<Integer> {
       out.printf("prompt: %s%n", prompt);
       out.printf("greedy continuation (%d tokens): %s%n", result.tokens().length,
           tokenizer.decode(result.tokens()).replaceAll("\\p{Cntrl}", "?"));
-      out.printf("%-26s %s%n", "backend", backend.name() + ", " + backend.threads() + " threads");
+      out.printf("%-26s %s%n", "backend", BackendProvider.describe(backend));
       out.printf("%-26s %.1f ms for %d tokens%n", "prefill", result.prefillNanos() / 1e6, ids.length);
       out.printf("%-26s %.1f tokens/s%n", "decode (primary alone)", result.decodeTokensPerSecond());
       out.println("SPEED with the tandem drafter: not built yet (see the open issues).");

@@ -2,7 +2,7 @@ package dev.tandem.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.backend.Backend;
 import dev.tandem.spec.DrafterEvaluation;
 import dev.tandem.spec.SpeculativeGenerator;
 import dev.tandem.tokenizer.Tokenizer;
@@ -47,7 +47,7 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--dump", description = "Write one JSON line per position (position, true token, argmax, log-prob).")
   Path dump;
 
-  @Mixin CpuOptions cpu;
+  @Mixin DeviceOptions device;
 
   @Override
   public Integer call() throws Exception {
@@ -61,7 +61,7 @@ public final class EvalCommand implements Callable<Integer> {
     int contextLength = setup.contextLength(window, window);
     DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
     ObjectMapper mapper = new ObjectMapper();
-    try (CpuBackend backend = cpu.backend();
+    try (Backend backend = device.backend();
         SpeculativeGenerator models = setup.generator(backend, dev.tandem.spec.BlockLengthPolicy.fixed(blockLength),
             contextLength, 1, blockLength + 1, false);
         BufferedWriter dumpWriter = dump == null ? null : Files.newBufferedWriter(dump, StandardCharsets.UTF_8)) {

@@ -2,7 +2,8 @@ package dev.tandem.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.Generator;
@@ -41,7 +42,7 @@ public final class GenerateCommand implements Callable<Integer> {
   boolean json;
 
   @Mixin SamplingOptions sampling;
-  @Mixin CpuOptions cpu;
+  @Mixin DeviceOptions device;
 
   @Override
   public Integer call() throws Exception {
@@ -59,7 +60,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     StreamingDecoder stream = loaded.tokenizer() == null ? null : new StreamingDecoder(loaded.tokenizer());
-    try (CpuBackend backend = cpu.backend();
+    try (Backend backend = device.backend();
         Decoder decoder = new Decoder(loaded.weights(), backend, contextLength, 256)) {
       Generator generator = new Generator(decoder);
       GenerationResult result = generator.generate(request, (r, token) -> {
@@ -75,7 +76,7 @@ public final class GenerateCommand implements Callable<Integer> {
         out.println();
         System.err.printf("[%d prompt tokens, %d generated (%s); prefill %.1f ms; decode %.2f tokens/s; %s]%n",
             promptTokens.length, result.tokens().length, result.finishReason().name().toLowerCase(),
-            result.prefillNanos() / 1e6, result.decodeTokensPerSecond(), backend.name());
+            result.prefillNanos() / 1e6, result.decodeTokensPerSecond(), BackendProvider.describe(backend));
       }
     }
     return 0;

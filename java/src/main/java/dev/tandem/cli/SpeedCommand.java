@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.backend.Backend;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.Generator;
@@ -84,7 +84,7 @@ public final class SpeedCommand implements Callable<Integer> {
   boolean ignoreEos;
 
   @Mixin SamplingOptions sampling;
-  @Mixin CpuOptions cpu;
+  @Mixin DeviceOptions device;
 
   private final ObjectMapper mapper = new ObjectMapper();
 
@@ -108,7 +108,7 @@ public final class SpeedCommand implements Callable<Integer> {
     }
     BlockLengthPolicy policy = setup.policy(gamma, router, gammaMax, routerThreshold);
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    try (CpuBackend backend = cpu.backend();
+    try (Backend backend = device.backend();
         SpeculativeGenerator speed = setup.generator(backend, policy, contextLength, requests.size(), 256, standalone)) {
       List<GenerationResult> primaryAlone = null;
       long primaryNanos = 0;

@@ -126,23 +126,27 @@ public final class Decoder implements AutoCloseable {
 
     backend.embed(embedding, rows, x);
     capture(0, n);
+    backend.rmsNorm(x, layers[0].attentionNorm, eps, n, xNormed);
     for (int l = 0; l < layers.length; l++) {
       DecoderLayer layer = layers[l];
-      // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x).
-      backend.rmsNorm(x, layer.attentionNorm, eps, n, xNormed);
+      // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x)
+      // (xn was computed by the previous step, fused with its residual add).
       backend.matmul(xNormed, layer.qkv, n, qkvOut);
       backend.rope(q, heads, headDim, ropeTable, rows);
       backend.rope(k, config.numKeyValueHeads(), headDim, ropeTable, rows);
       backend.kvStore(cache, l, k, v, rows);
       backend.attention(q, cache, l, heads, headDim, rows, attended);
       backend.matmul(attended, layer.wo, n, projected);
-      backend.add(x, projected, n);
       // MLP block: x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x).
-      backend.rmsNorm(x, layer.mlpNorm, eps, n, xNormed);
+      backend.addRmsNorm(x, projected, layer.mlpNorm, eps, n, xNormed);
       backend.matmul(xNormed, layer.gateUp, n, gateUpOut);
       backend.swiglu(gate, up, n, hidden);
       backend.matmul(hidden, layer.wDown, n, projected);
-      backend.add(x, projected, n);
+      if (l + 1 < layers.length) {
+        backend.addRmsNorm(x, projected, layers[l + 1].attentionNorm, eps, n, xNormed);
+      } else {
+        backend.add(x, projected, n);
+      }
       capture(l + 1, n);
     }
     computeLogits(rows, mode);

@@ -1,0 +1,754 @@
+package dev.tandem.backend.cuda;
+
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BatchRows;
+import dev.tandem.backend.KvCache;
+import dev.tandem.backend.Tensor;
+import dev.tandem.io.FloatFormats;
+import dev.tandem.sampling.SamplingParams;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.IntStream;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The CUDA backend: the {@link Backend} operations as kernels (kernels/*.cu, PTX from the jar) on
+ * one stream of device 0's primary context.
+ *
+ * <p>Storage: weight matrices in bf16 (rounded to nearest even, as FloatFormats.floatToBf16), norm
+ * gains ({@code [1][cols]}) and tables ({@link #table}) in fp32, activations fp32, the KV cache
+ * bf16; fp32 accumulation everywhere. Operations are asynchronous on the stream; {@link #download},
+ * {@link #argmaxRows} and {@link #synchronize} wait.
+ *
+ * <p>Row metadata (tokens, positions, slots) is uploaded once per {@link BatchRows#version()} into
+ * a device buffer that every kernel reads, so a decode step captured as a CUDA graph
+ * ({@link #capture}) replays correctly after the next step's rows are uploaded ({@link #prepare}).
+ *
+ * <p>Batch invariance: the small-n matmul (n <= 64) and both attention kernels compute each row
+ * with a reduction order fixed by the shapes alone, and the decode attention kernel follows the
+ * block kernel's arithmetic exactly, so block mode and token-by-token decoding agree bitwise on the
+ * GPU. The large-n path (n > 64: prefill chunks) goes through cuBLAS, whose reduction order may
+ * depend on n; it is exempt.
+ *
+ * <p>Not thread-safe; use it from one thread at a time (the context is made current on a thread
+ * switch).
+ */
+public final class CudaBackend implements Backend {
+  /**
+   * @param checkEveryLaunch synchronize after every launch, so a kernel fault names its kernel (tests)
+   * @param useCublas        bind cuBLAS for n > 64 (else the own tiled kernel)
+   * @param decodeAttention  use the split-KV decode kernel when every sequence has one row
+   */
+  public record Options(boolean checkEveryLaunch, boolean useCublas, boolean decodeAttention) {
+    public static Options defaults() {
+      return new Options(false, true, true);
+    }
+
+    public static Options checked() {
+      return new Options(true, true, true);
+    }
+  }
+
+  private static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+  private static final int NAN_BITS = 0x7fc00000;
+
+  private final CudaProbe probe;
+  private final Options options;
+  private final CUdevice device = new CUdevice();
+  private final CUcontext context = new CUcontext();
+  private final CudaStream stream;
+  private final PtxModules modules = new PtxModules();
+  private final DeviceRows rows;
+  private final Cublas cublas;
+  private final String cublasStatus;
+  private final Set<CudaTensor> tensors = Collections.newSetFromMap(new IdentityHashMap<>());
+  private final Set<CudaKvCache> caches = Collections.newSetFromMap(new IdentityHashMap<>());
+  private DeviceBuffer partial;      // decode attention chunk states
+  private DeviceBuffer xBf16;        // activations in bf16 for cuBLAS
+  private DeviceBuffer ids;          // [n] argmax / sampled ids
+  private DeviceBuffer sampleMeta;   // [2][n] sequences, positions of sampled rows
+  private Thread owner;
+  private boolean capturing;
+  private boolean closed;
+
+  private CudaBackend(CudaProbe probe, Options options) {
+    this.probe = probe;
+    this.options = options;
+    Cu.initialize();
+    Cu.check("cuDeviceGet(0)", () -> JCudaDriver.cuDeviceGet(device, 0));
+    Cu.check("cuDevicePrimaryCtxRetain", () -> JCudaDriver.cuDevicePrimaryCtxRetain(context, device));
+    Cu.check("cuCtxSetCurrent", () -> JCudaDriver.cuCtxSetCurrent(context));
+    owner = Thread.currentThread();
+    this.stream = new CudaStream();
+    this.rows = new DeviceRows(stream);
+    StringBuilder why = new StringBuilder();
+    Cublas loaded = options.useCublas() ? Cublas.load(stream.address(), why) : null;
+    this.cublas = loaded;
+    this.cublasStatus = loaded != null ? "cuBLAS " + loaded.library()
+        : options.useCublas() ? "own tiled GEMM (no cuBLAS: " + why + ")" : "own tiled GEMM (cuBLAS off)";
+  }
+
+  /** A backend on device 0; an IllegalStateException saying why when there is no usable GPU. */
+  public static CudaBackend create() {
+    return create(Options.defaults());
+  }
+
+  public static CudaBackend create(Options options) {
+    CudaProbe probe = CudaProbe.probe();
+    if (!probe.available()) throw new IllegalStateException("no GPU: " + probe.reason());
+    return new CudaBackend(probe, options);
+  }
+
+  @Override
+  public String name() {
+    return "cuda";
+  }
+
+  public CudaProbe probe() { return probe; }
+
+  /** What serves products with more than 64 rows: cuBLAS (which library) or the own tiled kernel. */
+  public String largeMatmulPath() { return cublasStatus; }
+
+  CudaStream stream() { return stream; }
+
+  private void ensureCurrent() {
+    if (closed) throw new IllegalStateException("the CUDA backend was closed");
+    Thread current = Thread.currentThread();
+    if (current != owner) {
+      Cu.check("cuCtxSetCurrent", () -> JCudaDriver.cuCtxSetCurrent(context));
+      owner = current;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Memory
+
+  private CudaTensor newTensor(String name, int rows, int cols, CudaTensor.Type type) {
+    ensureCurrent();
+    if (rows <= 0 || cols <= 0) throw new IllegalArgumentException(name + ": shape [" + rows + "][" + cols + "] must be positive");
+    CudaTensor t = new CudaTensor(name, rows, cols, type, new DeviceBuffer(name, (long) rows * cols * type.bytes));
+    tensors.add(t);
+    return t;
+  }
+
+  /** Matrices become bf16; vectors ({@code [1][cols]}: norm gains) stay fp32. */
+  @Override
+  public Tensor weights(String name, float[] data, int rows, int cols) {
+    if ((long) rows * cols != data.length) {
+      throw new IllegalArgumentException(name + ": " + data.length + " floats for shape [" + rows + ", " + cols + "]");
+    }
+    if (rows == 1) return table(name, data, rows, cols);
+    CudaTensor t = newTensor(name, rows, cols, CudaTensor.Type.BF16);
+    uploadBf16(t.buffer(), data);
+    return t;
+  }
+
+  @Override
+  public Tensor table(String name, float[] data, int rows, int cols) {
+    if ((long) rows * cols != data.length) {
+      throw new IllegalArgumentException(name + ": " + data.length + " floats for shape [" + rows + ", " + cols + "]");
+    }
+    CudaTensor t = newTensor(name, rows, cols, CudaTensor.Type.F32);
+    copyToDevice(t.buffer(), 0, Pointer.to(data), (long) data.length * 4);
+    return t;
+  }
+
+  /** Takes ownership of a tensor built in this package (benchmarks); {@link #close} frees it. */
+  CudaTensor adopt(CudaTensor t) {
+    tensors.add(t);
+    return t;
+  }
+
+  @Override
+  public Tensor allocate(String name, int rows, int cols) {
+    return newTensor(name, rows, cols, CudaTensor.Type.F32);
+  }
+
+  @Override
+  public KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim) {
+    ensureCurrent();
+    CudaKvCache[] holder = new CudaKvCache[1];
+    CudaKvCache cache = new CudaKvCache(layers, slots, capacity, kvDim, () -> caches.remove(holder[0]));
+    holder[0] = cache;
+    caches.add(cache);
+    return cache;
+  }
+
+  /** Synchronous host-to-device copy, after the stream's pending work (which may read the target). */
+  private void copyToDevice(DeviceBuffer buffer, long offset, Pointer host, long bytes) {
+    ensureCurrent();
+    requireNotCapturing("a host-to-device copy");
+    stream.synchronize("before copying to " + buffer.name());
+    Cu.check("cuMemcpyHtoD(" + buffer.name() + ", " + Cu.mib(bytes) + ")",
+        () -> JCudaDriver.cuMemcpyHtoD(buffer.at(offset), host, bytes));
+    Cu.afterSynchronousCopy(buffer.name());
+  }
+
+  /** Rounds to bf16 (nearest even) in chunks converted in parallel, and copies each chunk up. */
+  private void uploadBf16(DeviceBuffer buffer, float[] data) {
+    int chunk = Math.min(data.length, 1 << 24);
+    short[] bf16 = new short[chunk];
+    for (int start = 0; start < data.length; start += chunk) {
+      int length = Math.min(chunk, data.length - start);
+      int from = start;
+      IntStream.range(0, (length + 65535) >> 16).parallel().forEach(block -> {
+        int end = Math.min(length, (block + 1) << 16);
+        for (int i = block << 16; i < end; i++) bf16[i] = FloatFormats.floatToBf16(data[from + i]);
+      });
+      copyToDevice(buffer, (long) start * 2, Pointer.to(bf16), (long) length * 2);
+    }
+  }
+
+  /** Writes {@code rows} rows of fp32 data into an fp32 tensor (tests, benchmarks). */
+  public void upload(Tensor t, float[] data, int rowCount) {
+    CudaTensor c = f32(t);
+    checkRows(c, rowCount);
+    copyToDevice(c.buffer(), 0, Pointer.to(data), (long) rowCount * c.cols() * 4);
+  }
+
+  /** Fills a tensor with NaN, so a test sees every element a kernel failed to write. */
+  public void poison(Tensor t) {
+    CudaTensor c = of(t);
+    ensureCurrent();
+    long words = c.bytes() / 4;
+    Cu.check("cuMemsetD32Async(" + c.name() + ")",
+        () -> JCudaDriver.cuMemsetD32Async(c.buffer().pointer(), NAN_BITS, words, stream.handle()));
+  }
+
+  /** Writes a layer of a KV cache from fp32 data {@code [slots][capacity][kvDim]}, rounded to bf16. */
+  public void uploadCache(KvCache cache, int layer, float[] keys, float[] values) {
+    CudaKvCache c = CudaKvCache.of(cache);
+    long elements = c.layerBytes() / 2;
+    if (keys.length != elements || values.length != elements) {
+      throw new IllegalArgumentException("a cache layer holds " + elements + " values, got " + keys.length + " and "
+          + values.length);
+    }
+    short[] k = new short[keys.length], v = new short[values.length];
+    for (int i = 0; i < k.length; i++) {
+      k[i] = FloatFormats.floatToBf16(keys[i]);
+      v[i] = FloatFormats.floatToBf16(values[i]);
+    }
+    ensureCurrent();
+    requireNotCapturing("a host-to-device copy");
+    stream.synchronize("before writing the KV cache");
+    Cu.check("cuMemcpyHtoD(KV cache keys)", () -> JCudaDriver.cuMemcpyHtoD(DevicePointer.at(c.keysAddress(layer)),
+        Pointer.to(k), c.layerBytes()));
+    Cu.check("cuMemcpyHtoD(KV cache values)", () -> JCudaDriver.cuMemcpyHtoD(DevicePointer.at(c.valuesAddress(layer)),
+        Pointer.to(v), c.layerBytes()));
+    Cu.afterSynchronousCopy("the KV cache upload");
+  }
+
+  /** Reads a layer of a KV cache ({@code [slots][capacity][kvDim]}) as floats, waiting for pending work. */
+  public void downloadCache(KvCache cache, int layer, float[] keys, float[] values) {
+    CudaKvCache c = CudaKvCache.of(cache);
+    int elements = (int) (c.layerBytes() / 2);
+    short[] k = new short[elements], v = new short[elements];
+    synchronize();
+    Cu.check("cuMemcpyDtoH(KV cache keys)", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(k),
+        DevicePointer.at(c.keysAddress(layer)), c.layerBytes()));
+    Cu.check("cuMemcpyDtoH(KV cache values)", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(v),
+        DevicePointer.at(c.valuesAddress(layer)), c.layerBytes()));
+    for (int i = 0; i < elements; i++) {
+      keys[i] = FloatFormats.bf16ToFloat(k[i]);
+      values[i] = FloatFormats.bf16ToFloat(v[i]);
+    }
+  }
+
+  /** A scratch buffer of at least {@code bytes}, grown (outside graph capture) when too small. */
+  private DeviceBuffer scratch(DeviceBuffer current, String name, long bytes) {
+    if (current != null && current.bytes() >= bytes) return current;
+    if (capturing) {
+      throw new IllegalStateException("the " + name + " buffer must grow during graph capture: run the captured"
+          + " work once before capturing it");
+    }
+    if (current != null) {
+      stream.synchronize("before reallocating " + name);
+      current.close();
+    }
+    return new DeviceBuffer(name, Math.max(bytes, 256));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Launching
+
+  private void launch(Kernel kernel, LaunchGeometry g, KernelArgs args) {
+    ensureCurrent();
+    CUfunction function = modules.function(kernel);
+    Pointer params = args.toPointer();
+    int result;
+    try {
+      result = JCudaDriver.cuLaunchKernel(function, g.gridX(), g.gridY(), g.gridZ(), g.blockX(), g.blockY(), g.blockZ(),
+          g.sharedBytes(), stream.handle(), params, null);
+    } catch (CudaException e) {
+      throw new CudaCallException("launching " + kernel.entry + " " + g + " failed: " + e.getMessage(), e);
+    }
+    if (result != 0) throw new CudaCallException("launching " + kernel.entry + " " + g + " failed: error " + result);
+    if (options.checkEveryLaunch() && !capturing) stream.synchronize("kernel " + kernel.entry);
+  }
+
+  /** Uploads the rows unless the device holds them; during capture they must be there already. */
+  private void useRows(BatchRows batch) {
+    ensureCurrent();
+    if (capturing && rows.needsUpload(batch)) {
+      throw new IllegalStateException("batch rows changed during graph capture: call prepare(rows) before capturing");
+    }
+    rows.upload(batch);
+  }
+
+  /** Uploads {@code batch} for the next operations or graph replay (asynchronously). */
+  public void prepare(BatchRows batch) {
+    requireNotCapturing("uploading batch rows");
+    useRows(batch);
+  }
+
+  private void requireNotCapturing(String what) {
+    if (capturing) throw new IllegalStateException(what + " cannot be captured in a CUDA graph");
+  }
+
+  private static CudaTensor of(Tensor t) {
+    if (t instanceof CudaTensor c) return c;
+    throw new IllegalArgumentException("tensor " + t.name() + " does not belong to the CUDA backend");
+  }
+
+  private static CudaTensor f32(Tensor t) {
+    CudaTensor c = of(t);
+    if (c.type() != CudaTensor.Type.F32) throw new IllegalArgumentException("tensor " + t.name() + " must be fp32, is " + c.type());
+    return c;
+  }
+
+  private static CudaTensor bf16(Tensor t) {
+    CudaTensor c = of(t);
+    if (c.type() != CudaTensor.Type.BF16) throw new IllegalArgumentException("weight " + t.name() + " must be bf16, is " + c.type());
+    return c;
+  }
+
+  private static void checkRows(Tensor t, int n) {
+    if (n < 0 || n > t.rows()) throw new IllegalArgumentException(n + " rows requested of " + t.name() + " with " + t.rows());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Operations
+
+  @Override
+  public void embed(Tensor table, BatchRows batch, Tensor out) {
+    CudaTensor t = bf16(table), o = f32(out);
+    int n = batch.rowCount();
+    checkRows(o, n);
+    if (t.cols() != o.cols()) throw new IllegalArgumentException("embed: table width " + t.cols() + " != " + o.cols());
+    for (int i = 0; i < n; i++) {
+      int token = batch.token(i);
+      if (token < 0 || token >= t.rows()) {
+        throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + t.rows() + ")");
+      }
+    }
+    if (n == 0) return;
+    useRows(batch);
+    launch(Kernel.EMBED, Embed.geometry(n, t.cols()), Embed.args(t.address(), rows.tokens(), o.address(), n, t.cols(), t.rows()));
+  }
+
+  @Override
+  public void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out) {
+    CudaTensor xs = f32(x), g = f32(gain), o = f32(out);
+    checkRows(xs, n);
+    checkRows(o, n);
+    if (n == 0) return;
+    launch(Kernel.RMSNORM, RmsNorm.geometry(n), RmsNorm.args(xs.address(), g.address(), o.address(), n, xs.cols(), eps));
+  }
+
+  @Override
+  public void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
+    CudaTensor xs = f32(x), d = f32(delta), g = f32(gain), o = f32(out);
+    checkRows(xs, n);
+    checkRows(d, n);
+    checkRows(o, n);
+    if (n == 0) return;
+    launch(Kernel.RMSNORM_RESIDUAL, RmsNorm.geometry(n),
+        RmsNorm.residualArgs(xs.address(), d.address(), g.address(), o.address(), n, xs.cols(), eps));
+  }
+
+  @Override
+  public void matmul(Tensor x, Tensor w, int n, Tensor out) {
+    matmul(x, new Tensor[] {w}, n, new Tensor[] {out});
+  }
+
+  @Override
+  public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {
+    CudaTensor xs = f32(x);
+    int k = xs.cols();
+    checkRows(xs, n);
+    if (ws.length != outs.length) throw new IllegalArgumentException(ws.length + " weights but " + outs.length + " outputs");
+    for (int m = 0; m < ws.length; m++) {
+      if (ws[m].cols() != k) {
+        throw new IllegalArgumentException("matmul " + ws[m].name() + ": weight has " + ws[m].cols()
+            + " input features, activation " + x.name() + " has " + k);
+      }
+      if (outs[m].cols() != ws[m].rows()) {
+        throw new IllegalArgumentException("matmul " + ws[m].name() + ": output " + outs[m].name() + " has "
+            + outs[m].cols() + " columns, expected " + ws[m].rows());
+      }
+      bf16(ws[m]);
+      checkRows(f32(outs[m]), n);
+    }
+    if (n == 0) return;
+    if (n <= Matmul.SMALL_N_MAX) {
+      Kernel kernel = Matmul.smallKernel(n);
+      for (int first = 0; first < ws.length; first += Matmul.MAX_WEIGHTS) {
+        int count = Math.min(Matmul.MAX_WEIGHTS, ws.length - first);
+        long[] w = new long[3], o = new long[3];
+        int[] m = new int[3];
+        for (int j = 0; j < count; j++) {
+          w[j] = of(ws[first + j]).address();
+          o[j] = of(outs[first + j]).address();
+          m[j] = ws[first + j].rows();
+        }
+        launch(kernel, Matmul.smallGeometry(m[0], m[1], m[2]),
+            Matmul.smallArgs(xs.address(), w[0], o[0], w[1], o[1], w[2], o[2], n, k, m[0], m[1], m[2]));
+      }
+      return;
+    }
+    if (cublas != null) {
+      xBf16 = scratch(xBf16, "bf16 activations for cuBLAS", (long) n * k * 2);
+      launch(Kernel.CONVERT_BF16, Matmul.convertGeometry(n * k), Matmul.convertArgs(xs.address(), xBf16.address(), n * k));
+      for (int j = 0; j < ws.length; j++) {
+        ensureCurrent();
+        cublas.gemm(xBf16.address(), of(ws[j]).address(), of(outs[j]).address(), n, k, ws[j].rows());
+        if (options.checkEveryLaunch() && !capturing) stream.synchronize("cublasGemmEx");
+      }
+    } else {
+      for (int j = 0; j < ws.length; j++) {
+        launch(Kernel.MATMUL_TILED, Matmul.tiledGeometry(n, ws[j].rows()),
+            Matmul.tiledArgs(xs.address(), of(ws[j]).address(), of(outs[j]).address(), n, k, ws[j].rows()));
+      }
+    }
+  }
+
+  @Override
+  public void rope(Tensor x, int heads, int headDim, Tensor ropeTable, BatchRows batch) {
+    CudaTensor xs = f32(x), table = f32(ropeTable);
+    int n = batch.rowCount();
+    checkRows(xs, n);
+    if (heads * headDim > xs.cols() || table.cols() != headDim) {
+      throw new IllegalArgumentException("rope: " + heads + " heads of " + headDim + " do not fit " + x.name() + " ["
+          + xs.cols() + "] or the table's rows of " + table.cols());
+    }
+    for (int i = 0; i < n; i++) {
+      if (batch.position(i) >= table.rows() || batch.position(i) < 0) {
+        throw new IllegalArgumentException("position " + batch.position(i) + " beyond the rotary table of " + table.rows());
+      }
+    }
+    if (n == 0) return;
+    useRows(batch);
+    launch(Kernel.ROPE, Rope.geometry(n, heads, headDim),
+        Rope.args(xs.address(), table.address(), rows.positions(), n, heads, headDim, xs.cols(), table.rows()));
+  }
+
+  @Override
+  public void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows batch) {
+    CudaKvCache c = CudaKvCache.of(cache);
+    CudaTensor ks = f32(k), vs = f32(v);
+    int n = batch.rowCount();
+    checkRows(ks, n);
+    checkRows(vs, n);
+    if (ks.cols() != c.kvDim() || vs.cols() != c.kvDim()) {
+      throw new IllegalArgumentException("kvStore: keys/values have " + ks.cols() + "/" + vs.cols() + " columns, the cache "
+          + c.kvDim());
+    }
+    for (int i = 0; i < n; i++) {
+      if (batch.position(i) >= c.capacity()) {
+        throw new IllegalArgumentException("position " + batch.position(i) + " beyond the KV cache capacity " + c.capacity());
+      }
+      if (batch.slot(i) < 0 || batch.slot(i) >= c.slots()) {
+        throw new IllegalArgumentException("slot " + batch.slot(i) + " outside the cache's " + c.slots() + " slots");
+      }
+    }
+    if (n == 0) return;
+    useRows(batch);
+    launch(Kernel.KV_STORE, KvStore.geometry(n, c.kvDim()), KvStore.args(ks.address(), vs.address(), rows.positions(),
+        rows.slots(), c.keysAddress(layer), c.valuesAddress(layer), n, c.kvDim(), c.capacity(), c.slots()));
+  }
+
+  @Override
+  public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows batch, Tensor out) {
+    attention(q, cache, layer, heads, headDim, batch, out, options.decodeAttention());
+  }
+
+  /**
+   * Attention with an explicit kernel choice: {@code decodeKernel} asks for the split-KV decode
+   * kernel, which needs one row per sequence (else the block kernel runs). Both give the same bits.
+   */
+  void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows batch, Tensor out,
+      boolean decodeKernel) {
+    CudaKvCache c = CudaKvCache.of(cache);
+    CudaTensor qs = f32(q), o = f32(out);
+    int n = batch.rowCount();
+    checkRows(qs, n);
+    checkRows(o, n);
+    if (c.kvDim() % headDim != 0) throw new IllegalArgumentException("kvDim " + c.kvDim() + " is not a multiple of headDim " + headDim);
+    int kvHeads = c.kvDim() / headDim;
+    Attention.checkShape(heads, kvHeads, headDim);
+    if (qs.cols() < heads * headDim || o.cols() < heads * headDim) {
+      throw new IllegalArgumentException("attention: q/out narrower than " + heads + " x " + headDim);
+    }
+    for (int i = 0; i < n; i++) {
+      if (batch.position(i) >= c.capacity()) {
+        throw new IllegalArgumentException("position " + batch.position(i) + " beyond the KV cache capacity " + c.capacity());
+      }
+    }
+    if (n == 0) return;
+    useRows(batch);
+    float scale = (float) (1.0 / Math.sqrt(headDim));
+    if (decodeKernel && n == batch.sequenceCount()) {
+      partial = scratch(partial, "decode attention partial states",
+          Attention.partialFloats(n, heads, headDim, c.capacity()) * 4);
+      launch(Kernel.ATTENTION_DECODE, Attention.decodeGeometry(n, kvHeads, headDim, c.capacity()),
+          Attention.decodeArgs(qs.address(), c.keysAddress(layer), c.valuesAddress(layer), rows.positions(),
+              rows.slots(), partial.address(), n, heads, kvHeads, headDim, c.capacity(), scale));
+      launch(Kernel.ATTENTION_MERGE, Attention.mergeGeometry(n, heads),
+          Attention.mergeArgs(partial.address(), rows.positions(), o.address(), n, heads, headDim, c.capacity()));
+    } else {
+      launch(Kernel.ATTENTION_BLOCK, Attention.blockGeometry(n, heads, kvHeads, headDim),
+          Attention.blockArgs(qs.address(), c.keysAddress(layer), c.valuesAddress(layer), rows.positions(),
+              rows.slots(), o.address(), n, heads, kvHeads, headDim, c.capacity(), scale));
+    }
+  }
+
+  @Override
+  public void swiglu(Tensor gate, Tensor up, int n, Tensor out) {
+    CudaTensor g = f32(gate), u = f32(up), o = f32(out);
+    checkRows(g, n);
+    int count = n * g.cols();
+    if (n == 0) return;
+    launch(Kernel.SWIGLU, Swiglu.geometry(count), Swiglu.args(g.address(), u.address(), o.address(), count));
+  }
+
+  @Override
+  public void add(Tensor x, Tensor delta, int n) {
+    CudaTensor xs = f32(x), d = f32(delta);
+    checkRows(xs, n);
+    checkRows(d, n);
+    int count = n * xs.cols();
+    if (n == 0) return;
+    launch(Kernel.ADD, ResidualAdd.geometry(count), ResidualAdd.args(xs.address(), d.address(), count));
+  }
+
+  @Override
+  public void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count) {
+    CudaTensor s = f32(src), d = f32(dst);
+    if (s.cols() != d.cols()) {
+      throw new IllegalArgumentException("copyRows: " + src.name() + " has " + s.cols() + " columns, " + dst.name()
+          + " has " + d.cols());
+    }
+    if (srcRow < 0 || dstRow < 0 || srcRow + count > s.rows() || dstRow + count > d.rows()) {
+      throw new IllegalArgumentException("copyRows: rows out of range");
+    }
+    if (count == 0) return;
+    int elements = count * s.cols();
+    launch(Kernel.COPY_ROWS, CopyRows.geometry(elements), CopyRows.args(s.rowAddress(srcRow), d.rowAddress(dstRow), elements));
+  }
+
+  /** Launches the argmax of the first n rows into the device id buffer (capturable). */
+  public void launchArgmax(Tensor t, int n) {
+    CudaTensor c = f32(t);
+    checkRows(c, n);
+    ids = scratch(ids, "token ids", (long) Math.max(n, 64) * 4);
+    launch(Kernel.ARGMAX, Argmax.geometry(n), Argmax.args(c.address(), ids.address(), n, c.cols()));
+  }
+
+  /** Waits for the stream and copies the first n ids of the device id buffer to dst. */
+  public void collectIds(int n, int[] dst) {
+    requireNotCapturing("reading ids back");
+    synchronize();
+    Cu.check("cuMemcpyDtoH(token ids)", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(dst), ids.pointer(), (long) n * 4));
+  }
+
+  @Override
+  public void argmaxRows(Tensor t, int n, int[] dst) {
+    if (n == 0) return;
+    launchArgmax(t, n);
+    collectIds(n, dst);
+  }
+
+  /**
+   * Samples a token for each of the first n rows of logits on the device, as
+   * {@link dev.tandem.sampling.Sampler#sample} does for unfiltered sampling (temperature only).
+   *
+   * @param sequences the sequence id of each row; positions the position of each picked token
+   */
+  public void sampleRows(Tensor logits, int n, SamplingParams params, int[] sequences, int[] positions, int[] dst) {
+    if (params.isGreedy()) {
+      argmaxRows(logits, n, dst);
+      return;
+    }
+    if (params.topK() != 0 || params.topP() != 1f) {
+      throw new UnsupportedOperationException("GPU sampling does not filter (top-k / top-p) yet: sample on the host");
+    }
+    CudaTensor c = f32(logits);
+    checkRows(c, n);
+    if (n == 0) return;
+    ids = scratch(ids, "token ids", (long) Math.max(n, 64) * 4);
+    sampleMeta = scratch(sampleMeta, "sampling rows", (long) Math.max(n, 64) * 8);
+    int[] meta = new int[2 * n];
+    System.arraycopy(sequences, 0, meta, 0, n);
+    System.arraycopy(positions, 0, meta, n, n);
+    copyToDevice(sampleMeta, 0, Pointer.to(meta), (long) meta.length * 4);
+    launch(Kernel.SAMPLE, Sample.geometry(n), Sample.args(c.address(), sampleMeta.address(), sampleMeta.address() + 4L * n,
+        ids.address(), n, c.cols(), 1f / params.temperature(), params.seed()));
+    collectIds(n, dst);
+  }
+
+  @Override
+  public void download(Tensor t, int n, float[] dst) {
+    CudaTensor c = of(t);
+    checkRows(c, n);
+    requireNotCapturing("download");
+    synchronize();
+    long elements = (long) n * c.cols();
+    if (c.type() == CudaTensor.Type.F32) {
+      Cu.check("cuMemcpyDtoH(" + c.name() + ")", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(dst), c.buffer().pointer(),
+          elements * 4));
+    } else {
+      short[] bits = new short[(int) elements];
+      Cu.check("cuMemcpyDtoH(" + c.name() + ")", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(bits), c.buffer().pointer(),
+          elements * 2));
+      for (int i = 0; i < bits.length; i++) dst[i] = FloatFormats.bf16ToFloat(bits[i]);
+    }
+  }
+
+  @Override
+  public void release(Tensor t) {
+    CudaTensor c = of(t);
+    if (tensors.remove(c)) {
+      ensureCurrent();
+      c.buffer().close();
+    }
+  }
+
+  @Override
+  public void synchronize() {
+    ensureCurrent();
+    requireNotCapturing("synchronize");
+    stream.synchronize(options.checkEveryLaunch() ? "pending work"
+        : "pending work; a kernel fault is reported here: run with Options.checked() to name the kernel");
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Graphs
+
+  /**
+   * Captures the work {@code body} issues on the stream into a graph. The body must issue only
+   * kernels: upload its batch rows with {@link #prepare} first and run it once uncaptured so
+   * scratch buffers have their size.
+   */
+  public CudaGraph capture(Runnable body) {
+    ensureCurrent();
+    requireNotCapturing("a nested capture");
+    long generation = rows.generation();
+    Cu.check("cuStreamBeginCapture", () -> JCudaDriver.cuStreamBeginCapture(stream.handle(),
+        CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+    capturing = true;
+    CUgraph graph = new CUgraph();
+    try {
+      body.run();
+    } catch (RuntimeException | Error e) {
+      capturing = false;
+      try {
+        JCudaDriver.cuStreamEndCapture(stream.handle(), graph);
+        JCudaDriver.cuGraphDestroy(graph);
+      } catch (RuntimeException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
+    capturing = false;
+    Cu.check("cuStreamEndCapture", () -> JCudaDriver.cuStreamEndCapture(stream.handle(), graph));
+    if (rows.generation() != generation) throw new IllegalStateException("batch rows buffer moved during capture");
+    return new CudaGraph(this, graph, generation);
+  }
+
+  void checkGraphStillValid(long generation) {
+    ensureCurrent();
+    if (rows.generation() != generation) {
+      throw new IllegalStateException("the batch rows buffer was reallocated (a larger BatchRows came) after this graph"
+          + " was captured: capture it again");
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Measurement
+
+  /**
+   * Device-to-device copy bandwidth in GB/s (1e9 bytes), counting bytes read plus bytes written:
+   * the median of {@code repeats} timed cuMemcpyDtoDAsync of {@code bytes}.
+   */
+  public double copyBandwidth(long bytes, int repeats) {
+    ensureCurrent();
+    try (DeviceBuffer a = new DeviceBuffer("bandwidth source", bytes);
+        DeviceBuffer b = new DeviceBuffer("bandwidth target", bytes);
+        CudaEvent start = new CudaEvent();
+        CudaEvent end = new CudaEvent()) {
+      double[] rates = new double[repeats];
+      for (int r = -2; r < repeats; r++) {
+        start.record(stream);
+        Cu.check("cuMemcpyDtoDAsync", () -> JCudaDriver.cuMemcpyDtoDAsync(b.pointer(), a.pointer(), bytes, stream.handle()));
+        end.record(stream);
+        end.synchronize();
+        if (r >= 0) rates[r] = 2.0 * bytes / (end.millisSince(start) * 1e6);
+      }
+      java.util.Arrays.sort(rates);
+      return rates[repeats / 2];
+    }
+  }
+
+  /** Bytes of device memory free and total (cuMemGetInfo). */
+  public long[] memoryInfo() {
+    ensureCurrent();
+    long[] free = new long[1], total = new long[1];
+    Cu.check("cuMemGetInfo", () -> JCudaDriver.cuMemGetInfo(free, total));
+    return new long[] {free[0], total[0]};
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  @Override
+  public void close() {
+    if (closed) return;
+    ensureCurrent();
+    List<RuntimeException> failures = new ArrayList<>();
+    Runnable[] steps = {
+        () -> stream.synchronize("closing the backend"),
+        () -> { for (CudaKvCache c : new ArrayList<>(caches)) c.close(); },
+        () -> { for (CudaTensor t : tensors) t.buffer().close(); tensors.clear(); },
+        () -> { if (partial != null) partial.close(); },
+        () -> { if (xBf16 != null) xBf16.close(); },
+        () -> { if (ids != null) ids.close(); },
+        () -> { if (sampleMeta != null) sampleMeta.close(); },
+        rows::close,
+        () -> { if (cublas != null) cublas.close(); },
+        modules::close,
+        stream::close,
+        () -> Cu.check("cuDevicePrimaryCtxRelease", () -> JCudaDriver.cuDevicePrimaryCtxRelease(device)),
+    };
+    for (Runnable step : steps) {
+      try {
+        step.run();
+      } catch (RuntimeException e) {
+        failures.add(e);
+      }
+    }
+    closed = true;
+    if (!failures.isEmpty()) {
+      RuntimeException first = failures.getFirst();
+      for (int i = 1; i < failures.size(); i++) first.addSuppressed(failures.get(i));
+      throw first;
+    }
+  }
+}

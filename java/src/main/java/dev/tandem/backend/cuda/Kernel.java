@@ -1,0 +1,41 @@
+package dev.tandem.backend.cuda;
+
+/**
+ * Every kernel the Java side launches: its PTX module ({@code native/<module>.ptx}, built from
+ * {@code kernels/<module>.cu}) and its {@code extern "C"} entry name. A test checks each against the
+ * committed PTX (the entry exists, and its launcher packs the parameters the entry declares).
+ */
+enum Kernel {
+  EMBED("embed", "embed_bf16"),
+  RMSNORM("rmsnorm", "rmsnorm_f32"),
+  RMSNORM_RESIDUAL("rmsnorm", "rmsnorm_f32_residual"),
+  ROPE("rope", "rope_f32"),
+  SWIGLU("swiglu", "swiglu_f32"),
+  ADD("add", "add_f32"),
+  COPY_ROWS("copy", "copy_rows_f32"),
+  KV_STORE("kvstore", "kv_store_bf16"),
+  ATTENTION_BLOCK("attention", "attention_bf16_block"),
+  ATTENTION_DECODE("attention", "attention_bf16_decode"),
+  ATTENTION_MERGE("attention", "attention_merge_f32"),
+  ARGMAX("argmax", "argmax_f32"),
+  SAMPLE("sample", "sample_f32"),
+  MATMUL_N1("matmul", "matmul_bf16_n1"),
+  MATMUL_N2("matmul", "matmul_bf16_n2"),
+  MATMUL_N4("matmul", "matmul_bf16_n4"),
+  MATMUL_N8("matmul", "matmul_bf16_n8"),
+  MATMUL_TILED("matmul", "matmul_bf16_tiled"),
+  CONVERT_BF16("matmul", "convert_f32_bf16");
+
+  final String module;
+  final String entry;
+
+  Kernel(String module, String entry) {
+    this.module = module;
+    this.entry = entry;
+  }
+
+  /** Classpath resource of the module's PTX. */
+  String resource() {
+    return "/native/" + module + ".ptx";
+  }
+}

@@ -1,0 +1,405 @@
+package dev.tandem.backend.cuda;
+
+import static dev.tandem.testing.Close.assertBitwise;
+import static dev.tandem.testing.Close.assertClose;
+import static dev.tandem.testing.Close.assertWithin;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tandem.backend.BatchRows;
+import dev.tandem.backend.KvCache;
+import dev.tandem.backend.Tensor;
+import dev.tandem.backend.cpu.ScalarOps;
+import dev.tandem.model.RopeTable;
+import dev.tandem.sampling.Philox;
+import dev.tandem.sampling.Sampler;
+import dev.tandem.sampling.SamplingParams;
+import dev.tandem.testing.Close;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every kernel against the CPU scalar reference on random inputs of awkward sizes, outputs
+ * poisoned with NaN before each launch and every element checked. Skipped without a GPU.
+ */
+class CudaKernelsTest {
+  private static CudaBackend gpu;
+  private final SplittableRandom random = new SplittableRandom(20261126);
+
+  @BeforeAll
+  static void open() {
+    GpuTests.assumeGpu();
+    gpu = GpuTests.backend();
+  }
+
+  @AfterAll
+  static void close() {
+    if (gpu != null) gpu.close();
+  }
+
+  private Tensor input(String name, float[] data, int rows, int cols) {
+    Tensor t = gpu.allocate(name, rows, cols);
+    gpu.upload(t, data, rows);
+    return t;
+  }
+
+  private Tensor output(String name, int rows, int cols) {
+    Tensor t = gpu.allocate(name, rows, cols);
+    gpu.poison(t);
+    return t;
+  }
+
+  private static float[] down(Tensor t, int rows) {
+    float[] r = new float[rows * t.cols()];
+    gpu.download(t, rows, r);
+    return r;
+  }
+
+  private static BatchRows rowsOf(int n, int vocab, SplittableRandom random) {
+    BatchRows rows = new BatchRows(n);
+    int[] tokens = random.ints(n, 0, vocab).toArray();
+    rows.addSequence(0, tokens, 0, n, 0);
+    return rows;
+  }
+
+  @Test
+  void embedGathersBf16RowsExactly() {
+    for (int d : new int[] {1, 7, 33, 4097}) {
+      int vocab = 37, n = 17;
+      float[] table = Close.random(random, vocab * d, 1.0);
+      Tensor t = gpu.weights("table", table, vocab, d);
+      BatchRows rows = rowsOf(n, vocab, random);
+      Tensor out = output("out", n, d);
+      gpu.embed(t, rows, out);
+      float[] expected = new float[n * d];
+      float[] rounded = GpuTests.bf16(table);
+      for (int i = 0; i < n; i++) System.arraycopy(rounded, rows.token(i) * d, expected, i * d, d);
+      assertBitwise("embed d=" + d, expected, down(out, n), n * d);
+      gpu.release(t);
+      gpu.release(out);
+    }
+  }
+
+  @Test
+  void rmsNormAndFusedResidualMatchTheReference() {
+    for (int d : new int[] {1, 7, 33, 4097}) {
+      int n = 17;
+      float[] x = Close.random(random, n * d, 3.0), delta = Close.random(random, n * d, 1.0);
+      float[] gain = Close.random(random, d, 2.0);
+      Tensor xs = input("x", x, n, d), ds = input("delta", delta, n, d), g = gpu.weights("gain", gain, 1, d);
+      Tensor out = output("out", n, d);
+      gpu.rmsNorm(xs, g, 1e-5f, n, out);
+      float[] expected = new float[n * d];
+      for (int i = 0; i < n; i++) ScalarOps.rmsNorm(x, i * d, gain, 1e-5f, d, expected, i * d);
+      // fp32 sum of squares in another order: relative error ~sqrt(d) * 2^-24, far below 2e-5.
+      assertClose("rmsnorm d=" + d, expected, down(out, n), n * d, 1e-6, 2e-5);
+
+      gpu.poison(out);
+      gpu.addRmsNorm(xs, ds, g, 1e-5f, n, out);
+      ScalarOps.add(x, delta, 0, n * d);
+      for (int i = 0; i < n; i++) ScalarOps.rmsNorm(x, i * d, gain, 1e-5f, d, expected, i * d);
+      assertBitwise("residual add (x += delta) d=" + d, x, down(xs, n), n * d);
+      assertClose("rmsnorm after the add d=" + d, expected, down(out, n), n * d, 1e-6, 2e-5);
+      for (Tensor t : List.of(xs, ds, g, out)) gpu.release(t);
+    }
+  }
+
+  @Test
+  void ropeIsBitwiseTheReference() {
+    for (int[] shape : new int[][] {{3, 2}, {3, 8}, {5, 34}, {2, 64}, {1, 128}}) {
+      int heads = shape[0], headDim = shape[1], n = 17, positions = 97;
+      float[] table = RopeTable.build(positions, headDim, RopeTable.inverseFrequencies(headDim, 500000.0));
+      Tensor t = gpu.table("rope", table, positions, headDim);
+      float[] x = Close.random(random, n * heads * headDim, 2.0);
+      Tensor xs = input("x", x, n, heads * headDim);
+      BatchRows rows = new BatchRows(n);
+      int[] tokens = new int[n];
+      rows.addSequence(0, tokens, 0, 9, 80);   // positions 80..88
+      rows.addSequence(1, tokens, 0, 8, 3);    // positions 3..10
+      gpu.rope(xs, heads, headDim, t, rows);
+      for (int i = 0; i < n; i++) {
+        ScalarOps.rope(x, i * heads * headDim, heads, headDim, table, rows.position(i) * headDim);
+      }
+      assertBitwise("rope heads=" + heads + " headDim=" + headDim, x, down(xs, n), x.length);
+      gpu.release(t);
+      gpu.release(xs);
+    }
+  }
+
+  @Test
+  void elementwiseKernelsMatchTheReference() {
+    for (int f : new int[] {1, 7, 33, 4097}) {
+      int n = 17;
+      float[] gate = Close.random(random, n * f, 8.0), up = Close.random(random, n * f, 2.0);
+      Tensor g = input("gate", gate, n, f), u = input("up", up, n, f), out = output("out", n, f);
+      gpu.swiglu(g, u, n, out);
+      float[] expected = new float[n * f];
+      ScalarOps.swiglu(gate, up, expected, 0, n * f);
+      // silu in double on both sides; the GPU's exp may differ in the last bit of a double.
+      assertClose("swiglu f=" + f, expected, down(out, n), n * f, 1e-30, 1e-6);
+
+      gpu.add(g, u, n);
+      ScalarOps.add(gate, up, 0, n * f);
+      assertBitwise("add f=" + f, gate, down(g, n), n * f);
+
+      Tensor dst = output("dst", n + 3, f);
+      gpu.copyRows(g, 2, dst, 3, n - 2);
+      float[] copied = down(dst, n + 3);
+      assertBitwise("copyRows f=" + f, Arrays.copyOfRange(gate, 2 * f, n * f), Arrays.copyOfRange(copied, 3 * f,
+          (n + 1) * f), (n - 2) * f);
+      assertThat(Float.isNaN(copied[0])).as("rows before the copy stay untouched").isTrue();
+      for (Tensor t : List.of(g, u, out, dst)) gpu.release(t);
+    }
+  }
+
+  @Test
+  void kvStoreWritesBf16RowsAtTheirSlotsAndPositions() {
+    int kvDim = 33, capacity = 40, slots = 3, layers = 2;
+    KvCache cache = gpu.allocateKvCache(layers, slots, capacity, kvDim);
+    float[] zeros = new float[slots * capacity * kvDim];
+    gpu.uploadCache(cache, 1, zeros, zeros);
+    BatchRows rows = new BatchRows(16);
+    int[] tokens = new int[16];
+    rows.addSequence(2, tokens, 0, 5, 7);
+    rows.addSequence(0, tokens, 0, 2, 38);
+    int n = rows.rowCount();
+    float[] k = Close.random(random, n * kvDim, 1.0), v = Close.random(random, n * kvDim, 1.0);
+    Tensor ks = input("k", k, n, kvDim), vs = input("v", v, n, kvDim);
+    gpu.kvStore(cache, 1, ks, vs, rows);
+    float[] keys = new float[zeros.length], values = new float[zeros.length];
+    gpu.downloadCache(cache, 1, keys, values);
+    float[] expectedK = zeros.clone(), expectedV = zeros.clone();
+    float[] kr = GpuTests.bf16(k), vr = GpuTests.bf16(v);
+    for (int i = 0; i < n; i++) {
+      int at = (rows.slot(i) * capacity + rows.position(i)) * kvDim;
+      System.arraycopy(kr, i * kvDim, expectedK, at, kvDim);
+      System.arraycopy(vr, i * kvDim, expectedV, at, kvDim);
+    }
+    assertBitwise("keys", expectedK, keys, keys.length);
+    assertBitwise("values", expectedV, values, values.length);
+    cache.close();
+    gpu.release(ks);
+    gpu.release(vs);
+  }
+
+  /** Relative fp32 summation bound (Higham): |error| <= k * 2^-24 * sum |x_j w_j| for either side. */
+  private static float[] dotBounds(float[] x, int n, int k, float[] w, int m, double slack) {
+    float[] bound = new float[n * m];
+    for (int i = 0; i < n; i++) {
+      for (int o = 0; o < m; o++) {
+        double sum = 0;
+        for (int j = 0; j < k; j++) sum += Math.abs((double) x[i * k + j] * w[o * k + j]);
+        bound[i * m + o] = (float) (slack * 2.0 * k * 0x1.0p-24 * sum + 1e-30);
+      }
+    }
+    return bound;
+  }
+
+  @Test
+  void smallMatmulMatchesTheReferenceAndIsBatchInvariant() {
+    for (int k : new int[] {1, 7, 33, 256, 2048, 4097}) {
+      for (int n : new int[] {1, 2, 3, 7, 17, 64}) {
+        int[] ms = {33, 7, 97};
+        float[] x = Close.random(random, n * k, 1.0);
+        Tensor xs = input("x", x, n, k);
+        Tensor[] ws = new Tensor[3], outs = new Tensor[3];
+        float[][] wData = new float[3][];
+        for (int j = 0; j < 3; j++) {
+          wData[j] = Close.random(random, ms[j] * k, 1.0);
+          ws[j] = gpu.weights("w" + j, wData[j], ms[j], k);
+          outs[j] = output("out" + j, n, ms[j]);
+        }
+        gpu.matmul(xs, ws, n, outs);
+        for (int j = 0; j < 3; j++) {
+          float[] w = GpuTests.bf16(wData[j]);
+          float[] expected = new float[n * ms[j]];
+          ScalarOps.matmul(x, n, k, w, ms[j], expected);
+          assertWithin("matmul n=" + n + " k=" + k + " m=" + ms[j], expected, down(outs[j], n), n * ms[j],
+              dotBounds(x, n, k, w, ms[j], 1.0));
+        }
+        // Batch invariance: the last row alone gives the same bits as inside the block.
+        float[] all = down(outs[2], n);
+        Tensor one = input("x1", Arrays.copyOfRange(x, (n - 1) * k, n * k), 1, k);
+        Tensor oneOut = output("out1", 1, ms[2]);
+        gpu.matmul(one, ws[2], 1, oneOut);
+        assertBitwise("row " + (n - 1) + " alone vs in a block of " + n + " (k=" + k + ")",
+            Arrays.copyOfRange(all, (n - 1) * ms[2], n * ms[2]), down(oneOut, 1), ms[2]);
+        for (Tensor t : List.of(xs, one, oneOut)) gpu.release(t);
+        for (int j = 0; j < 3; j++) {
+          gpu.release(ws[j]);
+          gpu.release(outs[j]);
+        }
+      }
+    }
+  }
+
+  @Test
+  void largeMatmulMatchesTheReference() {
+    int n = 97, k = 264, m = 33;
+    float[] x = Close.random(random, n * k, 1.0), w = Close.random(random, m * k, 1.0);
+    float[] xr = GpuTests.bf16(x), wr = GpuTests.bf16(w);  // the large path rounds activations to bf16 too
+    float[] expected = new float[n * m];
+    ScalarOps.matmul(xr, n, k, wr, m, expected);
+    // cuBLAS on tensor cores does not round every add to nearest: allow 8x the fp32 bound.
+    float[] bound = dotBounds(xr, n, k, wr, m, 8.0);
+    Tensor xs = input("x", x, n, k), ws = gpu.weights("w", w, m, k), out = output("out", n, m);
+    gpu.matmul(xs, ws, n, out);
+    System.out.println("large matmul path: " + gpu.largeMatmulPath());
+    assertWithin("large-n matmul (" + gpu.largeMatmulPath() + ")", expected, down(out, n), n * m, bound);
+    try (CudaBackend tiled = CudaBackend.create(new CudaBackend.Options(true, false, true))) {
+      Tensor xt = tiled.allocate("x", n, k), wt = tiled.weights("w", w, m, k), ot = tiled.allocate("out", n, m);
+      tiled.upload(xt, x, n);
+      tiled.poison(ot);
+      tiled.matmul(xt, wt, n, ot);
+      float[] got = new float[n * m];
+      tiled.download(ot, n, got);
+      float[] expectedFp32 = new float[n * m];
+      ScalarOps.matmul(x, n, k, wr, m, expectedFp32);  // the tiled kernel keeps fp32 activations
+      assertWithin("tiled fallback matmul", expectedFp32, got, n * m, dotBounds(x, n, k, wr, m, 1.0));
+    }
+    for (Tensor t : List.of(xs, ws, out)) gpu.release(t);
+  }
+
+  /** A cache with random bf16 keys/values at every position, and the same values as floats. */
+  private record FilledCache(KvCache cache, float[] keys, float[] values) {}
+
+  private FilledCache filledCache(int slots, int capacity, int kvDim) {
+    KvCache cache = gpu.allocateKvCache(1, slots, capacity, kvDim);
+    float[] keys = GpuTests.bf16(Close.random(random, slots * capacity * kvDim, 1.0));
+    float[] values = GpuTests.bf16(Close.random(random, slots * capacity * kvDim, 1.0));
+    gpu.uploadCache(cache, 0, keys, values);
+    return new FilledCache(cache, keys, values);
+  }
+
+  private static float[] referenceAttention(float[] q, BatchRows rows, FilledCache c, int heads, int kvHeads,
+      int headDim, int capacity) {
+    int n = rows.rowCount(), width = heads * headDim, kvDim = kvHeads * headDim;
+    float[] out = new float[n * width];
+    float[] scores = new float[capacity];
+    for (int i = 0; i < n; i++) {
+      ScalarOps.attention(q, i * width, c.keys(), c.values(), rows.slot(i) * capacity * kvDim, rows.position(i) + 1,
+          heads, kvHeads, headDim, out, i * width, scores);
+    }
+    return out;
+  }
+
+  @Test
+  void attentionMatchesTheReferenceOnBf16KeysAndValues() {
+    // (heads, kvHeads, headDim): GQA 1, 2, 3, 4; odd head counts; head dims 6 and 34 take the scalar load path.
+    int[][] shapes = {{3, 3, 8}, {5, 5, 6}, {6, 3, 64}, {6, 2, 16}, {12, 3, 34}, {8, 2, 128}, {32, 8, 64}};
+    int capacity = 700, slots = 4;
+    for (int[] s : shapes) {
+      int heads = s[0], kvHeads = s[1], headDim = s[2], width = heads * headDim;
+      FilledCache c = filledCache(slots, capacity, kvHeads * headDim);
+      BatchRows rows = new BatchRows(64);
+      int[] tokens = new int[64];
+      rows.addSequence(2, tokens, 0, 7, 253);   // crosses the chunk boundary at 256
+      rows.addSequence(0, tokens, 0, 1, 0);     // a single key
+      rows.addSequence(3, tokens, 0, 17, 600);  // three chunks
+      rows.addSequence(1, tokens, 0, 2, 31);    // crosses a tile boundary
+      int n = rows.rowCount();
+      float[] q = Close.random(random, n * width, 2.0);
+      Tensor qs = input("q", q, n, width), out = output("out", n, width);
+      gpu.attention(qs, c.cache(), 0, heads, headDim, rows, out, false);
+      float[] expected = referenceAttention(q, rows, c, heads, kvHeads, headDim, capacity);
+      // Same bf16 keys/values on both sides; fp32 softmax and sums in another order: outputs are
+      // convex combinations of |v| <= 1, so absolute errors stay near 1e-6.
+      float[] block = down(out, n);
+      assertClose("block attention " + Arrays.toString(s), expected, block, n * width, 2e-5, 0);
+
+      // Each row alone (one row per sequence): the decode kernel and the block kernel give the block's bits.
+      for (int i = 0; i < n; i++) {
+        BatchRows one = new BatchRows(1);
+        one.addSequence(rows.slot(i), tokens, 0, 1, rows.position(i));
+        Tensor q1 = input("q1", Arrays.copyOfRange(q, i * width, (i + 1) * width), 1, width);
+        for (boolean decode : new boolean[] {true, false}) {
+          Tensor o1 = output("o1", 1, width);
+          gpu.attention(q1, c.cache(), 0, heads, headDim, one, o1, decode);
+          assertBitwise((decode ? "decode" : "block") + " kernel, row " + i + " alone vs in the block "
+              + Arrays.toString(s), Arrays.copyOfRange(block, i * width, (i + 1) * width), down(o1, 1), width);
+          gpu.release(o1);
+        }
+        gpu.release(q1);
+      }
+      c.cache().close();
+      gpu.release(qs);
+      gpu.release(out);
+    }
+  }
+
+  @Test
+  void decodeAttentionServesABatchOfSequences() {
+    int heads = 32, kvHeads = 8, headDim = 64, capacity = 1100, slots = 17;
+    FilledCache c = filledCache(slots, capacity, kvHeads * headDim);
+    BatchRows rows = new BatchRows(slots);
+    int[] tokens = new int[1];
+    for (int s = 0; s < slots; s++) rows.addSequence((s * 5) % slots, tokens, 0, 1, random.nextInt(capacity));
+    int width = heads * headDim;
+    float[] q = Close.random(random, slots * width, 2.0);
+    Tensor qs = input("q", q, slots, width), out = output("out", slots, width);
+    gpu.attention(qs, c.cache(), 0, heads, headDim, rows, out, true);
+    float[] decode = down(out, slots);
+    assertClose("decode attention, batch 17", referenceAttention(q, rows, c, heads, kvHeads, headDim, capacity), decode,
+        slots * width, 2e-5, 0);
+    gpu.poison(out);
+    gpu.attention(qs, c.cache(), 0, heads, headDim, rows, out, false);
+    assertBitwise("block kernel vs decode kernel, batch 17", decode, down(out, slots), slots * width);
+    c.cache().close();
+    gpu.release(qs);
+    gpu.release(out);
+  }
+
+  @Test
+  void argmaxIsTheLowestIndexOfTheMaximum() {
+    for (int cols : new int[] {1, 7, 33, 4097, 128256}) {
+      int n = 17;
+      float[] x = Close.random(random, n * cols, 10.0);
+      for (int i = 0; i < n; i += 3) {  // plant ties
+        int a = random.nextInt(cols), b = random.nextInt(cols);
+        x[i * cols + a] = 11f;
+        x[i * cols + b] = 11f;
+      }
+      Tensor t = input("logits", x, n, cols);
+      int[] got = new int[n];
+      gpu.argmaxRows(t, n, got);
+      for (int i = 0; i < n; i++) assertThat(got[i]).as("row %d of %d columns", i, cols).isEqualTo(Sampler.argmax(x, i * cols, cols));
+      gpu.release(t);
+    }
+  }
+
+  @Test
+  void samplingDrawsWhatTheCpuSamplerDraws() {
+    int n = 17;
+    for (int vocab : new int[] {7, 33, 4097}) {
+      for (float temperature : new float[] {0.3f, 1f, 1.7f}) {
+        float[] logits = Close.random(random, n * vocab, 4.0);
+        Tensor t = input("logits", logits, n, vocab);
+        SamplingParams params = new SamplingParams(temperature, 0, 1f, random.nextLong());
+        int[] sequences = random.ints(n, 0, 1000).toArray(), positions = random.ints(n, 0, 100000).toArray();
+        int[] got = new int[n];
+        gpu.sampleRows(t, n, params, sequences, positions, got);
+        Sampler sampler = new Sampler(vocab);
+        List<String> nearBoundary = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+          int expected = sampler.sample(logits, i * vocab, params, sequences[i], positions[i]);
+          if (got[i] != expected) {
+            float[] p = new float[vocab];
+            sampler.distribution(logits, i * vocab, params, p);
+            double cumulative = 0;
+            for (int j = 0; j <= Math.min(expected, got[i]); j++) cumulative += p[j];
+            double u = Philox.uniform(params.seed(), sequences[i], positions[i], Philox.STREAM_SAMPLE);
+            assertThat(Math.abs(cumulative - u)).as("row %d: GPU drew %d, CPU %d, away from a boundary", i, got[i],
+                expected).isLessThan(1e-6);
+            nearBoundary.add("row " + i);
+          }
+        }
+        if (!nearBoundary.isEmpty()) System.out.println("sampling: u within 1e-6 of a boundary at " + nearBoundary);
+        gpu.release(t);
+      }
+    }
+  }
+}

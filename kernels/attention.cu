@@ -1,0 +1,195 @@
+// Causal grouped-query attention over a bf16 KV cache, fp32 queries and outputs, fp32 softmax and
+// accumulation (reference: ScalarOps.attention on bf16-rounded keys and values). Query head h reads
+// KV head h / (heads / kvHeads); row i attends over positions 0..positions[i] of cache slot
+// slots[i] (the cache already holds this pass's keys, so a block is causal inside itself).
+// The arithmetic of one row is defined once in attention.cuh; both kernels follow it exactly, so
+// they agree bitwise.
+//
+// attention_bf16_block (primary; prefill and verification blocks of any length):
+//   Grid (ceil(n / rowsPerBlock), kvHeads); 4 warps. A block takes rowsPerBlock consecutive rows
+//   (rowsPerBlock = 16 / group, so rows x group <= 16 (row, head) pairs) and one KV head; rows of
+//   different sequences inside one block are processed one sequence (run of equal slots) after the
+//   other. For a run, the K/V tiles of its slot stream through shared memory once and serve every
+//   pair; warp w carries pairs w, w + 4, w + 8, w + 12 (chunk state and total in registers); at each
+//   chunk boundary a pair merges its chunk state into its total (if its position reached the chunk).
+//   Shared memory: Q of the run's pairs, one K tile (padded rows), one V tile (attn_shared_floats).
+//
+// attention_bf16_decode (secondary; one query row per sequence, split along the KV):
+//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 4 warps. Block (h, c, i) computes the
+//   chunk-c state of row i for the group of query heads of KV head h and writes it to partial;
+//   blocks whose chunk starts after the row's position exit at once (the grid is sized by the
+//   capacity, so a captured graph serves every position). attention_merge_f32 then merges the chunk
+//   states of each (row, head) in chunk order: grid (heads, n), one warp.
+//   Shared memory: as the block kernel.
+#include "attention.cuh"
+
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_block(
+    const float* __restrict__ q,         // [n][heads * headDim]
+    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const int* __restrict__ positions,   // [n]
+    const int* __restrict__ slots,       // [n]
+    float* __restrict__ out,             // [n][heads * headDim]
+    int n, int heads, int kvHeads, int headDim, int capacity, int rowsPerBlock, float scale) {
+  extern __shared__ float smem[];
+  float* Q = smem;                              // [ATT_PAIRS][headDim]
+  float* K = Q + ATT_PAIRS * headDim;           // [ATT_TILE][headDim + 1]
+  float* V = K + ATT_TILE * (headDim + 1);      // [ATT_TILE][headDim]
+  int group = heads / kvHeads, kvDim = kvHeads * headDim, width = heads * headDim;
+  int kvHead = blockIdx.y;
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int rowBegin = blockIdx.x * rowsPerBlock, rowEnd = min(n, rowBegin + rowsPerBlock);
+
+  for (int r0 = rowBegin; r0 < rowEnd;) {
+    int slot = slots[r0];
+    int r1 = r0 + 1;
+    while (r1 < rowEnd && slots[r1] == slot) r1++;
+    int pairs = (r1 - r0) * group;
+    int maxPosition = 0;
+    for (int r = r0; r < r1; r++) maxPosition = max(maxPosition, positions[r]);
+    maxPosition = min(maxPosition, capacity - 1);
+
+    __syncthreads();  // the previous run's readers of Q are done
+    for (int idx = threadIdx.x; idx < pairs * headDim; idx += blockDim.x) {
+      int pair = idx / headDim, j = idx - pair * headDim;
+      int row = r0 + pair / group, head = kvHead * group + pair % group;
+      Q[idx] = q[(size_t)row * width + (size_t)head * headDim + j];
+    }
+    int position[ATT_PAIRS_PER_WARP];
+    AttnState chunk[ATT_PAIRS_PER_WARP], total[ATT_PAIRS_PER_WARP];
+#pragma unroll
+    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+      int pair = warp + ATT_WARPS * i;
+      position[i] = pair < pairs ? min(positions[r0 + pair / group], capacity - 1) : -1;
+      attn_reset(chunk[i]);
+      attn_reset(total[i]);
+    }
+    size_t slotBase = (size_t)slot * capacity * kvDim + (size_t)kvHead * headDim;
+    for (int tileStart = 0; tileStart <= maxPosition; tileStart += ATT_TILE) {
+      int count = min(ATT_TILE, maxPosition + 1 - tileStart);
+      __syncthreads();  // readers of the previous tile are done (and Q is written)
+      attn_load_tile(K, V, keys, values, slotBase + (size_t)tileStart * kvDim, count, kvDim, headDim);
+      __syncthreads();
+#pragma unroll
+      for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+        if (position[i] >= tileStart) {
+          int valid = min(ATT_TILE, position[i] - tileStart + 1);
+          attn_tile_update(chunk[i], Q + (warp + ATT_WARPS * i) * headDim, K, V, valid, headDim, scale, lane);
+        }
+      }
+      bool chunkEnds = (tileStart + ATT_TILE) % ATT_CHUNK == 0 || tileStart + ATT_TILE > maxPosition;
+      if (chunkEnds) {
+        int chunkStart = tileStart / ATT_CHUNK * ATT_CHUNK;
+#pragma unroll
+        for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+          if (position[i] >= chunkStart) attn_merge(total[i], chunk[i]);
+          attn_reset(chunk[i]);
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+      int pair = warp + ATT_WARPS * i;
+      if (pair < pairs) {
+        int row = r0 + pair / group, head = kvHead * group + pair % group;
+        float* o = out + (size_t)row * width + (size_t)head * headDim;
+#pragma unroll
+        for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+          int j = lane + 32 * r;
+          if (j < headDim) o[j] = __fdiv_rn(total[i].acc[r], total[i].l);
+        }
+      }
+    }
+    r0 = r1;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_decode(
+    const float* __restrict__ q,         // [n][heads * headDim]
+    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const int* __restrict__ positions,   // [n]
+    const int* __restrict__ slots,       // [n]
+    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
+    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
+  extern __shared__ float smem[];
+  float* Q = smem;
+  float* K = Q + ATT_PAIRS * headDim;
+  float* V = K + ATT_TILE * (headDim + 1);
+  int group = heads / kvHeads, kvDim = kvHeads * headDim, width = heads * headDim;
+  int kvHead = blockIdx.x, chunkIndex = blockIdx.y, row = blockIdx.z;
+  if (row >= n) return;
+  int position = min(positions[row], capacity - 1);
+  int chunkStart = chunkIndex * ATT_CHUNK;
+  if (chunkStart > position) return;  // uniform over the block
+  int chunkEnd = min(chunkStart + ATT_CHUNK, position + 1);
+  int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int slot = slots[row];
+
+  for (int idx = threadIdx.x; idx < group * headDim; idx += blockDim.x) {
+    int pair = idx / headDim, j = idx - pair * headDim;
+    Q[idx] = q[(size_t)row * width + (size_t)(kvHead * group + pair) * headDim + j];
+  }
+  AttnState state[ATT_PAIRS_PER_WARP];
+#pragma unroll
+  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) attn_reset(state[i]);
+  size_t slotBase = (size_t)slot * capacity * kvDim + (size_t)kvHead * headDim;
+  for (int tileStart = chunkStart; tileStart < chunkEnd; tileStart += ATT_TILE) {
+    int count = min(ATT_TILE, chunkEnd - tileStart);
+    __syncthreads();
+    attn_load_tile(K, V, keys, values, slotBase + (size_t)tileStart * kvDim, count, kvDim, headDim);
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+      int pair = warp + ATT_WARPS * i;
+      if (pair < group) attn_tile_update(state[i], Q + pair * headDim, K, V, count, headDim, scale, lane);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+    int pair = warp + ATT_WARPS * i;
+    if (pair < group) {
+      int head = kvHead * group + pair;
+      float* p = partial + (((size_t)row * heads + head) * maxChunks + chunkIndex) * (2 + headDim);
+      if (lane == 0) {
+        p[0] = state[i].m;
+        p[1] = state[i].l;
+      }
+#pragma unroll
+      for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+        int j = lane + 32 * r;
+        if (j < headDim) p[2 + j] = state[i].acc[r];
+      }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(32) attention_merge_f32(
+    const float* __restrict__ partial,   // [n][heads][maxChunks][2 + headDim]
+    const int* __restrict__ positions,   // [n]
+    float* __restrict__ out,             // [n][heads * headDim]
+    int n, int heads, int headDim, int capacity, int maxChunks) {
+  int head = blockIdx.x, row = blockIdx.y, lane = threadIdx.x;
+  if (row >= n) return;
+  int position = min(positions[row], capacity - 1);
+  int chunks = position / ATT_CHUNK + 1;
+  AttnState total, part;
+  attn_reset(total);
+  for (int c = 0; c < chunks; c++) {
+    const float* p = partial + (((size_t)row * heads + head) * maxChunks + c) * (2 + headDim);
+    part.m = p[0];
+    part.l = p[1];
+#pragma unroll
+    for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+      int j = lane + 32 * r;
+      part.acc[r] = j < headDim ? p[2 + j] : 0.f;
+    }
+    attn_merge(total, part);
+  }
+  float* o = out + (size_t)row * heads * headDim + (size_t)head * headDim;
+#pragma unroll
+  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+    int j = lane + 32 * r;
+    if (j < headDim) o[j] = __fdiv_rn(total.acc[r], total.l);
+  }
+}

@@ -1,0 +1,69 @@
+// Helpers shared by every kernel: bf16 unpacking, warp and block reductions with a fixed order.
+//
+// Determinism: every reduction here adds in an order fixed by the thread layout alone (xor
+// butterflies inside a warp, then the warp totals in warp order), never by atomics or by the
+// number of rows a launch covers. Together with explicit round-to-nearest intrinsics
+// (__fmaf_rn, __fmul_rn, __fadd_rn), which the compiler may not contract or reorder, a row's
+// result is bitwise independent of the other rows of the launch (batch invariance).
+#pragma once
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+#define FULL_MASK 0xffffffffu
+
+// The float a bfloat16 bit pattern represents (exact).
+__device__ __forceinline__ float bf16_bits_to_float(uint16_t bits) {
+  return __uint_as_float(((uint32_t)bits) << 16);
+}
+
+// Rounds to bfloat16, to nearest with ties to even (as dev.tandem.io.FloatFormats.floatToBf16).
+__device__ __forceinline__ uint16_t float_to_bf16_bits(float v) {
+  __nv_bfloat16 b = __float2bfloat16_rn(v);
+  return *reinterpret_cast<uint16_t*>(&b);
+}
+
+// Eight bfloat16 packed in 16 bytes (element 0 in the low half of word 0) to eight floats.
+__device__ __forceinline__ void unpack_bf16x8(uint4 v, float* f) {
+  f[0] = __uint_as_float(v.x << 16); f[1] = __uint_as_float(v.x & 0xffff0000u);
+  f[2] = __uint_as_float(v.y << 16); f[3] = __uint_as_float(v.y & 0xffff0000u);
+  f[4] = __uint_as_float(v.z << 16); f[5] = __uint_as_float(v.z & 0xffff0000u);
+  f[6] = __uint_as_float(v.w << 16); f[7] = __uint_as_float(v.w & 0xffff0000u);
+}
+
+// Sum over the 32 lanes of a warp; every lane gets the same value (xor butterfly: a + b == b + a).
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v = __fadd_rn(v, __shfl_xor_sync(FULL_MASK, v, offset));
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(FULL_MASK, v, offset));
+  return v;
+}
+
+// Sum over all threads of the block (blockDim.x a multiple of 32, at most 1024); every thread gets
+// the result. scratch: [32] floats of shared memory. Begins and ends with a barrier, so it may be
+// called repeatedly with the same scratch.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = scratch[0];
+  for (int w = 1; w < warps; w++) total = __fadd_rn(total, scratch[w]);
+  return total;
+}
+
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = scratch[0];
+  for (int w = 1; w < warps; w++) total = fmaxf(total, scratch[w]);
+  return total;
+}

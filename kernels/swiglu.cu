@@ -1,0 +1,16 @@
+// SwiGLU: out = silu(gate) * up, silu(g) = g / (1 + exp(-g)) evaluated in double as on the CPU
+// (reference: ScalarOps.swiglu), so results match the reference to the last bit or one ulp.
+// Threads: one thread per element, 1-D grid of 256-thread blocks. Shared memory: none.
+#include "common.cuh"
+
+extern "C" __global__ void __launch_bounds__(256) swiglu_f32(
+    const float* __restrict__ gate,  // [count] (= [n][f])
+    const float* __restrict__ up,    // [count]
+    float* __restrict__ out,         // [count]
+    int count) {
+  int idx = blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= count) return;
+  float g = gate[idx];
+  float silu = (float)((double)g / (1.0 + exp(-(double)g)));
+  out[idx] = __fmul_rn(silu, up[idx]);
+}
