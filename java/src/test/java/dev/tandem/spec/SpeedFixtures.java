@@ -10,20 +10,20 @@ import dev.tandem.tandem.TandemWeights;
 import java.util.SplittableRandom;
 
 /** Small random primaries and drafters for the speculative-decoding tests. */
-final class SpeedFixtures {
+public final class SpeedFixtures {
   private SpeedFixtures() {}
 
-  static final int CONTEXT = 96;
+  public static final int CONTEXT = 96;
 
-  static LlamaConfig primaryConfig(int vocab) {
+  public static LlamaConfig primaryConfig(int vocab) {
     return new LlamaConfig(vocab, 48, 64, 3, 6, 2, 10000.0, 1e-5, CONTEXT, false, "float32");
   }
 
-  static LlamaConfig drafterConfig(int vocab) {
+  public static LlamaConfig drafterConfig(int vocab) {
     return new LlamaConfig(vocab, 16, 32, 2, 2, 1, 10000.0, 1e-5, CONTEXT, false, "float32");
   }
 
-  static TandemWeights tandem(ModelWeights primary, long seed, double std) {
+  public static TandemWeights tandem(ModelWeights primary, long seed, double std) {
     LlamaConfig s = drafterConfig(primary.config().vocabSize());
     TandemConfig config = new TandemConfig(s,
         TandemConfig.defaultLayerMap(s.numHiddenLayers(), primary.config().numHiddenLayers()), 2,
@@ -32,7 +32,7 @@ final class SpeedFixtures {
   }
 
   /** The primary's weights plus N(0, noise^2) on every matrix: a plain drafter that often agrees. */
-  static ModelWeights perturbed(ModelWeights primary, long seed, double noise) {
+  public static ModelWeights perturbed(ModelWeights primary, long seed, double noise) {
     java.util.Map<String, float[]> tensors = new java.util.LinkedHashMap<>();
     SplittableRandom random = new SplittableRandom(seed);
     for (var e : primary.tensors().entrySet()) {
@@ -50,7 +50,7 @@ final class SpeedFixtures {
    * identity projections), plus noise: with noise 0 it reproduces the primary exactly, so every
    * draft is accepted; with a little noise it agrees often, exercising partial acceptance.
    */
-  static TandemWeights tandemCopy(ModelWeights primary, long seed, double noise) {
+  public static TandemWeights tandemCopy(ModelWeights primary, long seed, double noise) {
     LlamaConfig c = primary.config();
     int[] map = new int[c.numHiddenLayers()];
     for (int j = 0; j < map.length; j++) map[j] = j;
@@ -66,7 +66,7 @@ final class SpeedFixtures {
     return new TandemWeights(config, decoder, projections);
   }
 
-  static SpeculativeGenerator speed(ModelWeights primary, Object drafterWeights, BlockLengthPolicy policy,
+  public static SpeculativeGenerator speed(ModelWeights primary, Object drafterWeights, BlockLengthPolicy policy,
       Backend backend, int slots) {
     int rows = slots * (policy.maxDrafts() + 1) + 8;
     Drafter drafter = drafterWeights instanceof TandemWeights t

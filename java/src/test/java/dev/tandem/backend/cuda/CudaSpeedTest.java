@@ -1,0 +1,77 @@
+package dev.tandem.backend.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.Generator;
+import dev.tandem.engine.TokenListener;
+import dev.tandem.model.Decoder;
+import dev.tandem.model.ModelWeights;
+import dev.tandem.sampling.SamplingParams;
+import dev.tandem.spec.BlockLengthPolicy;
+import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.spec.SpeedFixtures;
+import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.spec.SpeedResult;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Greedy SPEED on the GPU emits the primary's greedy output on the GPU: plain and tandem drafters
+ * (perturbed copies of the primary, so drafts are both accepted and rejected), batches of 1 and 4.
+ * Verification blocks go through the small-n kernels, which are bitwise batch invariant, so the
+ * outputs must be identical; a divergence fails with the step and the primary's top-two margin.
+ */
+class CudaSpeedTest {
+  static final int VOCAB = 97;
+  static CudaBackend gpu;
+
+  @BeforeAll
+  static void open() {
+    GpuTests.assumeGpu();
+    gpu = GpuTests.backend();
+  }
+
+  @AfterAll
+  static void close() {
+    if (gpu != null) gpu.close();
+  }
+
+  @Test
+  void greedySpeedOnTheGpuEqualsPrimaryGreedyOnTheGpu() {
+    SpeedMetrics totals = new SpeedMetrics();
+    for (long seed = 0; seed < 4; seed++) {
+      ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), seed, 0.35);
+      SplittableRandom random = new SplittableRandom(seed);
+      List<GenerationRequest> batch = new ArrayList<>();
+      for (int r = 0; r < 4; r++) {
+        batch.add(new GenerationRequest(random.ints(2 + r, 0, VOCAB).toArray(), 20, SamplingParams.greedy(), -1, r));
+      }
+      List<int[]> expected = new ArrayList<>();
+      try (Decoder decoder = new Decoder(primary, gpu, SpeedFixtures.CONTEXT, 16)) {
+        Generator generator = new Generator(decoder);
+        for (GenerationRequest r : batch) expected.add(generator.generate(r, TokenListener.NONE).tokens());
+      }
+      Object[] drafters = {SpeedFixtures.perturbed(primary, seed + 1, 0.03), SpeedFixtures.tandemCopy(primary, seed + 2, 0.03),
+          SpeedFixtures.tandem(primary, seed + 3, 0.35)};
+      for (Object drafter : drafters) {
+        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
+          List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, totals);
+          for (int r = 0; r < batch.size(); r++) {
+            String what = "seed " + seed + ", " + speed.drafter().kind() + ", request " + r;
+            assertThat(together.get(r).tokens()).as(what + " in a batch of 4").containsExactly(expected.get(r));
+            assertThat(speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst().tokens())
+                .as(what + " alone").containsExactly(expected.get(r));
+          }
+        }
+      }
+    }
+    System.out.printf("GPU SPEED: %d rounds, %d drafts, %d accepted, mean accepted length %.2f%n", totals.rounds,
+        totals.draftTokens, totals.acceptedTokens, totals.meanAcceptedLength());
+    assertThat(totals.acceptedTokens).isPositive().isLessThan(totals.draftTokens);
+  }
+}
