@@ -76,7 +76,7 @@ if [[ $gpu == yes ]]; then
   lmhead=$(grep -m1 'lm head n=1 ' "$out/bench-kernels.txt" | awk '{print "lm-head n=1 "$(NF-1)" GB/s ("$NF")"}')
   summary bench-kernels "$last_status" "${last_seconds}s" "$copy; $lmhead"
   run decode 75 bench-decode.txt "$java" "${flags[@]}" -Xmx32g -cp "$cp" dev.tandem.cli.Main bench decode --device cuda \
-    --shape llama-3.2-1b --tokens 64 --repeats 7
+    --shape llama-3.2-1b --tokens 64 --repeats 7 --profile 8 --trace "$out/trace-decode.json"
   tps=$(grep -E '^decode' "$out/bench-decode.txt" | sed -E 's/ +/ /g' | cut -d' ' -f1-7 | paste -sd';' -)
   frac=$(grep -m1 '^achieved' "$out/bench-decode.txt" | sed -E 's/ +/ /g')
   summary bench-decode "$last_status" "${last_seconds}s" "$frac"
@@ -95,4 +95,5 @@ fi
   [[ $gpu == no ]] && echo "NOTE: no usable GPU here: the GPU tests were skipped and the benchmarks not run."
   [[ -f $out/bench-kernels.txt ]] && grep -E '^(matmul|attention)' "$out/bench-kernels.txt" | awk '{printf "  %-22s %s %s %s %s %s %s %s\n", $1, $2, $3, $4, $5, $(NF-2)"us", $(NF-1)"GB/s", $NF}' | head -40
   grep -E '^ +[0-9]+ +[0-9.]+ +[0-9.]+x$|^block pass' "$out/bench-decode.txt" 2>/dev/null | sed 's/^/  /'
+  sed -n '/^profile: plain decode step/,/^all kernels/p' "$out/bench-decode.txt" 2>/dev/null | head -24 | sed 's/^/  /'
 } | tee "$out/summary.txt"

@@ -59,6 +59,19 @@ public interface Backend extends AutoCloseable {
    */
   void rope(Tensor x, int heads, int headDim, Tensor ropeTable, BatchRows rows);
 
+  /**
+   * {@link #rope} on the queries (skipped when {@code q} is null) and the keys, then {@link #kvStore}
+   * of the rotated keys and the values: the attention block's prologue. Backends may fuse it into
+   * one pass; afterwards the contents of {@code k} are unspecified (only the cache holds the
+   * rotated keys).
+   */
+  default void ropeAndStore(Tensor q, int heads, Tensor k, Tensor v, int kvHeads, int headDim, Tensor ropeTable,
+      KvCache cache, int layer, BatchRows rows) {
+    if (q != null) rope(q, heads, headDim, ropeTable, rows);
+    rope(k, kvHeads, headDim, ropeTable, rows);
+    kvStore(cache, layer, k, v, rows);
+  }
+
   /** Writes row i's key and value into {@code cache} at (layer, rows.slot(i), rows.position(i)). */
   void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows rows);
 

@@ -68,6 +68,10 @@ public final class ProfilingBackend implements Backend {
   @Override public void kvStore(KvCache cache, int layer, Tensor k, Tensor v, BatchRows rows) {
     time("kvStore", () -> inner.kvStore(cache, layer, k, v, rows));
   }
+  @Override public void ropeAndStore(Tensor q, int heads, Tensor k, Tensor v, int kvHeads, int headDim,
+      Tensor ropeTable, KvCache cache, int layer, BatchRows rows) {
+    time("ropeAndStore", () -> inner.ropeAndStore(q, heads, k, v, kvHeads, headDim, ropeTable, cache, layer, rows));
+  }
   @Override public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows rows, Tensor out) {
     time("attention", () -> inner.attention(q, cache, layer, heads, headDim, rows, out));
   }

@@ -12,6 +12,7 @@ import dev.tandem.backend.cpu.MemoryBandwidth;
 import dev.tandem.backend.cpu.WorkerPool;
 import dev.tandem.backend.cuda.CudaBackend;
 import dev.tandem.backend.cuda.CudaDecodeStep;
+import dev.tandem.backend.cuda.KernelProfiler;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
@@ -60,6 +61,13 @@ public final class DecodeBenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-graph", description = "GPU: skip the CUDA-graph decode timing.")
   boolean noGraph;
+
+  @Option(names = "--profile", defaultValue = "0", description = "GPU: after the timings, profile this many plain"
+      + " decode steps and one block pass of 8 kernel by kernel (CUDA events) and print the tables.")
+  int profileSteps;
+
+  @Option(names = "--trace", description = "GPU, with --profile: write the profiled decode steps as a Chrome trace.")
+  Path trace;
 
   @Option(names = "--json", description = "Print the results as JSON.")
   boolean json;
@@ -184,9 +192,45 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       }
       blockMs[b] = median(nanos) / 1e6;
     }
+    if (backend instanceof CudaBackend cuda && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
     return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs, blockMs);
+  }
+
+  /** Kernel-by-kernel tables of plain decode steps and of one verification-sized block pass. */
+  private void profile(CudaBackend cuda, Decoder decoder, KvCache cache, BatchRows rows, int[] prompt, int[] block) {
+    try {
+      int[] one = new int[1];
+      prefill(decoder, cache, rows, prompt, one);
+      KernelProfiler profiler = cuda.startProfiling();
+      for (int t = 0; t < profileSteps; t++) {
+        rows.clear();
+        rows.addSequence(0, one, 0, 1, cache.length(0));
+        decoder.forward(rows, cache, LogitsMode.LAST);
+        decoder.argmaxLogits(one);
+      }
+      cuda.stopProfiling();
+      System.out.printf("profile: plain decode step (mean over %d steps; CUDA events around every launch)%n",
+          profileSteps);
+      System.out.print(profiler.table(profileSteps));
+      if (trace != null) {
+        profiler.writeChromeTrace(trace);
+        System.out.println("trace: " + trace);
+      }
+      int q = Math.min(8, block.length);
+      cache.setLength(0, promptLength);
+      rows.clear();
+      rows.addSequence(0, block, 0, q, promptLength);
+      profiler = cuda.startProfiling();
+      decoder.forward(rows, cache, LogitsMode.ALL);
+      decoder.argmaxLogits(new int[q]);
+      cuda.stopProfiling();
+      System.out.printf("profile: one block pass of %d positions (verification)%n", q);
+      System.out.print(profiler.table(1));
+    } catch (java.io.IOException | RuntimeException e) {
+      System.err.println("bench decode: profiling failed: " + e);
+    }
   }
 
   private void prefill(Decoder decoder, KvCache cache, BatchRows rows, int[] prompt, int[] next) {

@@ -132,9 +132,7 @@ public final class Decoder implements AutoCloseable {
       // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x)
       // (xn was computed by the previous step, fused with its residual add).
       backend.matmul(xNormed, layer.qkv, n, qkvOut);
-      backend.rope(q, heads, headDim, ropeTable, rows);
-      backend.rope(k, config.numKeyValueHeads(), headDim, ropeTable, rows);
-      backend.kvStore(cache, l, k, v, rows);
+      backend.ropeAndStore(q, heads, k, v, config.numKeyValueHeads(), headDim, ropeTable, cache, l, rows);
       backend.attention(q, cache, l, heads, headDim, rows, attended);
       backend.matmul(attended, layer.wo, n, projected);
       // MLP block: x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x).
@@ -168,8 +166,7 @@ public final class Decoder implements AutoCloseable {
     DecoderLayer l = layers[layer];
     backend.rmsNorm(input, l.attentionNorm, (float) config.rmsNormEps(), n, xNormed);
     backend.matmul(xNormed, l.keyValue, n, keyValueOut);
-    backend.rope(k, config.numKeyValueHeads(), config.headDim(), ropeTable, rows);
-    backend.kvStore(cache, layer, k, v, rows);
+    backend.ropeAndStore(null, 0, k, v, config.numKeyValueHeads(), config.headDim(), ropeTable, cache, layer, rows);
   }
 
   private void computeLogits(BatchRows rows, LogitsMode mode) {

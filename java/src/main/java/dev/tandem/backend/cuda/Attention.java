@@ -13,6 +13,8 @@ final class Attention {
   static final int THREADS = 128;
   static final int PAIRS_PER_BLOCK = 16;
   static final int MAX_HEAD_DIM = 128;
+  /** Most rows the split-KV kernel takes (decode steps and verification blocks). */
+  static final int SPLIT_MAX_ROWS = 64;
 
   /** Checks the shapes both kernels support; the message says what does not fit. */
   static void checkShape(int heads, int kvHeads, int headDim) {

@@ -73,6 +73,8 @@ public final class CudaBackend implements Backend {
   private final Set<CudaTensor> tensors = Collections.newSetFromMap(new IdentityHashMap<>());
   private final Set<CudaKvCache> caches = Collections.newSetFromMap(new IdentityHashMap<>());
   private DeviceBuffer partial;      // decode attention chunk states
+  private KernelProfiler profiler;   // non-null while profiling
+  private KernelProfiler profilerStopped;
   private DeviceBuffer xBf16;        // activations in bf16 for cuBLAS
   private DeviceBuffer ids;          // [n] argmax / sampled ids
   private DeviceBuffer sampleMeta;   // [2][n] sequences, positions of sampled rows
@@ -284,6 +286,7 @@ public final class CudaBackend implements Backend {
     ensureCurrent();
     CUfunction function = modules.function(kernel);
     Pointer params = args.toPointer();
+    CudaEvent profileStart = profiler != null && !capturing ? profiler.before(stream) : null;
     int result;
     try {
       result = JCudaDriver.cuLaunchKernel(function, g.gridX(), g.gridY(), g.gridZ(), g.blockX(), g.blockY(), g.blockZ(),
@@ -292,7 +295,25 @@ public final class CudaBackend implements Backend {
       throw new CudaCallException("launching " + kernel.entry + " " + g + " failed: " + e.getMessage(), e);
     }
     if (result != 0) throw new CudaCallException("launching " + kernel.entry + " " + g + " failed: error " + result);
+    if (profileStart != null) profiler.after(kernel.entry, profileStart, stream);
     if (options.checkEveryLaunch() && !capturing) stream.synchronize("kernel " + kernel.entry);
+  }
+
+  /**
+   * Times every following launch with CUDA events until {@link #stopProfiling}; the profiler's
+   * table and trace are read from the returned object.
+   */
+  public KernelProfiler startProfiling() {
+    ensureCurrent();
+    if (profiler == null) profiler = new KernelProfiler();
+    profiler.reset();
+    return profiler;
+  }
+
+  /** Stops recording (what was recorded stays readable until the next start). */
+  public void stopProfiling() {
+    profilerStopped = profiler;
+    profiler = null;
   }
 
   /** Uploads the rows unless the device holds them; during capture they must be there already. */
@@ -476,6 +497,41 @@ public final class CudaBackend implements Backend {
         rows.slots(), c.keysAddress(layer), c.valuesAddress(layer), n, c.kvDim(), c.capacity(), c.slots()));
   }
 
+  /** One launch ({@code rope_kv_store_f32}) instead of rope, rope and kvStore; the same bits. */
+  @Override
+  public void ropeAndStore(Tensor q, int heads, Tensor k, Tensor v, int kvHeads, int headDim, Tensor ropeTable,
+      KvCache cache, int layer, BatchRows batch) {
+    CudaKvCache c = CudaKvCache.of(cache);
+    CudaTensor ks = f32(k), vs = f32(v), table = f32(ropeTable);
+    CudaTensor qs = q == null ? null : f32(q);
+    int n = batch.rowCount();
+    if (qs != null) checkRows(qs, n);
+    checkRows(ks, n);
+    checkRows(vs, n);
+    if (kvHeads * headDim != c.kvDim() || ks.cols() != c.kvDim() || vs.cols() != c.kvDim() || table.cols() != headDim
+        || (qs != null && heads * headDim > qs.cols())) {
+      throw new IllegalArgumentException("ropeAndStore: shapes do not fit (heads " + heads + ", KV heads " + kvHeads
+          + " of " + headDim + "; cache kvDim " + c.kvDim() + ", table rows of " + table.cols() + ")");
+    }
+    for (int i = 0; i < n; i++) {
+      int position = batch.position(i);
+      if (position < 0 || position >= table.rows() || position >= c.capacity()) {
+        throw new IllegalArgumentException("position " + position + " beyond the rotary table of " + table.rows()
+            + " or the KV cache capacity " + c.capacity());
+      }
+      if (batch.slot(i) < 0 || batch.slot(i) >= c.slots()) {
+        throw new IllegalArgumentException("slot " + batch.slot(i) + " outside the cache's " + c.slots() + " slots");
+      }
+    }
+    if (n == 0) return;
+    useRows(batch);
+    int queryHeads = qs == null ? 0 : heads;
+    launch(Kernel.ROPE_KV_STORE, Rope.fusedGeometry(n, queryHeads, kvHeads, headDim),
+        Rope.fusedArgs(qs == null ? 0 : qs.address(), ks.address(), vs.address(), table.address(), rows.positions(),
+            rows.slots(), c.keysAddress(layer), c.valuesAddress(layer), n, queryHeads, kvHeads, headDim,
+            qs == null ? 0 : qs.cols(), table.rows(), c.capacity(), c.slots()));
+  }
+
   @Override
   public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows batch, Tensor out) {
     attention(q, cache, layer, heads, headDim, batch, out, options.decodeAttention());
@@ -483,7 +539,8 @@ public final class CudaBackend implements Backend {
 
   /**
    * Attention with an explicit kernel choice: {@code decodeKernel} asks for the split-KV decode
-   * kernel, which needs one row per sequence (else the block kernel runs). Both give the same bits.
+   * kernel, used for up to {@link Attention#SPLIT_MAX_ROWS} rows (else the block kernel runs). Both
+   * give the same bits.
    */
   void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows batch, Tensor out,
       boolean decodeKernel) {
@@ -506,7 +563,12 @@ public final class CudaBackend implements Backend {
     if (n == 0) return;
     useRows(batch);
     float scale = (float) (1.0 / Math.sqrt(headDim));
-    if (decodeKernel && n == batch.sequenceCount()) {
+    // The split-KV kernel handles any rows independently (rows of one sequence re-read its KV
+    // chunks from L2); it keeps the whole GPU busy where the block kernel has one block per
+    // (row group, KV head). Up to SPLIT_MAX_ROWS rows (decode steps, verification blocks) it runs;
+    // beyond (prefill) the block kernel streams each KV tile once for a group of rows. Both give the
+    // same bits for a row.
+    if (decodeKernel && n <= Attention.SPLIT_MAX_ROWS) {
       partial = scratch(partial, "decode attention partial states",
           Attention.partialFloats(n, heads, headDim, c.capacity()) * 4);
       launch(Kernel.ATTENTION_DECODE, Attention.decodeGeometry(n, kvHeads, headDim, c.capacity()),
@@ -728,6 +790,7 @@ public final class CudaBackend implements Backend {
         () -> { for (CudaKvCache c : new ArrayList<>(caches)) c.close(); },
         () -> { for (CudaTensor t : tensors) t.buffer().close(); tensors.clear(); },
         () -> { if (partial != null) partial.close(); },
+        () -> { if (profiler != null) profiler.close(); if (profilerStopped != null) profilerStopped.close(); },
         () -> { if (xBf16 != null) xBf16.close(); },
         () -> { if (ids != null) ids.close(); },
         () -> { if (sampleMeta != null) sampleMeta.close(); },

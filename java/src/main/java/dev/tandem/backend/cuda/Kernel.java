@@ -10,6 +10,7 @@ enum Kernel {
   RMSNORM("rmsnorm", "rmsnorm_f32"),
   RMSNORM_RESIDUAL("rmsnorm", "rmsnorm_f32_residual"),
   ROPE("rope", "rope_f32"),
+  ROPE_KV_STORE("rope", "rope_kv_store_f32"),
   SWIGLU("swiglu", "swiglu_f32"),
   ADD("add", "add_f32"),
   COPY_ROWS("copy", "copy_rows_f32"),

@@ -218,6 +218,10 @@ public final class KernelBench {
     double ms = time(i -> gpu.attention(qs, cache, i % layers, heads, headDim, rows, o, false), Math.max(layers, 16));
     report("attention_bf16_block", String.format("context %d, q=%d, %d/%d heads x %d", context, q, heads, kvHeads,
         headDim), ms, layerBytes + 2L * q * heads * headDim * 4);
+    // The same block through the split-KV kernel (what verification blocks of up to 64 rows use).
+    double split = time(i -> gpu.attention(qs, cache, i % layers, heads, headDim, rows, o, true), Math.max(layers, 16));
+    report("attention_split", String.format("context %d, q=%d (one sequence), %d/%d heads x %d", context, q, heads,
+        kvHeads, headDim), split, layerBytes + 2L * q * heads * headDim * 4);
     cache.close();
     gpu.release(qs);
     gpu.release(o);

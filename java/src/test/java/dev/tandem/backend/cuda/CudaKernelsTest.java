@@ -186,6 +186,45 @@ class CudaKernelsTest {
     gpu.release(vs);
   }
 
+  /** The fused rope + KV store equals rope, rope and kvStore launched one by one, bit for bit. */
+  @Test
+  void fusedRopeAndStoreEqualsTheSeparateKernels() {
+    int heads = 6, kvHeads = 2, headDim = 34, n = 11, capacity = 50, slots = 2;
+    int kvDim = kvHeads * headDim, positions = 64;
+    float[] table = RopeTable.build(positions, headDim, RopeTable.inverseFrequencies(headDim, 10000.0));
+    Tensor t = gpu.table("rope", table, positions, headDim);
+    float[] q = Close.random(random, n * heads * headDim, 2.0), k = Close.random(random, n * kvDim, 2.0);
+    float[] v = Close.random(random, n * kvDim, 2.0);
+    BatchRows rows = new BatchRows(n);
+    int[] tokens = new int[n];
+    rows.addSequence(1, tokens, 0, 6, 40);
+    rows.addSequence(0, tokens, 0, 5, 2);
+    float[] zeros = new float[slots * capacity * kvDim];
+    float[][] keys = new float[2][zeros.length], values = new float[2][zeros.length], queries = new float[2][];
+    for (int mode = 0; mode < 2; mode++) {
+      KvCache cache = gpu.allocateKvCache(1, slots, capacity, kvDim);
+      gpu.uploadCache(cache, 0, zeros, zeros);
+      Tensor qs = input("q", q, n, heads * headDim), ks = input("k", k, n, kvDim), vs = input("v", v, n, kvDim);
+      if (mode == 0) {
+        gpu.rope(qs, heads, headDim, t, rows);
+        gpu.rope(ks, kvHeads, headDim, t, rows);
+        gpu.kvStore(cache, 0, ks, vs, rows);
+      } else {
+        gpu.ropeAndStore(qs, heads, ks, vs, kvHeads, headDim, t, cache, 0, rows);
+      }
+      queries[mode] = down(qs, n);
+      gpu.downloadCache(cache, 0, keys[mode], values[mode]);
+      cache.close();
+      gpu.release(qs);
+      gpu.release(ks);
+      gpu.release(vs);
+    }
+    assertBitwise("queries", queries[0], queries[1], queries[0].length);
+    assertBitwise("keys", keys[0], keys[1], zeros.length);
+    assertBitwise("values", values[0], values[1], zeros.length);
+    gpu.release(t);
+  }
+
   /** Relative fp32 summation bound (Higham): |error| <= k * 2^-24 * sum |x_j w_j| for either side. */
   private static float[] dotBounds(float[] x, int n, int k, float[] w, int m, double slack) {
     float[] bound = new float[n * m];

@@ -33,6 +33,7 @@ class PtxContractTest {
     m.put(Kernel.RMSNORM, RmsNorm.args(1, 2, 3, 4, 5, 1e-5f));
     m.put(Kernel.RMSNORM_RESIDUAL, RmsNorm.residualArgs(1, 2, 3, 4, 5, 6, 1e-5f));
     m.put(Kernel.ROPE, Rope.args(1, 2, 3, 4, 5, 6, 7, 8));
+    m.put(Kernel.ROPE_KV_STORE, Rope.fusedArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
     m.put(Kernel.SWIGLU, Swiglu.args(1, 2, 3, 4));
     m.put(Kernel.ADD, ResidualAdd.args(1, 2, 3));
     m.put(Kernel.COPY_ROWS, CopyRows.args(1, 2, 3));
