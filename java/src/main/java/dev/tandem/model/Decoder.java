@@ -82,7 +82,7 @@ public final class Decoder implements AutoCloseable {
     lmHead = c.tieWordEmbeddings() ? embedding
         : backend.weights(TensorNames.LM_HEAD, weights.get(TensorNames.LM_HEAD), vocab, d);
     ropeTable = backend.weights("rope", RopeTable.build(contextLength, c.headDim(),
-        RopeTable.inverseFrequencies(c.headDim(), c.ropeTheta())), contextLength, c.headDim());
+        RopeTable.inverseFrequencies(c)), contextLength, c.headDim());
 
     x = backend.allocate("x", maxRows, d);
     xNormed = backend.allocate("x_normed", maxRows, d);
@@ -129,6 +129,11 @@ public final class Decoder implements AutoCloseable {
       // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x).
       backend.rmsNorm(x, layer.attentionNorm, eps, n, xNormed);
       backend.matmul(xNormed, layer.qkv, n, qkvOut);
+      if (layer.bq != null) {  // Qwen2: q, k, v += their biases
+        backend.addBias(q, layer.bq, n);
+        backend.addBias(k, layer.bk, n);
+        backend.addBias(v, layer.bv, n);
+      }
       backend.rope(q, heads, headDim, ropeTable, rows);
       backend.rope(k, config.numKeyValueHeads(), headDim, ropeTable, rows);
       backend.kvStore(cache, l, k, v, rows);
