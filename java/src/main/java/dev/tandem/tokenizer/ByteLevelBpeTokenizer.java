@@ -332,18 +332,25 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
   // ---------------------------------------------------------------------------------------------
   // Decoding and vocabulary
 
+  /** Ids outside the vocabulary (or unassigned) decode to U+FFFD (EF BF BD); decoding never throws. */
   @Override
   public byte[] decodeBytes(int[] ids) {
     int total = 0;
-    for (int id : ids) total += bytesOf(id).length;
+    for (int id : ids) total += bytesOrReplacement(id).length;
     byte[] out = new byte[total];
     int at = 0;
     for (int id : ids) {
-      byte[] b = tokenBytes[id];
+      byte[] b = bytesOrReplacement(id);
       System.arraycopy(b, 0, out, at, b.length);
       at += b.length;
     }
     return out;
+  }
+
+  private static final byte[] REPLACEMENT_BYTES = {(byte) 0xEF, (byte) 0xBF, (byte) 0xBD};
+
+  private byte[] bytesOrReplacement(int id) {
+    return id >= 0 && id < tokenBytes.length && tokenBytes[id] != null ? tokenBytes[id] : REPLACEMENT_BYTES;
   }
 
   /** The bytes token {@code id} stands for. */

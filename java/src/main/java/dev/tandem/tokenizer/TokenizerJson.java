@@ -40,9 +40,93 @@ public final class TokenizerJson {
 
   private TokenizerJson() {}
 
-  /** Loads a tokenizer.json. */
+  /** The pre-tokenizer regex of Llama 3 (tokenizer.json Split; GGUF {@code tokenizer.ggml.pre = "llama-bpe"}). */
+  public static final String LLAMA3_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+      + "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  /** The pre-tokenizer regex of Qwen 2 (GGUF {@code tokenizer.ggml.pre = "qwen2"}): Llama 3's with single digits. */
+  public static final String QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+      + "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+  /**
+   * Loads a tokenizer.json: byte-level BPE (GPT-2, Llama 3, Qwen 2, SmolLM) or SentencePiece-style
+   * BPE with byte fallback (Llama 2, TinyLlama, Mistral), told apart by {@code byte_fallback}, a
+   * {@code Prepend} normalizer or a {@code Metaspace} pre-tokenizer.
+   */
   public static Tokenizer load(Path file) throws IOException {
-    return loadByteLevelBpe(file);
+    return parse(readJson(file), file.toString());
+  }
+
+  /** Parses the text of a tokenizer.json (e.g. GGUF's {@code tokenizer.huggingface.json}); {@code source} names it in errors. */
+  public static Tokenizer parse(String json, String source) throws IOException {
+    JsonNode root;
+    try {
+      root = JSON.readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new IOException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) throw new IOException(source + ": not a JSON object");
+    return parse(root, source);
+  }
+
+  private static Tokenizer parse(JsonNode root, String source) throws IOException {
+    Path name = Path.of(source);
+    try {
+      return isSentencePiece(root) ? SentencePieceJson.parse(root, source) : parse(root, name);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(source + ": " + e.getMessage(), e);
+    }
+  }
+
+  static boolean isSentencePiece(JsonNode root) {
+    if (root.path("model").path("byte_fallback").asBoolean(false)) return true;
+    if (root.path("pre_tokenizer").path("type").asText().equals("Metaspace")) return true;
+    JsonNode normalizer = root.path("normalizer");
+    List<JsonNode> steps = new ArrayList<>();
+    if (normalizer.path("type").asText().equals("Sequence")) normalizer.path("normalizers").forEach(steps::add);
+    else steps.add(normalizer);
+    return steps.stream().anyMatch(n -> n.path("type").asText().equals("Prepend")
+        || n.path("type").asText().equals("Replace") && n.path("content").asText().equals("\u2581"));
+  }
+
+  private static JsonNode readJson(Path file) throws IOException {
+    JsonNode root;
+    try {
+      root = JSON.readTree(file.toFile());
+    } catch (JsonProcessingException e) {
+      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) throw new IOException(file + ": not a JSON object");
+    return root;
+  }
+
+  /** Writes any tokenizer this package makes (byte-level or SentencePiece BPE) as tokenizer.json, atomically. */
+  public static void save(Tokenizer tokenizer, Path file) throws IOException {
+    switch (tokenizer) {
+      case ByteLevelBpeTokenizer b -> save(b, file);
+      case SentencePieceBpeTokenizer s -> write(SentencePieceJson.toJson(s), file);
+      default -> throw new IllegalArgumentException("cannot save a " + tokenizer.getClass().getSimpleName());
+    }
+  }
+
+  /** The tokenizer.json text of any tokenizer this package makes. */
+  public static String toJsonString(Tokenizer tokenizer) throws IOException {
+    ObjectNode root = switch (tokenizer) {
+      case ByteLevelBpeTokenizer b -> toJson(b);
+      case SentencePieceBpeTokenizer s -> SentencePieceJson.toJson(s);
+      default -> throw new IllegalArgumentException("cannot save a " + tokenizer.getClass().getSimpleName());
+    };
+    return new String(JSON.writer(printer()).writeValueAsBytes(root), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private static DefaultPrettyPrinter printer() {
+    return new DefaultPrettyPrinter()
+        .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
+        .withObjectIndenter(new DefaultIndenter("  ", "\n"))
+        .withArrayIndenter(new DefaultIndenter("  ", "\n"));
+  }
+
+  private static void write(ObjectNode root, Path file) throws IOException {
+    AtomicFiles.write(file, JSON.writer(printer()).writeValueAsBytes(root));
   }
 
   /** Loads a tokenizer.json that holds a byte-level BPE tokenizer (the only kind supported so far). */
@@ -223,12 +307,7 @@ public final class TokenizerJson {
 
   /** Writes {@code tokenizer} to {@code file} atomically (a temporary file, then a move). */
   public static void save(ByteLevelBpeTokenizer tokenizer, Path file) throws IOException {
-    ObjectNode root = toJson(tokenizer);
-    DefaultPrettyPrinter printer = new DefaultPrettyPrinter()
-        .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
-        .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-        .withArrayIndenter(new DefaultIndenter("  ", "\n"));
-    AtomicFiles.write(file, JSON.writer(printer).writeValueAsBytes(root));
+    write(toJson(tokenizer), file);
   }
 
   static ObjectNode toJson(ByteLevelBpeTokenizer t) {
