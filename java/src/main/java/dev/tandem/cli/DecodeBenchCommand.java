@@ -8,6 +8,8 @@ import dev.tandem.backend.KvCache;
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.backend.cpu.MemoryBandwidth;
 import dev.tandem.backend.cpu.WorkerPool;
+import dev.tandem.checkpoint.LoadedModel;
+import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
@@ -26,7 +28,7 @@ import picocli.CommandLine.Option;
 @Command(name = "decode", mixinStandardHelpOptions = true,
     description = "Decode tokens/s at batch 1, achieved GB/s vs measured read bandwidth, block-pass cost.")
 public final class DecodeBenchCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Model directory.")
+  @Option(names = "--model", required = true, description = "Model directory or GGUF file.")
   Path model;
 
   @Option(names = "--tokens", defaultValue = "64", description = "Decode steps to time (default: 64).")
@@ -51,7 +53,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     if (tokens < 1 || repeats < 1 || promptLength < 1) {
       throw new IllegalArgumentException("--tokens, --repeats and --prompt-length must be >= 1");
     }
-    LoadedModel loaded = LoadedModel.load(model);
+    LoadedModel loaded = ModelLoader.load(model);
     LlamaConfig c = loaded.weights().config();
     int maxBlock = Arrays.stream(blocks).max().orElse(1);
     int context = promptLength + Math.max(tokens, maxBlock) + 1;

@@ -48,6 +48,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
   private final Map<String, Integer> idOfPiece;
   private final int[] byteIds; // [256] id of <0xXX>, or -1
   private final MergeTable merges; // null: merge by scores
+  private final int[][] mergeList; // [rank] = {left, right, merged}, or null
   private final boolean addSpacePrefix;
   private final boolean prefixAfterSpecial;
   private final int unkId;
@@ -98,6 +99,7 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
       }
     }
     this.merges = merges == null ? null : new MergeTable(merges);
+    this.mergeList = merges == null ? null : merges.clone();
     this.addSpacePrefix = addSpacePrefix;
     this.prefixAfterSpecial = prefixAfterSpecial;
     this.unkId = unk.orElse(-1);
@@ -125,6 +127,12 @@ public final class SentencePieceBpeTokenizer implements Tokenizer {
         specialIdsByFirstByte[b][k] = list.get(k);
       }
     }
+  }
+
+  /** This tokenizer with other beginning- and end-of-sequence tokens. */
+  public SentencePieceBpeTokenizer withBosEos(OptionalInt bos, OptionalInt eos) {
+    return new SentencePieceBpeTokenizer(pieces, scores, types, mergeList, addSpacePrefix, prefixAfterSpecial,
+        unkId(), bos, eos);
   }
 
   /** The byte of a {@code <0xXX>} token, or -1. */
