@@ -348,12 +348,16 @@ public final class GgufFile implements AutoCloseable {
     return Optional.of((Long) v.value());
   }
 
-  /** A FLOAT32 or FLOAT64 entry (or an integer one), or empty when the key is absent. */
+  /**
+   * A FLOAT32 or FLOAT64 entry (or an integer one), or empty when the key is absent. A FLOAT32 is
+   * returned as the shortest decimal that rounds to it (1e-5f gives 1e-5, not 9.99999974e-6), which is
+   * what the value was before it was stored as fp32.
+   */
   public Optional<Double> number(String key) throws GgufException {
     GgufValue v = metadata.get(key);
     if (v == null) return Optional.empty();
     return Optional.of(switch (v.value()) {
-      case Float f -> (double) f;
+      case Float f -> Double.parseDouble(Float.toString(f));
       case Double d -> d;
       case Long l when v.type().isInteger() -> (double) l;
       default -> throw new GgufException(path, "metadata " + key + " is " + v + ", not a number");
