@@ -77,8 +77,10 @@ public final class GgufTokenizer {
         ignoreMerges = true;
       }
       case "qwen2" -> preTokenizer = new PreTokenizer.RegexSplit(TokenizerJson.QWEN2_PATTERN, false);
+      case "smollm" -> preTokenizer = new PreTokenizer.Sequence(List.of(new PreTokenizer.Digits(true),
+          new Gpt2PreTokenizer()));
       default -> throw new GgufException(f.path(), "tokenizer.ggml.pre '" + pre
-          + "' is not supported (supported: gpt-2, llama-bpe, qwen2)");
+          + "' is not supported (supported: gpt-2, llama-bpe, qwen2, smollm)");
     }
     Map<String, Integer> idOf = new HashMap<>(tokens.length * 2);
     String[] modelTokens = new String[tokens.length];
@@ -171,6 +173,8 @@ public final class GgufTokenizer {
       case Gpt2PreTokenizer _ -> "gpt-2";
       case PreTokenizer.RegexSplit s when !s.literal() && s.source().equals(TokenizerJson.LLAMA3_PATTERN) -> "llama-bpe";
       case PreTokenizer.RegexSplit s when !s.literal() && s.source().equals(TokenizerJson.QWEN2_PATTERN) -> "qwen2";
+      case PreTokenizer.Sequence s when s.equals(new PreTokenizer.Sequence(List.of(new PreTokenizer.Digits(true),
+          new Gpt2PreTokenizer()))) -> "smollm";
       default -> "default";
     };
   }

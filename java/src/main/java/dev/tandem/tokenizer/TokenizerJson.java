@@ -187,19 +187,13 @@ public final class TokenizerJson {
     JsonNode byteLevel = steps.getLast();
     boolean addPrefixSpace = byteLevel.path("add_prefix_space").asBoolean(false);
     boolean useRegex = byteLevel.path("use_regex").asBoolean(true);
-    List<PreTokenizer.RegexSplit> splits = new ArrayList<>();
+    List<PreTokenizer> splits = new ArrayList<>();
     for (JsonNode step : steps.subList(0, steps.size() - 1)) {
       splits.add(parseSplit(step, file));
     }
-    PreTokenizer preTokenizer;
-    if (splits.size() > 1 || splits.size() == 1 && useRegex) {
-      throw new IOException(file + ": pre_tokenizer " + describe(pre)
-          + " is not supported (at most one Split, followed by ByteLevel with use_regex false)");
-    } else if (splits.size() == 1) {
-      preTokenizer = splits.getFirst();
-    } else {
-      preTokenizer = useRegex ? new Gpt2PreTokenizer() : new PreTokenizer.Whole();
-    }
+    if (useRegex) splits.add(new Gpt2PreTokenizer());
+    PreTokenizer preTokenizer = splits.isEmpty() ? new PreTokenizer.Whole()
+        : splits.size() == 1 ? splits.getFirst() : new PreTokenizer.Sequence(splits);
 
     // Vocabulary and merges.
     JsonNode vocab = model.path("vocab");
@@ -270,11 +264,12 @@ public final class TokenizerJson {
         model.path("ignore_merges").asBoolean(false));
   }
 
-  private static PreTokenizer.RegexSplit parseSplit(JsonNode step, Path file) throws IOException {
+  private static PreTokenizer parseSplit(JsonNode step, Path file) throws IOException {
     String type = step.path("type").asText();
+    if (type.equals("Digits")) return new PreTokenizer.Digits(step.path("individual_digits").asBoolean(false));
     if (!type.equals("Split")) {
       throw new IOException(file + ": pre-tokenizer '" + type + "' is not supported before ByteLevel"
-          + " (only Split)");
+          + " (only Split and Digits)");
     }
     String behavior = step.path("behavior").asText();
     if (!behavior.equals("Isolated") || step.path("invert").asBoolean(false)) {
@@ -328,22 +323,32 @@ public final class TokenizerJson {
           .put("special", a.special());
     }
     root.putNull("normalizer");
+    List<PreTokenizer> steps = t.preTokenizer() instanceof PreTokenizer.Sequence s ? new ArrayList<>(s.steps())
+        : new ArrayList<>(List.of(t.preTokenizer()));
+    boolean useRegex = steps.getLast() instanceof Gpt2PreTokenizer;
+    if (useRegex || steps.getLast() instanceof PreTokenizer.Whole) steps.removeLast();
     ObjectNode byteLevel = f.objectNode()
         .put("type", "ByteLevel")
         .put("add_prefix_space", t.addPrefixSpace())
         .put("trim_offsets", true)
-        .put("use_regex", t.preTokenizer() instanceof Gpt2PreTokenizer);
-    switch (t.preTokenizer()) {
-      case Gpt2PreTokenizer _ -> root.set("pre_tokenizer", byteLevel);
-      case PreTokenizer.Whole _ -> root.set("pre_tokenizer", byteLevel);
-      case PreTokenizer.RegexSplit s -> {
-        ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
-        ArrayNode list = seq.putArray("pretokenizers");
-        ObjectNode split = list.addObject().put("type", "Split");
-        split.putObject("pattern").put(s.literal() ? "String" : "Regex", s.source());
-        split.put("behavior", "Isolated").put("invert", false);
-        list.add(byteLevel);
+        .put("use_regex", useRegex);
+    if (steps.isEmpty()) {
+      root.set("pre_tokenizer", byteLevel);
+    } else {
+      ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
+      ArrayNode list = seq.putArray("pretokenizers");
+      for (PreTokenizer step : steps) {
+        switch (step) {
+          case PreTokenizer.RegexSplit s -> {
+            ObjectNode split = list.addObject().put("type", "Split");
+            split.putObject("pattern").put(s.literal() ? "String" : "Regex", s.source());
+            split.put("behavior", "Isolated").put("invert", false);
+          }
+          case PreTokenizer.Digits d -> list.addObject().put("type", "Digits").put("individual_digits", d.individual());
+          default -> throw new IllegalArgumentException("cannot write pre-tokenizer " + step);
+        }
       }
+      list.add(byteLevel);
     }
     root.putNull("post_processor");
     root.putObject("decoder")

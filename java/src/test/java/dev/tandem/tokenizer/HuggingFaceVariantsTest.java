@@ -66,6 +66,29 @@ class HuggingFaceVariantsTest {
   }
 
   @Test
+  void smolLmDigitsThenByteLevelMatchesHuggingFaceAndSurvivesSaving() throws IOException {
+    ObjectNode root = (ObjectNode) JSON.readTree(Gpt2Fixture.unpack(Files.createTempDirectory(dir, "smollm")).toFile());
+    ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
+    ArrayNode list = seq.putArray("pretokenizers");
+    list.addObject().put("type", "Digits").put("individual_digits", true);
+    list.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true)
+        .put("use_regex", true);
+    Path file = dir.resolve("smollm.json");
+    Files.writeString(file, JSON.writeValueAsString(root));
+    ByteLevelBpeTokenizer smollm = (ByteLevelBpeTokenizer) TokenizerJson.load(file);
+    Path again = dir.resolve("smollm-again.json");
+    TokenizerJson.save(smollm, again);
+    ByteLevelBpeTokenizer reloaded = (ByteLevelBpeTokenizer) TokenizerJson.load(again);
+    assertThat(reloaded.preTokenizer()).isEqualTo(smollm.preTokenizer());
+    for (JsonNode c : cases) {
+      String text = c.path("text").asText();
+      assertThat(smollm.encode(text)).as("smollm, %s", ByteLevelBpeTokenizerTest.show(text))
+          .containsExactly(ids(c.path("smollm")));
+      assertThat(reloaded.encode(text)).containsExactly(ids(c.path("smollm")));
+    }
+  }
+
+  @Test
   void llamaSpmTokenizerJsonMatchesHuggingFace() throws IOException {
     Path file = dir.resolve("spm.json");
     TokenizerJson.save(VocabFixtures.llamaSpm(), file);
