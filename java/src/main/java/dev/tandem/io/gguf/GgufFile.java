@@ -65,7 +65,7 @@ public final class GgufFile implements AutoCloseable {
   public static GgufFile open(Path path) throws IOException {
     Arena arena = Arena.ofShared();
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      MemorySegment whole = channel.size() == 0 ? MemorySegment.NULL.reinterpret(0)
+      MemorySegment whole = channel.size() == 0 ? MemorySegment.ofArray(new byte[0])
           : channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
       return parse(path, arena, whole);
     } catch (NoSuchFileException e) {
