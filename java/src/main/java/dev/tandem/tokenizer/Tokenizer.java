@@ -7,7 +7,8 @@ import java.util.OptionalInt;
  * Text to token ids and back. Implementations are immutable and safe to share between threads.
  *
  * <p>Encoding is lossless: {@code decodeBytes(encode(bytes))} returns {@code bytes} for every byte
- * sequence, also ill-formed UTF-8 (tokenizers that add a prefix space are the documented exception).
+ * sequence, also ill-formed UTF-8 (tokenizers that add a prefix space, as SentencePiece does, or normalize
+ * text to NFC, as Qwen 2 does, are the documented exceptions).
  * Special tokens in the text are recognised literally and become their single ids.
  */
 public interface Tokenizer {

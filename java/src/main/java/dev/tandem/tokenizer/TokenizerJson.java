@@ -28,7 +28,7 @@ import java.util.Map;
  * merges as {@code "a b"} strings or as {@code ["a", "b"]} pairs; pre-tokenizer {@code ByteLevel}
  * (its {@code add_prefix_space} and {@code use_regex} honoured), alone or in a {@code Sequence} after
  * {@code Split} regexes with behavior {@code Isolated} (Llama 3, Qwen 2); decoder {@code ByteLevel} or
- * none; no normalizer. The post-processor is ignored (callers add BOS themselves); so are the
+ * none; no normalizer, or NFC (Qwen 2). The post-processor is ignored (callers add BOS themselves); so are the
  * {@code lstrip}/{@code rstrip}/{@code single_word} options of added tokens. Anything else is an
  * IOException naming the file and what is not supported.
  *
@@ -163,8 +163,10 @@ public final class TokenizerJson {
           + " BPE, not byte-level)");
     }
     JsonNode normalizer = root.path("normalizer");
-    if (!normalizer.isMissingNode() && !normalizer.isNull() && !isEmptySequence(normalizer, "normalizers")) {
-      throw new IOException(file + ": normalizer '" + normalizer.path("type").asText() + "' is not supported");
+    boolean nfc = normalizer.path("type").asText().equals("NFC");
+    if (!nfc && !normalizer.isMissingNode() && !normalizer.isNull() && !isEmptySequence(normalizer, "normalizers")) {
+      throw new IOException(file + ": normalizer '" + normalizer.path("type").asText()
+          + "' is not supported (only NFC, or none)");
     }
     JsonNode decoder = root.path("decoder");
     if (!decoder.isMissingNode() && !decoder.isNull() && !decoder.path("type").asText().equals("ByteLevel")) {
@@ -261,7 +263,7 @@ public final class TokenizerJson {
           t.path("special").asBoolean(false)));
     }
     return new ByteLevelBpeTokenizer(modelTokens, merges, added, preTokenizer, addPrefixSpace,
-        model.path("ignore_merges").asBoolean(false));
+        model.path("ignore_merges").asBoolean(false)).withNfc(nfc);
   }
 
   private static PreTokenizer parseSplit(JsonNode step, Path file) throws IOException {
@@ -322,7 +324,8 @@ public final class TokenizerJson {
           .put("normalized", false)
           .put("special", a.special());
     }
-    root.putNull("normalizer");
+    if (t.nfc()) root.putObject("normalizer").put("type", "NFC");
+    else root.putNull("normalizer");
     List<PreTokenizer> steps = t.preTokenizer() instanceof PreTokenizer.Sequence s ? new ArrayList<>(s.steps())
         : new ArrayList<>(List.of(t.preTokenizer()));
     boolean useRegex = steps.getLast() instanceof Gpt2PreTokenizer;

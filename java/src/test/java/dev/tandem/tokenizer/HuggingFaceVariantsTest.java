@@ -15,7 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Our tokenizers against Hugging Face {@code tokenizers} (goldens in {@code hf-tokenizers-golden-2.json},
- * see the resources README): Llama 3's and Qwen 2's pre-tokenizer regexes as tokenizer.json Splits and
+ * see the resources README): Llama 3's and Qwen 2's pre-tokenizer regexes (Qwen 2's with NFC) as tokenizer.json Splits and
  * as GGUF {@code tokenizer.ggml.pre} names, and Llama 2's SentencePiece tokenizer.json as we write it.
  */
 class HuggingFaceVariantsTest {
@@ -36,8 +36,10 @@ class HuggingFaceVariantsTest {
   }
 
   /** GPT-2's tokenizer.json with a Split pre-tokenizer before ByteLevel, as the goldens were made. */
-  private static Tokenizer gpt2WithSplit(String pattern, boolean ignoreMerges, String name) throws IOException {
+  private static Tokenizer gpt2WithSplit(String pattern, boolean ignoreMerges, boolean nfc, String name)
+      throws IOException {
     ObjectNode root = (ObjectNode) JSON.readTree(Gpt2Fixture.unpack(Files.createTempDirectory(dir, name)).toFile());
+    if (nfc) root.putObject("normalizer").put("type", "NFC");
     ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
     ArrayNode list = seq.putArray("pretokenizers");
     ObjectNode split = list.addObject().put("type", "Split");
@@ -52,9 +54,9 @@ class HuggingFaceVariantsTest {
   }
 
   @Test
-  void llama3AndQwen2PreTokenizersMatchHuggingFace() throws IOException {
-    Tokenizer llama3 = gpt2WithSplit(TokenizerJson.LLAMA3_PATTERN, true, "llama3");
-    Tokenizer qwen2 = gpt2WithSplit(TokenizerJson.QWEN2_PATTERN, false, "qwen2");
+  void llama3AndQwen2PreTokenizersMatchHuggingFace() throws IOException { // Qwen 2 with its NFC normalizer
+    Tokenizer llama3 = gpt2WithSplit(TokenizerJson.LLAMA3_PATTERN, true, false, "llama3");
+    Tokenizer qwen2 = gpt2WithSplit(TokenizerJson.QWEN2_PATTERN, false, true, "qwen2");
     assertThat(cases.size()).isGreaterThan(200);
     for (JsonNode c : cases) {
       String text = c.path("text").asText();
