@@ -42,8 +42,12 @@ public final class GgufTokenizer {
     Optional<String> json = f.string(HF_JSON);
     if (json.isPresent()) {
       Tokenizer t = TokenizerJson.parse(json.get(), f.path() + " (" + HF_JSON + ")");
-      return t instanceof ByteLevelBpeTokenizer b ? b.withBosEos(bos.isPresent() ? bos : b.bosId(),
-          eos.isPresent() ? eos : b.eosId()) : t;
+      OptionalInt b = bos.isPresent() ? bos : t.bosId(), e = eos.isPresent() ? eos : t.eosId();
+      return switch (t) {
+        case ByteLevelBpeTokenizer byteLevel -> byteLevel.withBosEos(b, e);
+        case SentencePieceBpeTokenizer spm -> spm.withBosEos(b, e);
+        default -> t;
+      };
     }
     String model = f.string("tokenizer.ggml.model")
         .orElseThrow(() -> new GgufException(f.path(), "has no tokenizer (no tokenizer.ggml.model)"));
