@@ -27,6 +27,7 @@ final class GgufCheckpoint {
   static final String HF_CONFIG = "tandem.hf.config_json";
   static final String HF_TOKENIZER_CONFIG = "tandem.hf.tokenizer_config_json";
   static final String HF_GENERATION_CONFIG = "tandem.hf.generation_config_json";
+  static final String HF_TENSOR_DTYPES = "tandem.hf.tensor_dtypes";
 
   private static final ObjectMapper JSON = new ObjectMapper();
 

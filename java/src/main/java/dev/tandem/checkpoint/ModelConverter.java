@@ -28,8 +28,10 @@ import java.util.Map;
 
 /**
  * Converts between a Hugging Face model directory and a GGUF file, both ways, copying tensor bytes
- * unchanged (F32, F16 and BF16 stay what they are; only the rows of the query and key weights are
- * reordered for llama.cpp, and back). The GGUF file also keeps the directory's config.json,
+ * unchanged (F32, F16 and BF16 matrices stay what they are; only the rows of the query and key weights
+ * are reordered for llama.cpp, and back). Vectors (norm gains, biases) are stored as F32 in GGUF, as
+ * llama.cpp's converter does (its CPU kernels need them so; a BF16 norm aborts it), an exact widening
+ * that is narrowed back exactly: their original dtypes are kept under {@code tandem.hf.tensor_dtypes}. The GGUF file also keeps the directory's config.json,
  * tokenizer.json, tokenizer_config.json and generation_config.json texts, so a directory converted to
  * GGUF and back has the same files, and the same model.safetensors when it was one file written in
  * the model's tensor order (as this engine writes it); tensors are bitwise identical in any case.
@@ -74,9 +76,15 @@ public final class ModelConverter {
       w.put(GgufCheckpoint.HF_CONFIG, GgufValue.string(Files.readString(configFile)));
       storeIfPresent(w, GgufCheckpoint.HF_TOKENIZER_CONFIG, dir.resolve(ModelLoader.TOKENIZER_CONFIG_FILE));
       storeIfPresent(w, GgufCheckpoint.HF_GENERATION_CONFIG, dir.resolve(ModelLoader.GENERATION_CONFIG_FILE));
+      ObjectNode narrowed = JSON.createObjectNode(); // vectors widened to F32: their original dtypes
       for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
         String hf = e.getKey();
         TensorInfo info = shards.info(hf);
+        if (info.rank() == 1 && info.dtype() != DType.F32) {
+          w.add(e.getValue(), GgufTensorType.F32, info.shape(), shards.readFloats(hf, info.shape()));
+          narrowed.put(hf, info.dtype().safetensorsName());
+          continue;
+        }
         if (!Arrays.equals(info.shape(), shapes.get(hf))) {
           throw new IOException("tensor " + hf + " in " + shards.fileOf(hf).path() + " has shape "
               + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shapes.get(hf)));
@@ -91,6 +99,7 @@ public final class ModelConverter {
         }
         w.addRaw(e.getValue(), ggufType(info, shards), info.shape(), bytes);
       }
+      if (!narrowed.isEmpty()) w.put(GgufCheckpoint.HF_TENSOR_DTYPES, GgufValue.string(narrowed.toString()));
       float[] ropeFactors = GgufCheckpoint.ropeFreqFactors(config);
       if (ropeFactors != null) {
         w.add(GgufNames.ROPE_FREQS, GgufTensorType.F32, new long[] {ropeFactors.length}, ropeFactors);
@@ -124,12 +133,24 @@ public final class ModelConverter {
       Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
       SafetensorsWriter writer = new SafetensorsWriter();
       writer.putMetadata("format", "pt");
+      com.fasterxml.jackson.databind.JsonNode narrowed = JSON.readTree(
+          f.string(GgufCheckpoint.HF_TENSOR_DTYPES).orElse("{}"));
       for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
         String hf = e.getKey();
         GgufTensorInfo t = f.tensor(e.getValue());
         if (!Arrays.equals(t.shape(), shapes.get(hf))) {
           throw new GgufException(gguf, "tensor " + t.name() + " has shape " + Arrays.toString(t.shape())
               + ", expected " + Arrays.toString(shapes.get(hf)));
+        }
+        if (narrowed.has(hf)) { // widened to F32 on the way in: back to its dtype, exactly
+          DType original;
+          try {
+            original = DType.fromSafetensorsName(narrowed.get(hf).asText());
+          } catch (IllegalArgumentException ex) {
+            throw new GgufException(gguf, GgufCheckpoint.HF_TENSOR_DTYPES + ": " + ex.getMessage(), ex);
+          }
+          writer.add(hf, original, t.shape(), f.readFloats(t.name()));
+          continue;
         }
         int heads = GgufNames.permutedHeads(config, hf);
         int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder((int) t.shape()[0], heads)) : null;
