@@ -143,22 +143,27 @@ final class GgufCheckpoint {
   }
 
   /**
-   * Llama 3 rope scaling recovered from {@code rope_freqs.weight}: the factor is the largest divisor,
-   * and the published parameters (low 1, high 4, original context 8192) must reproduce every divisor.
+   * Llama 3 rope scaling recovered from {@code rope_freqs.weight} (llama.cpp keeps only the divisors):
+   * the factor is the largest divisor; low_freq_factor 1 and high_freq_factor 4 (every Llama 3.1+
+   * release), and the original context is the power of two (8192 for the releases) that reproduces every
+   * divisor.
    */
   private static RopeScaling fitLlama3(GgufFile f, LlamaConfig c) throws GgufException {
     float[] factors = f.readFloats(GgufNames.ROPE_FREQS);
     float max = 1;
     for (float x : factors) max = Math.max(max, x);
-    RopeScaling candidate = RopeScaling.llama3(max, 1, 4, 8192);
-    float[] expected = ropeFreqFactors(c.withRopeScaling(candidate));
-    if (expected.length == factors.length) {
+    for (int original = 8192, step = 0; step < 40; step++) {
+      original = step % 2 == 0 ? 8192 << (step / 2) : 8192 >> (step / 2 + 1); // 8192 first, then outwards
+      if (original <= 0) continue;
+      RopeScaling candidate = RopeScaling.llama3(max, 1, 4, original);
+      float[] expected = ropeFreqFactors(c.withRopeScaling(candidate));
+      if (expected.length != factors.length) break;
       boolean same = true;
       for (int i = 0; i < factors.length; i++) same &= Math.abs(expected[i] - factors[i]) <= 1e-4 * factors[i];
       if (same) return candidate;
     }
     throw new GgufException(f.path(), GgufNames.ROPE_FREQS + " holds rope frequency factors that are not Llama 3's"
-        + " (factor " + max + ", low 1, high 4, original context 8192); other scalings are not supported");
+        + " (factor " + max + ", low 1, high 4, a power-of-two original context); other scalings are not supported");
   }
 
   /** The weights as fp32 under Hugging Face names, q/k rows back in the Hugging Face order. */

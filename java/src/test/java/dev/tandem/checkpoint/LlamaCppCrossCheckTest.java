@@ -100,13 +100,14 @@ class LlamaCppCrossCheckTest {
   }
 
   /** llama.cpp's greedy continuation of {@link #PROMPT} (it tokenizes and adds BOS itself), as text. */
-  private static String llamaCpp(Path gguf, int[] expectedPromptIds) {
+  private static String llamaCpp(Path gguf, int[] expectedPromptIds, boolean bos) {
     ModelParameters params = new ModelParameters().setModel(gguf.toString()).setCtxSize(64).setThreads(2)
         .setThreadsBatch(2).setBatchSize(64).setUbatchSize(64).setCacheTypeK(CacheType.F32)
         .setCacheTypeV(CacheType.F32).setGpuLayers(0).setSeed(1).skipWarmup();
     try (LlamaModel llama = new LlamaModel(params)) {
-      // The same prompt tokens as ours without BOS (encode adds none; generation does).
-      assertThat(llama.encode(PROMPT)).containsExactly(Arrays.copyOfRange(expectedPromptIds, 1, expectedPromptIds.length));
+      // The same prompt tokens as ours, without BOS (encode adds none; generation does when the file says so).
+      assertThat(llama.encode(PROMPT))
+          .containsExactly(Arrays.copyOfRange(expectedPromptIds, bos ? 1 : 0, expectedPromptIds.length));
       InferenceParameters inference = new InferenceParameters(PROMPT).setNPredict(NEW_TOKENS).setTemperature(0f)
           .setTopK(1).setRepeatPenalty(1f).setIgnoreEos(true).setSeed(1).setCachePrompt(false);
       StringBuilder text = new StringBuilder();
@@ -127,18 +128,22 @@ class LlamaCppCrossCheckTest {
    */
   private static String[] compare(LlamaConfig config, Writer writer, float margin, boolean requireAllSteps)
       throws IOException {
-    Tokenizer tokenizer = VocabFixtures.llamaSpm();
+    return compare(config, writer, margin, requireAllSteps, VocabFixtures.llamaSpm(), true);
+  }
+
+  private static String[] compare(LlamaConfig config, Writer writer, float margin, boolean requireAllSteps,
+      Tokenizer tokenizer, boolean bos) throws IOException {
     for (long seed = 1; seed < 30; seed++) {
       Path gguf = writer.write(ModelWeights.random(config, seed, 0.35), "seed" + seed);
       LoadedModel m = ModelLoader.load(gguf);
       int[] prompt = m.promptTokens(PROMPT);
-      assertThat(prompt[0]).isEqualTo(1); // BOS, as the checkpoint asks
+      if (bos) assertThat(prompt[0]).isEqualTo(tokenizer.bosId().getAsInt()); // as the checkpoint asks
       int[] ours = greedy(m, prompt);
       float[] margins = margins(m.weights(), prompt, ours);
       if (requireAllSteps ? min(margins) <= margin : margins[0] <= margin) continue;
       int decisive = 0;
       while (decisive < margins.length && margins[decisive] > margin) decisive++;
-      String theirs = llamaCpp(gguf, prompt);
+      String theirs = llamaCpp(gguf, prompt, bos);
       System.out.printf("llama.cpp cross-check %s seed %d: ours %s | llama.cpp %s%n", gguf.getFileName(), seed,
           tokenizer.decode(ours).replace("\n", "\\n"), theirs.replace("\n", "\\n"));
       String oursText = tokenizer.decode(Arrays.copyOf(ours, decisive));
@@ -150,15 +155,34 @@ class LlamaCppCrossCheckTest {
   @Test
   void llamaCppGivesOurGreedyContinuationOnAGgufWeWrote() throws IOException {
     // F32 weights: both engines compute in fp32; only summation order differs.
-    for (LlamaConfig config : List.of(GQA, LINEAR_TIED)) {
+    // Llama 3 scaling with a short original context, so that it changes most frequencies at these positions.
+    LlamaConfig llama3 = GQA.withRopeScaling(RopeScaling.llama3(8, 1, 4, 16));
+    for (LlamaConfig config : List.of(GQA, LINEAR_TIED, llama3)) {
       String[] r = compare(config, (w, name) -> {
-        Path file = dir.resolve("written-" + config.numAttentionHeads() + "-" + name + ".gguf");
+        Path file = dir.resolve("written-" + config.numAttentionHeads() + "-" + config.ropeScaling().type() + "-"
+            + name + ".gguf");
         ModelConverter.writeGguf(w, VocabFixtures.llamaSpm(), true, GgufTensorType.F32, file);
         return file;
       }, 0.05f, true);
       assertThat(r[2].strip()).hasSizeGreaterThan(NEW_TOKENS / 2);
       assertThat(r[1]).isEqualTo(r[2]);
     }
+  }
+
+  /**
+   * Qwen 2: biases on q, k and v, rotary halves without permutation (llama.cpp's NEOX rope), tied
+   * embeddings; GPT-2's byte-level tokenizer (llama.cpp does not mind the pairing), no BOS.
+   */
+  @Test
+  void llamaCppRunsOurQwen2() throws IOException {
+    LlamaConfig qwen = new LlamaConfig(50257, 64, 128, 2, 4, 2, 1e6, 1e-6, 128, true, "float32", RopeScaling.NONE,
+        LlamaConfig.QWEN2);
+    String[] r = compare(qwen, (w, name) -> {
+      Path file = dir.resolve("qwen2-" + name + ".gguf");
+      ModelConverter.writeGguf(w, VocabFixtures.gpt2(), false, GgufTensorType.F32, file);
+      return file;
+    }, 0.05f, true, VocabFixtures.gpt2(), false);
+    assertThat(r[1]).isEqualTo(r[2]);
   }
 
   /** A Hugging Face directory converted by {@link ModelConverter}: what users run. */
