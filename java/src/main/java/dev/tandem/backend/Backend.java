@@ -89,6 +89,9 @@ public interface Backend extends AutoCloseable {
   /** {@code x += delta}. x, delta: [n][d]. */
   void add(Tensor x, Tensor delta, int n);
 
+  /** {@code x[i] += bias[0]} for each of the first n rows. x: [n][d], bias: [1][d] (Qwen2's q/k/v biases). */
+  void addBias(Tensor x, Tensor bias, int n);
+
   /** Copies {@code count} rows from src (starting at srcRow) to dst (starting at dstRow). */
   void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count);
 

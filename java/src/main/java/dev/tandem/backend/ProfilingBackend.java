@@ -77,6 +77,7 @@ public final class ProfilingBackend implements Backend {
   }
   @Override public void swiglu(Tensor gate, Tensor up, int n, Tensor out) { time("swiglu", () -> inner.swiglu(gate, up, n, out)); }
   @Override public void add(Tensor x, Tensor delta, int n) { time("add", () -> inner.add(x, delta, n)); }
+  @Override public void addBias(Tensor x, Tensor bias, int n) { time("addBias", () -> inner.addBias(x, bias, n)); }
   @Override public void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count) {
     time("copyRows", () -> inner.copyRows(src, srcRow, dst, dstRow, count));
   }

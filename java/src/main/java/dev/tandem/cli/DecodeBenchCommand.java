@@ -13,6 +13,8 @@ import dev.tandem.backend.cpu.WorkerPool;
 import dev.tandem.backend.cuda.CudaBackend;
 import dev.tandem.backend.cuda.CudaDecodeStep;
 import dev.tandem.backend.cuda.KernelProfiler;
+import dev.tandem.checkpoint.LoadedModel;
+import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
@@ -37,7 +39,7 @@ import picocli.CommandLine.Option;
     description = "Decode tokens/s at batch 1, achieved GB/s vs measured bandwidth, block-pass cost.")
 public final class DecodeBenchCommand implements Callable<Integer> {
   static final class ModelChoice {
-    @Option(names = "--model", description = "Model directory.")
+    @Option(names = "--model", description = "Model directory or GGUF file.")
     Path model;
 
     @Option(names = "--shape", description = "Random weights of a named shape instead of a model: llama-3.2-1b.")
@@ -89,7 +91,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     ModelWeights weights;
     String modelName;
     if (choice.model != null) {
-      weights = LoadedModel.load(choice.model).weights();
+      weights = ModelLoader.load(choice.model).weights();
       modelName = choice.model.toString();
     } else {
       LlamaConfig shape = ModelShapes.byName(choice.shape);

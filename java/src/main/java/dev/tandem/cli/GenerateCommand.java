@@ -4,16 +4,23 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
+import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.checkpoint.LoadedModel;
+import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.Generator;
 import dev.tandem.model.Decoder;
 import dev.tandem.sampling.SamplingParams;
+import dev.tandem.tokenizer.ChatTemplate;
 import dev.tandem.tokenizer.StreamingDecoder;
+import dev.tandem.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -23,8 +30,16 @@ import picocli.CommandLine.Option;
 /** {@code tandem generate}: continue a prompt with one model. */
 @Command(name = "generate", mixinStandardHelpOptions = true, description = "Generate text with one model.")
 public final class GenerateCommand implements Callable<Integer> {
-  @Option(names = "--model", required = true, description = "Model directory (config.json, model.safetensors).")
+  @Option(names = "--model", required = true,
+      description = "Model directory (config.json, model.safetensors or shards, tokenizer.json) or GGUF file.")
   Path model;
+
+  @Option(names = "--chat", description = "Wrap the prompt in the model's chat template (Llama 3 or ChatML) as a user"
+      + " message, ready for the assistant's answer.")
+  boolean chat;
+
+  @Option(names = "--system", description = "With --chat: a system message before the user's.")
+  String system;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   PromptOptions prompt;
@@ -48,14 +63,16 @@ public final class GenerateCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0, got " + maxTokens);
     SamplingParams params = sampling.params();
-    LoadedModel loaded = LoadedModel.load(model);
-    int[] promptTokens = prompt.tokens(loaded.tokenizer(), "model " + model);
+    LoadedModel loaded = ModelLoader.load(model);
+    int[] promptTokens = promptTokens(loaded);
     int contextLength = loaded.contextLength(context, 4096);
     if (promptTokens.length >= contextLength) {
       throw new IllegalArgumentException("the prompt has " + promptTokens.length + " tokens, which leaves no room in the"
           + " context of " + contextLength + " tokens (see --context)");
     }
-    int stop = ignoreEos || loaded.tokenizer() == null ? -1 : loaded.tokenizer().eosId().orElse(-1);
+    int[] stops = loaded.defaults().stopTokens();
+    int stop = ignoreEos ? -1 : loaded.tokenizer() != null && loaded.tokenizer().eosId().isPresent()
+        ? loaded.tokenizer().eosId().getAsInt() : stops.length > 0 ? stops[0] : -1;
     GenerationRequest request = new GenerationRequest(promptTokens, maxTokens, params, stop, 0);
 
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
@@ -66,8 +83,7 @@ public final class GenerateCommand implements Callable<Integer> {
       GenerationResult result = generator.generate(request, (r, token) -> {
         if (json) return;
         if (stream == null) out.print(token + " ");
-        else if (token < loaded.tokenizer().vocabSize()) out.print(stream.accept(token));
-        else out.print("<" + token + ">");  // an id the model has but the tokenizer does not
+        else out.print(stream.accept(token));  // an id the tokenizer lacks prints as U+FFFD
       });
       if (json) {
         out.println(toJson(result, loaded, promptTokens, params, backend.name()));
@@ -82,18 +98,43 @@ public final class GenerateCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** The prompt's ids: given ids as they are; text with BOS as the checkpoint asks, or through the chat template. */
+  private int[] promptTokens(LoadedModel loaded) {
+    if (system != null && !chat) throw new IllegalArgumentException("--system needs --chat");
+    if (prompt.ids != null) {
+      if (chat) throw new IllegalArgumentException("--chat needs the prompt as text (--prompt), not --prompt-tokens");
+      return prompt.tokens(loaded.tokenizer(), "model " + model);
+    }
+    if (loaded.tokenizer() == null) {
+      throw new IllegalArgumentException("model " + model + " has no tokenizer: give the prompt as --prompt-tokens");
+    }
+    int[] ids;
+    if (chat) {
+      Tokenizer t = loaded.tokenizer();
+      ChatTemplate template = ChatTemplate.recognise(loaded.defaults().chatTemplate(),
+          t.bosId().isPresent() ? t.token(t.bosId().getAsInt()) : null);
+      List<ChatTemplate.Message> messages = new ArrayList<>();
+      if (system != null) messages.add(new ChatTemplate.Message("system", system));
+      messages.add(new ChatTemplate.Message("user", prompt.text));
+      ids = t.encode(template.render(messages));
+    } else {
+      ids = loaded.promptTokens(prompt.text);
+    }
+    if (ids.length == 0) throw new IllegalArgumentException("the prompt is empty");
+    return ids;
+  }
+
   private static String toJson(GenerationResult result, LoadedModel loaded, int[] promptTokens, SamplingParams params,
       String backend) throws Exception {
     ObjectMapper mapper = new ObjectMapper();
     ObjectNode n = mapper.createObjectNode();
-    n.put("model", loaded.dir().toString());
+    n.put("model", loaded.source().toString());
     n.put("backend", backend);
     n.put("sampling", params.toString());
     n.putPOJO("prompt_tokens", Arrays.stream(promptTokens).boxed().toList());
     n.putPOJO("tokens", Arrays.stream(result.tokens()).boxed().toList());
     if (loaded.tokenizer() != null) {
-      int known = loaded.tokenizer().vocabSize();
-      n.put("text", loaded.tokenizer().decode(Arrays.stream(result.tokens()).filter(t -> t < known).toArray()));
+      n.put("text", loaded.tokenizer().decode(result.tokens()));
     }
     n.put("finish_reason", result.finishReason().name().toLowerCase());
     n.put("prefill_ms", result.prefillNanos() / 1e6);

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.io.DType;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.ModelWeights;
@@ -59,9 +60,9 @@ public final class InitCommand implements Callable<Integer> {
     }
     if (tokenizer != null) {
       if (!Files.isRegularFile(tokenizer)) throw new IllegalArgumentException("tokenizer not found: " + tokenizer);
-      Files.copy(tokenizer, out.resolve(LoadedModel.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
+      Files.copy(tokenizer, out.resolve(ModelLoader.TOKENIZER_FILE), StandardCopyOption.REPLACE_EXISTING);
     } else if (c.vocabSize() >= 257) {
-      TokenizerJson.save(ByteLevelBpeTokenizer.bytes(List.of("<|endoftext|>")), out.resolve(LoadedModel.TOKENIZER_FILE));
+      TokenizerJson.save(ByteLevelBpeTokenizer.bytes(List.of("<|endoftext|>")), out.resolve(ModelLoader.TOKENIZER_FILE));
     }
     System.out.printf("wrote %s: %,d parameters (%s), seed %d%n", out, c.parameterCount(), dtype, seed);
     return 0;

@@ -82,8 +82,8 @@ public final class Decoder implements AutoCloseable {
     finalNorm = backend.weights(TensorNames.FINAL_NORM, weights.get(TensorNames.FINAL_NORM), 1, d);
     lmHead = c.tieWordEmbeddings() ? embedding
         : backend.weights(TensorNames.LM_HEAD, weights.get(TensorNames.LM_HEAD), vocab, d);
-    ropeTable = backend.table("rope", RopeTable.build(contextLength, c.headDim(),
-        RopeTable.inverseFrequencies(c.headDim(), c.ropeTheta())), contextLength, c.headDim());
+    ropeTable = backend.table("rope", RopeTable.build(contextLength, c.headDim(), RopeTable.inverseFrequencies(c)),
+        contextLength, c.headDim());
 
     x = backend.allocate("x", maxRows, d);
     xNormed = backend.allocate("x_normed", maxRows, d);
@@ -132,6 +132,11 @@ public final class Decoder implements AutoCloseable {
       // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x)
       // (xn was computed by the previous step, fused with its residual add).
       backend.matmul(xNormed, layer.qkv, n, qkvOut);
+      if (layer.bq != null) {  // Qwen2: q, k, v += their biases
+        backend.addBias(q, layer.bq, n);
+        backend.addBias(k, layer.bk, n);
+        backend.addBias(v, layer.bv, n);
+      }
       backend.ropeAndStore(q, heads, k, v, config.numKeyValueHeads(), headDim, ropeTable, cache, l, rows);
       backend.attention(q, cache, l, heads, headDim, rows, attended);
       backend.matmul(attended, layer.wo, n, projected);
@@ -166,6 +171,10 @@ public final class Decoder implements AutoCloseable {
     DecoderLayer l = layers[layer];
     backend.rmsNorm(input, l.attentionNorm, (float) config.rmsNormEps(), n, xNormed);
     backend.matmul(xNormed, l.keyValue, n, keyValueOut);
+    if (l.bk != null) {
+      backend.addBias(k, l.bk, n);
+      backend.addBias(v, l.bv, n);
+    }
     backend.ropeAndStore(null, 0, k, v, config.numKeyValueHeads(), config.headDim(), ropeTable, cache, layer, rows);
   }
 

@@ -15,6 +15,9 @@ final class DecoderLayer {
   final Tensor wGate;          // [f][d]
   final Tensor wUp;            // [f][d]
   final Tensor wDown;          // [d][f]
+  final Tensor bq;             // [1][d]     Qwen2's biases; null when the model has none
+  final Tensor bk;             // [1][kvDim]
+  final Tensor bv;             // [1][kvDim]
   final Tensor[] qkv;          // {wq, wk, wv}: one pass over the normed input
   final Tensor[] gateUp;       // {wGate, wUp}
   final Tensor[] keyValue;     // {wk, wv}
@@ -31,12 +34,21 @@ final class DecoderLayer {
     wGate = backend.weights(TensorNames.gate(l), w.get(TensorNames.gate(l)), f, d);
     wUp = backend.weights(TensorNames.up(l), w.get(TensorNames.up(l)), f, d);
     wDown = backend.weights(TensorNames.down(l), w.get(TensorNames.down(l)), d, f);
+    if (c.attentionBias()) {
+      bq = backend.weights(TensorNames.queryBias(l), w.get(TensorNames.queryBias(l)), 1, d);
+      bk = backend.weights(TensorNames.keyBias(l), w.get(TensorNames.keyBias(l)), 1, kv);
+      bv = backend.weights(TensorNames.valueBias(l), w.get(TensorNames.valueBias(l)), 1, kv);
+    } else {
+      bq = bk = bv = null;
+    }
     qkv = new Tensor[] {wq, wk, wv};
     gateUp = new Tensor[] {wGate, wUp};
     keyValue = new Tensor[] {wk, wv};
   }
 
   List<Tensor> tensors() {
-    return List.of(attentionNorm, wq, wk, wv, wo, mlpNorm, wGate, wUp, wDown);
+    List<Tensor> all = new java.util.ArrayList<>(List.of(attentionNorm, wq, wk, wv, wo, mlpNorm, wGate, wUp, wDown));
+    if (bq != null) all.addAll(List.of(bq, bk, bv));
+    return all;
   }
 }

@@ -1,7 +1,7 @@
 package dev.tandem.model;
 
 import dev.tandem.io.DType;
-import dev.tandem.io.SafetensorsFile;
+import dev.tandem.io.SafetensorsShards;
 import dev.tandem.io.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,6 +30,11 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
       shapes.put(TensorNames.query(l), new long[] {d, d});
       shapes.put(TensorNames.key(l), new long[] {kv, d});
       shapes.put(TensorNames.value(l), new long[] {kv, d});
+      if (c.attentionBias()) {
+        shapes.put(TensorNames.queryBias(l), new long[] {d});
+        shapes.put(TensorNames.keyBias(l), new long[] {kv});
+        shapes.put(TensorNames.valueBias(l), new long[] {kv});
+      }
       shapes.put(TensorNames.output(l), new long[] {d, d});
       shapes.put(TensorNames.mlpNorm(l), new long[] {d});
       shapes.put(TensorNames.gate(l), new long[] {f, d});
@@ -53,8 +58,8 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
   }
 
   /**
-   * Random weights: matrices from N(0, std^2) with std = 0.02 (the Hugging Face initializer
-   * range), norm gains 1. Deterministic in (config, seed) whatever the thread count: each chunk of
+   * Random weights: matrices (and Qwen2's biases) from N(0, std^2) with std = 0.02 (the Hugging
+   * Face initializer range), norm gains 1. Deterministic in (config, seed) whatever the thread count: each chunk of
    * each tensor has its own generator seeded from (seed, tensor index, chunk index).
    */
   public static ModelWeights random(LlamaConfig config, long seed) {
@@ -69,7 +74,7 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
       for (long dim : e.getValue()) numel *= dim;
       if (numel > Integer.MAX_VALUE - 16) throw new IllegalArgumentException(e.getKey() + " is too large for one array");
       float[] data = new float[(int) numel];
-      if (e.getValue().length == 1) {
+      if (e.getValue().length == 1 && !e.getKey().endsWith(".bias")) {
         java.util.Arrays.fill(data, 1f);
       } else {
         fillGaussian(data, seed, index, std);
@@ -90,18 +95,21 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
     });
   }
 
-  /** Loads {@code dir/config.json} and {@code dir/model.safetensors}, checking every tensor's shape. */
+  /**
+   * Loads a Hugging Face model directory: {@code config.json} and {@code model.safetensors} or the
+   * shards listed by {@code model.safetensors.index.json}, checking every tensor's shape; F32, BF16
+   * and F16 tensors become fp32. Tensors the model does not use (e.g. {@code rotary_emb.inv_freq}, or
+   * {@code lm_head.weight} next to tied embeddings) are ignored.
+   */
   public static ModelWeights load(Path dir) throws IOException {
     if (!Files.isDirectory(dir)) throw new IOException("model directory not found: " + dir);
     Path configFile = dir.resolve(CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no " + CONFIG_FILE);
-    Path weightsFile = dir.resolve(WEIGHTS_FILE);
-    if (!Files.isRegularFile(weightsFile)) throw new IOException("model directory " + dir + " has no " + WEIGHTS_FILE);
     LlamaConfig config = LlamaConfig.read(configFile);
     Map<String, float[]> tensors = new LinkedHashMap<>();
-    try (SafetensorsFile file = SafetensorsFile.open(weightsFile)) {
+    try (SafetensorsShards files = SafetensorsShards.open(dir)) {
       for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {
-        tensors.put(e.getKey(), file.readFloats(e.getKey(), e.getValue()));
+        tensors.put(e.getKey(), files.readFloats(e.getKey(), e.getValue()));
       }
     }
     return new ModelWeights(config, tensors);

@@ -21,4 +21,7 @@ public final class TensorNames {
   public static String gate(int l) { return layer(l, "mlp.gate_proj.weight"); }
   public static String up(int l) { return layer(l, "mlp.up_proj.weight"); }
   public static String down(int l) { return layer(l, "mlp.down_proj.weight"); }
+  public static String queryBias(int l) { return layer(l, "self_attn.q_proj.bias"); }
+  public static String keyBias(int l) { return layer(l, "self_attn.k_proj.bias"); }
+  public static String valueBias(int l) { return layer(l, "self_attn.v_proj.bias"); }
 }

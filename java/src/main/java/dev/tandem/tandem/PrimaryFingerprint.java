@@ -29,7 +29,11 @@ public record PrimaryFingerprint(int hiddenSize, int numHiddenLayers, int vocabS
         "intermediate=" + primary.intermediateSize(), "layers=" + primary.numHiddenLayers(),
         "heads=" + primary.numAttentionHeads(), "kv_heads=" + primary.numKeyValueHeads(),
         "vocab=" + primary.vocabSize(), "rope_theta=" + primary.ropeTheta(), "eps=" + primary.rmsNormEps(),
-        "tied=" + primary.tieWordEmbeddings());
+        "tied=" + primary.tieWordEmbeddings())
+        // Only where they differ from a plain Llama, so that the fingerprints of earlier checkpoints stay valid.
+        + (primary.modelType().equals(LlamaConfig.LLAMA) ? "" : ",model_type=" + primary.modelType())
+        + (primary.ropeScaling().type() == dev.tandem.model.RopeScaling.Type.NONE ? ""
+            : ",rope_scaling=" + primary.ropeScaling());
     return new PrimaryFingerprint(primary.hiddenSize(), primary.numHiddenLayers(), primary.vocabSize(), sha256(arch),
         vocabularyHash == null ? "" : vocabularyHash);
   }

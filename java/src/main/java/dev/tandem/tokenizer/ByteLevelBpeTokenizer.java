@@ -47,6 +47,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
   private final int[][] addedIdsByFirstByte; // [256][k] their ids
   private final PreTokenizer preTokenizer;
   private final boolean addPrefixSpace;
+  private final boolean nfc; // text is put in Unicode normalization form C before pre-tokenization (Qwen 2)
   private final boolean ignoreMerges; // a piece that is a whole vocabulary token is not merged (Llama 3)
   private final Map<String, Integer> wholePieceIds; // latin-1 of token bytes -> id, only with ignoreMerges
   private final OptionalInt bosId;
@@ -125,6 +126,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
 
     this.preTokenizer = preTokenizer;
     this.addPrefixSpace = addPrefixSpace;
+    this.nfc = false;
     this.ignoreMerges = ignoreMerges;
     if (ignoreMerges) {
       wholePieceIds = new HashMap<>(size * 2);
@@ -141,7 +143,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
     this.cache = new ConcurrentHashMap<>();
   }
 
-  private ByteLevelBpeTokenizer(ByteLevelBpeTokenizer t, OptionalInt bosId, OptionalInt eosId) {
+  private ByteLevelBpeTokenizer(ByteLevelBpeTokenizer t, OptionalInt bosId, OptionalInt eosId, boolean nfc) {
     this.modelTokens = t.modelTokens;
     this.tokens = t.tokens;
     this.tokenBytes = t.tokenBytes;
@@ -153,6 +155,7 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
     this.addedIdsByFirstByte = t.addedIdsByFirstByte;
     this.preTokenizer = t.preTokenizer;
     this.addPrefixSpace = t.addPrefixSpace;
+    this.nfc = nfc;
     this.ignoreMerges = t.ignoreMerges;
     this.wholePieceIds = t.wholePieceIds;
     this.bosId = bosId;
@@ -191,7 +194,21 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
   public ByteLevelBpeTokenizer withBosEos(OptionalInt bos, OptionalInt eos) {
     bos.ifPresent(this::checkId);
     eos.ifPresent(this::checkId);
-    return new ByteLevelBpeTokenizer(this, bos, eos);
+    return new ByteLevelBpeTokenizer(this, bos, eos, nfc);
+  }
+
+  /**
+   * This tokenizer with the text between added tokens put in Unicode normalization form C before
+   * pre-tokenization (tokenizer.json's {@code "normalizer": {"type": "NFC"}}, as Qwen 2 has). Encoding
+   * is then lossless only for text already in NFC.
+   */
+  public ByteLevelBpeTokenizer withNfc(boolean on) {
+    return new ByteLevelBpeTokenizer(this, bosId, eosId, on);
+  }
+
+  /** Whether text is NFC-normalized before pre-tokenization. */
+  public boolean nfc() {
+    return nfc;
   }
 
   private OptionalInt findByName(List<String> names) {
@@ -288,12 +305,25 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
         i += len;
         continue;
       }
-      if (run < i) preTokenizer.split(b, run, i, sink);
+      if (run < i) split(b, run, i, sink);
       pieces.piece(b, i, i + 1);
       i++;
       run = i;
     }
-    if (run < to) preTokenizer.split(b, run, to, sink);
+    if (run < to) split(b, run, to, sink);
+  }
+
+  /** Pre-tokenizes a well-formed run, NFC-normalized first when this tokenizer normalizes. */
+  private void split(byte[] b, int from, int to, PreTokenizer.Sink sink) {
+    if (nfc) {
+      String s = new String(b, from, to - from, java.nio.charset.StandardCharsets.UTF_8);
+      if (!java.text.Normalizer.isNormalized(s, java.text.Normalizer.Form.NFC)) {
+        byte[] normalized = Utf8.encode(java.text.Normalizer.normalize(s, java.text.Normalizer.Form.NFC));
+        preTokenizer.split(normalized, 0, normalized.length, sink);
+        return;
+      }
+    }
+    preTokenizer.split(b, from, to, sink);
   }
 
   /** Step (4): BPE over one piece, through the cache. */
@@ -332,18 +362,25 @@ public final class ByteLevelBpeTokenizer implements Tokenizer {
   // ---------------------------------------------------------------------------------------------
   // Decoding and vocabulary
 
+  /** Ids outside the vocabulary (or unassigned) decode to U+FFFD (EF BF BD); decoding never throws. */
   @Override
   public byte[] decodeBytes(int[] ids) {
     int total = 0;
-    for (int id : ids) total += bytesOf(id).length;
+    for (int id : ids) total += bytesOrReplacement(id).length;
     byte[] out = new byte[total];
     int at = 0;
     for (int id : ids) {
-      byte[] b = tokenBytes[id];
+      byte[] b = bytesOrReplacement(id);
       System.arraycopy(b, 0, out, at, b.length);
       at += b.length;
     }
     return out;
+  }
+
+  private static final byte[] REPLACEMENT_BYTES = {(byte) 0xEF, (byte) 0xBF, (byte) 0xBD};
+
+  private byte[] bytesOrReplacement(int id) {
+    return id >= 0 && id < tokenBytes.length && tokenBytes[id] != null ? tokenBytes[id] : REPLACEMENT_BYTES;
   }
 
   /** The bytes token {@code id} stands for. */

@@ -8,7 +8,8 @@ import java.util.regex.Pattern;
  * Splits well-formed UTF-8 text into the pieces ("words") that BPE merges never cross. Pieces cover
  * the input exactly, in order, and are never empty.
  */
-sealed interface PreTokenizer permits Gpt2PreTokenizer, PreTokenizer.RegexSplit, PreTokenizer.Whole {
+sealed interface PreTokenizer
+    permits Gpt2PreTokenizer, PreTokenizer.RegexSplit, PreTokenizer.Whole, PreTokenizer.Digits, PreTokenizer.Sequence {
   /** Receives the pieces of a split, as ranges of the byte array given to {@link #split}. */
   @FunctionalInterface
   interface Sink {
@@ -90,6 +91,42 @@ sealed interface PreTokenizer permits Gpt2PreTokenizer, PreTokenizer.RegexSplit,
         n += c < 0x80 ? 1 : c < 0x800 ? 2 : Character.isSurrogate(c) ? 2 : 3; // a pair counts 2 + 2
       }
       return n;
+    }
+  }
+
+  /**
+   * Hugging Face's {@code Digits}: each digit ({@code individual}) or each run of digits is a piece
+   * of its own, the text between them too. Digits are Rust's {@code char::is_numeric}, Unicode
+   * categories Nd, Nl and No, which is {@code \p{N}}. SmolLM puts it before ByteLevel's regex.
+   */
+  record Digits(boolean individual) implements PreTokenizer {
+    private static final RegexSplit ONE = new RegexSplit("\\p{N}", false);
+    private static final RegexSplit RUN = new RegexSplit("\\p{N}+", false);
+
+    @Override
+    public void split(byte[] b, int from, int to, Sink sink) {
+      (individual ? ONE : RUN).split(b, from, to, sink);
+    }
+  }
+
+  /** Pre-tokenizers applied in turn: each piece of one step is split again by the next. */
+  record Sequence(java.util.List<PreTokenizer> steps) implements PreTokenizer {
+    public Sequence {
+      steps = java.util.List.copyOf(steps);
+      if (steps.isEmpty()) throw new IllegalArgumentException("an empty pre-tokenizer sequence");
+    }
+
+    @Override
+    public void split(byte[] b, int from, int to, Sink sink) {
+      split(0, b, from, to, sink);
+    }
+
+    private void split(int step, byte[] b, int from, int to, Sink sink) {
+      if (step == steps.size()) {
+        sink.piece(b, from, to);
+        return;
+      }
+      steps.get(step).split(b, from, to, (bytes, f, t) -> split(step + 1, bytes, f, t, sink));
     }
   }
 

@@ -20,9 +20,8 @@ public final class StreamingDecoder {
   }
 
   /**
-   * Adds one token and returns the text it completes, possibly empty.
-   *
-   * @throws IllegalArgumentException for an id that is not in the vocabulary
+   * Adds one token and returns the text it completes, possibly empty. An id outside the vocabulary
+   * is U+FFFD, as in {@link Tokenizer#decode}.
    */
   public String accept(int id) {
     byte[] b = tokenizer.decodeBytes(new int[] {id});

@@ -7,7 +7,8 @@ import java.util.OptionalInt;
  * Text to token ids and back. Implementations are immutable and safe to share between threads.
  *
  * <p>Encoding is lossless: {@code decodeBytes(encode(bytes))} returns {@code bytes} for every byte
- * sequence, also ill-formed UTF-8 (tokenizers that add a prefix space are the documented exception).
+ * sequence, also ill-formed UTF-8 (tokenizers that add a prefix space, as SentencePiece does, or normalize
+ * text to NFC, as Qwen 2 does, are the documented exceptions).
  * Special tokens in the text are recognised literally and become their single ids.
  */
 public interface Tokenizer {
@@ -18,18 +19,16 @@ public interface Tokenizer {
   int[] encode(byte[] bytes);
 
   /**
-   * The bytes that {@code ids} stand for.
-   *
-   * @throws IllegalArgumentException for an id that is not in the vocabulary, naming the id and the
-   *     vocabulary size
+   * The bytes that {@code ids} stand for. Never throws: an id outside the vocabulary (negative, too
+   * large, or unassigned) stands for the bytes of U+FFFD (EF BF BD), the same for every tokenizer
+   * kind, so a model whose vocab_size exceeds its tokenizer's still decodes. Special tokens decode
+   * to their text.
    */
   byte[] decodeBytes(int[] ids);
 
   /**
    * The text that {@code ids} stand for; ill-formed UTF-8 becomes U+FFFD (one per maximal ill-formed
-   * subpart), it never fails.
-   *
-   * @throws IllegalArgumentException for an id that is not in the vocabulary
+   * subpart), and so does each id outside the vocabulary. It never throws.
    */
   default String decode(int[] ids) {
     byte[] bytes = decodeBytes(ids);

@@ -28,7 +28,7 @@ import java.util.Map;
  * merges as {@code "a b"} strings or as {@code ["a", "b"]} pairs; pre-tokenizer {@code ByteLevel}
  * (its {@code add_prefix_space} and {@code use_regex} honoured), alone or in a {@code Sequence} after
  * {@code Split} regexes with behavior {@code Isolated} (Llama 3, Qwen 2); decoder {@code ByteLevel} or
- * none; no normalizer. The post-processor is ignored (callers add BOS themselves); so are the
+ * none; no normalizer, or NFC (Qwen 2). The post-processor is ignored (callers add BOS themselves); so are the
  * {@code lstrip}/{@code rstrip}/{@code single_word} options of added tokens. Anything else is an
  * IOException naming the file and what is not supported.
  *
@@ -40,9 +40,93 @@ public final class TokenizerJson {
 
   private TokenizerJson() {}
 
-  /** Loads a tokenizer.json. */
+  /** The pre-tokenizer regex of Llama 3 (tokenizer.json Split; GGUF {@code tokenizer.ggml.pre = "llama-bpe"}). */
+  public static final String LLAMA3_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+      + "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  /** The pre-tokenizer regex of Qwen 2 (GGUF {@code tokenizer.ggml.pre = "qwen2"}): Llama 3's with single digits. */
+  public static final String QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+"
+      + "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+  /**
+   * Loads a tokenizer.json: byte-level BPE (GPT-2, Llama 3, Qwen 2, SmolLM) or SentencePiece-style
+   * BPE with byte fallback (Llama 2, TinyLlama, Mistral), told apart by {@code byte_fallback}, a
+   * {@code Prepend} normalizer or a {@code Metaspace} pre-tokenizer.
+   */
   public static Tokenizer load(Path file) throws IOException {
-    return loadByteLevelBpe(file);
+    return parse(readJson(file), file.toString());
+  }
+
+  /** Parses the text of a tokenizer.json (e.g. GGUF's {@code tokenizer.huggingface.json}); {@code source} names it in errors. */
+  public static Tokenizer parse(String json, String source) throws IOException {
+    JsonNode root;
+    try {
+      root = JSON.readTree(json);
+    } catch (JsonProcessingException e) {
+      throw new IOException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) throw new IOException(source + ": not a JSON object");
+    return parse(root, source);
+  }
+
+  private static Tokenizer parse(JsonNode root, String source) throws IOException {
+    Path name = Path.of(source);
+    try {
+      return isSentencePiece(root) ? SentencePieceJson.parse(root, source) : parse(root, name);
+    } catch (IllegalArgumentException e) {
+      throw new IOException(source + ": " + e.getMessage(), e);
+    }
+  }
+
+  static boolean isSentencePiece(JsonNode root) {
+    if (root.path("model").path("byte_fallback").asBoolean(false)) return true;
+    if (root.path("pre_tokenizer").path("type").asText().equals("Metaspace")) return true;
+    JsonNode normalizer = root.path("normalizer");
+    List<JsonNode> steps = new ArrayList<>();
+    if (normalizer.path("type").asText().equals("Sequence")) normalizer.path("normalizers").forEach(steps::add);
+    else steps.add(normalizer);
+    return steps.stream().anyMatch(n -> n.path("type").asText().equals("Prepend")
+        || n.path("type").asText().equals("Replace") && n.path("content").asText().equals("\u2581"));
+  }
+
+  private static JsonNode readJson(Path file) throws IOException {
+    JsonNode root;
+    try {
+      root = JSON.readTree(file.toFile());
+    } catch (JsonProcessingException e) {
+      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+    }
+    if (root == null || !root.isObject()) throw new IOException(file + ": not a JSON object");
+    return root;
+  }
+
+  /** Writes any tokenizer this package makes (byte-level or SentencePiece BPE) as tokenizer.json, atomically. */
+  public static void save(Tokenizer tokenizer, Path file) throws IOException {
+    switch (tokenizer) {
+      case ByteLevelBpeTokenizer b -> save(b, file);
+      case SentencePieceBpeTokenizer s -> write(SentencePieceJson.toJson(s), file);
+      default -> throw new IllegalArgumentException("cannot save a " + tokenizer.getClass().getSimpleName());
+    }
+  }
+
+  /** The tokenizer.json text of any tokenizer this package makes. */
+  public static String toJsonString(Tokenizer tokenizer) throws IOException {
+    ObjectNode root = switch (tokenizer) {
+      case ByteLevelBpeTokenizer b -> toJson(b);
+      case SentencePieceBpeTokenizer s -> SentencePieceJson.toJson(s);
+      default -> throw new IllegalArgumentException("cannot save a " + tokenizer.getClass().getSimpleName());
+    };
+    return new String(JSON.writer(printer()).writeValueAsBytes(root), java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  private static DefaultPrettyPrinter printer() {
+    return new DefaultPrettyPrinter()
+        .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
+        .withObjectIndenter(new DefaultIndenter("  ", "\n"))
+        .withArrayIndenter(new DefaultIndenter("  ", "\n"));
+  }
+
+  private static void write(ObjectNode root, Path file) throws IOException {
+    AtomicFiles.write(file, JSON.writer(printer()).writeValueAsBytes(root));
   }
 
   /** Loads a tokenizer.json that holds a byte-level BPE tokenizer (the only kind supported so far). */
@@ -79,8 +163,10 @@ public final class TokenizerJson {
           + " BPE, not byte-level)");
     }
     JsonNode normalizer = root.path("normalizer");
-    if (!normalizer.isMissingNode() && !normalizer.isNull() && !isEmptySequence(normalizer, "normalizers")) {
-      throw new IOException(file + ": normalizer '" + normalizer.path("type").asText() + "' is not supported");
+    boolean nfc = normalizer.path("type").asText().equals("NFC");
+    if (!nfc && !normalizer.isMissingNode() && !normalizer.isNull() && !isEmptySequence(normalizer, "normalizers")) {
+      throw new IOException(file + ": normalizer '" + normalizer.path("type").asText()
+          + "' is not supported (only NFC, or none)");
     }
     JsonNode decoder = root.path("decoder");
     if (!decoder.isMissingNode() && !decoder.isNull() && !decoder.path("type").asText().equals("ByteLevel")) {
@@ -103,19 +189,13 @@ public final class TokenizerJson {
     JsonNode byteLevel = steps.getLast();
     boolean addPrefixSpace = byteLevel.path("add_prefix_space").asBoolean(false);
     boolean useRegex = byteLevel.path("use_regex").asBoolean(true);
-    List<PreTokenizer.RegexSplit> splits = new ArrayList<>();
+    List<PreTokenizer> splits = new ArrayList<>();
     for (JsonNode step : steps.subList(0, steps.size() - 1)) {
       splits.add(parseSplit(step, file));
     }
-    PreTokenizer preTokenizer;
-    if (splits.size() > 1 || splits.size() == 1 && useRegex) {
-      throw new IOException(file + ": pre_tokenizer " + describe(pre)
-          + " is not supported (at most one Split, followed by ByteLevel with use_regex false)");
-    } else if (splits.size() == 1) {
-      preTokenizer = splits.getFirst();
-    } else {
-      preTokenizer = useRegex ? new Gpt2PreTokenizer() : new PreTokenizer.Whole();
-    }
+    if (useRegex) splits.add(new Gpt2PreTokenizer());
+    PreTokenizer preTokenizer = splits.isEmpty() ? new PreTokenizer.Whole()
+        : splits.size() == 1 ? splits.getFirst() : new PreTokenizer.Sequence(splits);
 
     // Vocabulary and merges.
     JsonNode vocab = model.path("vocab");
@@ -183,14 +263,15 @@ public final class TokenizerJson {
           t.path("special").asBoolean(false)));
     }
     return new ByteLevelBpeTokenizer(modelTokens, merges, added, preTokenizer, addPrefixSpace,
-        model.path("ignore_merges").asBoolean(false));
+        model.path("ignore_merges").asBoolean(false)).withNfc(nfc);
   }
 
-  private static PreTokenizer.RegexSplit parseSplit(JsonNode step, Path file) throws IOException {
+  private static PreTokenizer parseSplit(JsonNode step, Path file) throws IOException {
     String type = step.path("type").asText();
+    if (type.equals("Digits")) return new PreTokenizer.Digits(step.path("individual_digits").asBoolean(false));
     if (!type.equals("Split")) {
       throw new IOException(file + ": pre-tokenizer '" + type + "' is not supported before ByteLevel"
-          + " (only Split)");
+          + " (only Split and Digits)");
     }
     String behavior = step.path("behavior").asText();
     if (!behavior.equals("Isolated") || step.path("invert").asBoolean(false)) {
@@ -223,12 +304,7 @@ public final class TokenizerJson {
 
   /** Writes {@code tokenizer} to {@code file} atomically (a temporary file, then a move). */
   public static void save(ByteLevelBpeTokenizer tokenizer, Path file) throws IOException {
-    ObjectNode root = toJson(tokenizer);
-    DefaultPrettyPrinter printer = new DefaultPrettyPrinter()
-        .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER))
-        .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-        .withArrayIndenter(new DefaultIndenter("  ", "\n"));
-    AtomicFiles.write(file, JSON.writer(printer).writeValueAsBytes(root));
+    write(toJson(tokenizer), file);
   }
 
   static ObjectNode toJson(ByteLevelBpeTokenizer t) {
@@ -248,23 +324,34 @@ public final class TokenizerJson {
           .put("normalized", false)
           .put("special", a.special());
     }
-    root.putNull("normalizer");
+    if (t.nfc()) root.putObject("normalizer").put("type", "NFC");
+    else root.putNull("normalizer");
+    List<PreTokenizer> steps = t.preTokenizer() instanceof PreTokenizer.Sequence s ? new ArrayList<>(s.steps())
+        : new ArrayList<>(List.of(t.preTokenizer()));
+    boolean useRegex = steps.getLast() instanceof Gpt2PreTokenizer;
+    if (useRegex || steps.getLast() instanceof PreTokenizer.Whole) steps.removeLast();
     ObjectNode byteLevel = f.objectNode()
         .put("type", "ByteLevel")
         .put("add_prefix_space", t.addPrefixSpace())
         .put("trim_offsets", true)
-        .put("use_regex", t.preTokenizer() instanceof Gpt2PreTokenizer);
-    switch (t.preTokenizer()) {
-      case Gpt2PreTokenizer _ -> root.set("pre_tokenizer", byteLevel);
-      case PreTokenizer.Whole _ -> root.set("pre_tokenizer", byteLevel);
-      case PreTokenizer.RegexSplit s -> {
-        ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
-        ArrayNode list = seq.putArray("pretokenizers");
-        ObjectNode split = list.addObject().put("type", "Split");
-        split.putObject("pattern").put(s.literal() ? "String" : "Regex", s.source());
-        split.put("behavior", "Isolated").put("invert", false);
-        list.add(byteLevel);
+        .put("use_regex", useRegex);
+    if (steps.isEmpty()) {
+      root.set("pre_tokenizer", byteLevel);
+    } else {
+      ObjectNode seq = root.putObject("pre_tokenizer").put("type", "Sequence");
+      ArrayNode list = seq.putArray("pretokenizers");
+      for (PreTokenizer step : steps) {
+        switch (step) {
+          case PreTokenizer.RegexSplit s -> {
+            ObjectNode split = list.addObject().put("type", "Split");
+            split.putObject("pattern").put(s.literal() ? "String" : "Regex", s.source());
+            split.put("behavior", "Isolated").put("invert", false);
+          }
+          case PreTokenizer.Digits d -> list.addObject().put("type", "Digits").put("individual_digits", d.individual());
+          default -> throw new IllegalArgumentException("cannot write pre-tokenizer " + step);
+        }
       }
+      list.add(byteLevel);
     }
     root.putNull("post_processor");
     root.putObject("decoder")

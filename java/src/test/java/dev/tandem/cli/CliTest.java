@@ -87,7 +87,7 @@ class CliTest {
   void badInputGetsAClearMessageAndExitStatus1() {
     Run missing = run("generate", "--model", dir.resolve("nope").toString(), "--prompt", "x");
     assertThat(missing.exit()).isEqualTo(1);
-    assertThat(missing.err()).contains("model directory not found");
+    assertThat(missing.err()).contains("model not found");
 
     Run tooLong = run("generate", "--model", model.toString(), "--prompt", "x".repeat(64));
     assertThat(tooLong.exit()).isEqualTo(1);

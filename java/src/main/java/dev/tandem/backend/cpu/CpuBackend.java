@@ -245,6 +245,20 @@ public final class CpuBackend implements Backend {
     });
   }
 
+  @Override
+  public void addBias(Tensor x, Tensor bias, int n) {
+    if (bias.rows() != 1 || bias.cols() != x.cols()) {
+      throw new IllegalArgumentException("addBias: bias " + bias.name() + " is [" + bias.rows() + "][" + bias.cols()
+          + "], expected [1][" + x.cols() + "] for " + x.name());
+    }
+    float[] xs = CpuTensor.of(x).data(), b = CpuTensor.of(bias).data();
+    int d = x.cols();
+    forRows(n, d, i -> {
+      if (reference) ScalarOps.addBias(xs, i * d, b, d);
+      else VectorOps.addBias(xs, i * d, b, d);
+    });
+  }
+
   /** Runs a per-row body, across threads when there is enough work to pay for it. */
   private void forRows(int n, int width, java.util.function.IntConsumer body) {
     if (reference || (long) n * width < 64 * 1024) {

@@ -116,4 +116,9 @@ public final class ScalarOps {
   public static void add(float[] x, float[] delta, int offset, int n) {
     for (int i = offset; i < offset + n; i++) x[i] += delta[i];
   }
+
+  /** x[xOffset + j] += bias[j] for j in [0, d): one row plus a bias row. */
+  public static void addBias(float[] x, int xOffset, float[] bias, int d) {
+    for (int j = 0; j < d; j++) x[xOffset + j] += bias[j];
+  }
 }

@@ -318,4 +318,14 @@ public final class VectorOps {
     }
     for (; i < end; i++) x[i] += delta[i];
   }
+
+  /** x[xOffset + j] += bias[j] for j in [0, d); reference {@link ScalarOps#addBias}. */
+  public static void addBias(float[] x, int xOffset, float[] bias, int d) {
+    int j = 0;
+    for (int vecEnd = SPECIES.loopBound(d); j < vecEnd; j += LANES) {
+      FloatVector.fromArray(SPECIES, x, xOffset + j).add(FloatVector.fromArray(SPECIES, bias, j))
+          .intoArray(x, xOffset + j);
+    }
+    for (; j < d; j++) x[xOffset + j] += bias[j];
+  }
 }

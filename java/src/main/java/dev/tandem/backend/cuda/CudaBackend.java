@@ -603,6 +603,19 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void addBias(Tensor x, Tensor bias, int n) {
+    CudaTensor xs = f32(x), b = f32(bias);
+    checkRows(xs, n);
+    if (b.rows() != 1 || b.cols() != xs.cols()) {
+      throw new IllegalArgumentException("addBias: bias " + bias.name() + " is [" + b.rows() + "][" + b.cols()
+          + "], expected [1][" + xs.cols() + "]");
+    }
+    if (n == 0) return;
+    launch(Kernel.ADD_BIAS, ResidualAdd.biasGeometry(n, xs.cols()),
+        ResidualAdd.biasArgs(xs.address(), b.address(), n, xs.cols()));
+  }
+
+  @Override
   public void copyRows(Tensor src, int srcRow, Tensor dst, int dstRow, int count) {
     CudaTensor s = f32(src), d = f32(dst);
     if (s.cols() != d.cols()) {

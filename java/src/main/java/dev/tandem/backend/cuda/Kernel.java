@@ -13,6 +13,7 @@ enum Kernel {
   ROPE_KV_STORE("rope", "rope_kv_store_f32"),
   SWIGLU("swiglu", "swiglu_f32"),
   ADD("add", "add_f32"),
+  ADD_BIAS("add", "add_bias_f32"),
   COPY_ROWS("copy", "copy_rows_f32"),
   KV_STORE("kvstore", "kv_store_bf16"),
   ATTENTION_BLOCK("attention", "attention_bf16_block"),

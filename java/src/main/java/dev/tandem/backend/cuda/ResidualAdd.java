@@ -1,6 +1,6 @@
 package dev.tandem.backend.cuda;
 
-/** Launcher of {@code add_f32} (kernels/add.cu): x += delta. */
+/** Launchers of kernels/add.cu: {@code add_f32} (x += delta) and {@code add_bias_f32} (rows += bias). */
 final class ResidualAdd {
   private ResidualAdd() {}
 
@@ -11,5 +11,14 @@ final class ResidualAdd {
   /** x, delta: [count] fp32. */
   static KernelArgs args(long x, long delta, int count) {
     return new KernelArgs().ptr(x).ptr(delta).i32(count);
+  }
+
+  static LaunchGeometry biasGeometry(int n, int cols) {
+    return LaunchGeometry.linear((long) n * cols, 256);
+  }
+
+  /** x: [n][cols] fp32; bias: [cols] fp32. */
+  static KernelArgs biasArgs(long x, long bias, int n, int cols) {
+    return new KernelArgs().ptr(x).ptr(bias).i32(n).i32(cols);
   }
 }

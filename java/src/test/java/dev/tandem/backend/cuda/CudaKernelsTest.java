@@ -146,6 +146,13 @@ class CudaKernelsTest {
       ScalarOps.add(gate, up, 0, n * f);
       assertBitwise("add f=" + f, gate, down(g, n), n * f);
 
+      float[] bias = Close.random(random, f, 1.0);
+      Tensor b = gpu.table("bias", bias, 1, f);
+      gpu.addBias(g, b, n);
+      for (int i = 0; i < n; i++) ScalarOps.addBias(gate, i * f, bias, f);
+      assertBitwise("addBias f=" + f, gate, down(g, n), n * f);
+      gpu.release(b);
+
       Tensor dst = output("dst", n + 3, f);
       gpu.copyRows(g, 2, dst, 3, n - 2);
       float[] copied = down(dst, n + 3);

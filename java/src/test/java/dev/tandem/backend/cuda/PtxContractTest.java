@@ -36,6 +36,7 @@ class PtxContractTest {
     m.put(Kernel.ROPE_KV_STORE, Rope.fusedArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
     m.put(Kernel.SWIGLU, Swiglu.args(1, 2, 3, 4));
     m.put(Kernel.ADD, ResidualAdd.args(1, 2, 3));
+    m.put(Kernel.ADD_BIAS, ResidualAdd.biasArgs(1, 2, 3, 4));
     m.put(Kernel.COPY_ROWS, CopyRows.args(1, 2, 3));
     m.put(Kernel.KV_STORE, KvStore.args(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
     m.put(Kernel.ATTENTION_BLOCK, Attention.blockArgs(1, 2, 3, 4, 5, 6, 7, 8, 4, 64, 256, 0.125f));
