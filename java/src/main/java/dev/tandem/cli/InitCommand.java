@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.checkpoint.LoadedModel;
 import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.io.DType;
 import dev.tandem.model.LlamaConfig;
@@ -48,13 +49,13 @@ public final class InitCommand implements Callable<Integer> {
       throw new IllegalArgumentException(out + " already holds a model; choose another --out or remove it first");
     }
     if (secondaryOf != null) {
-      LoadedModel primary = LoadedModel.load(secondaryOf);
+      LoadedModel primary = ModelLoader.load(secondaryOf);
       LlamaConfig p = primary.weights().config();
       String vocabulary = primary.tokenizer() == null ? "" : PrimaryFingerprint.vocabularyHash(primary.tokenizer());
       TandemConfig tandem = new TandemConfig(c, TandemConfig.defaultLayerMap(c.numHiddenLayers(), p.numHiddenLayers()),
           2, PrimaryFingerprint.of(p, vocabulary));
       TandemWeights.random(tandem, seed, 0.02).save(out, dtype);
-      if (tokenizer == null && primary.tokenizer() != null) tokenizer = secondaryOf.resolve(LoadedModel.TOKENIZER_FILE);
+      if (tokenizer == null && primary.tokenizer() != null) tokenizer = secondaryOf.resolve(ModelLoader.TOKENIZER_FILE);
     } else {
       ModelWeights.random(c, seed).save(out, dtype);
     }

@@ -1,6 +1,8 @@
 package dev.tandem.cli;
 
 import dev.tandem.backend.Backend;
+import dev.tandem.checkpoint.LoadedModel;
+import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
 import dev.tandem.model.TensorNames;
@@ -15,6 +17,7 @@ import dev.tandem.tandem.PrimaryFingerprint;
 import dev.tandem.tandem.TandemConfig;
 import dev.tandem.tandem.TandemWeights;
 import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.tokenizer.Vocabularies;
 import dev.tandem.tokenizer.TokenizerJson;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -41,10 +44,10 @@ final class SpeedSetup {
   }
 
   static SpeedSetup load(Path primaryDir, Path drafterDir) throws IOException {
-    LoadedModel primary = LoadedModel.load(primaryDir);
+    LoadedModel primary = ModelLoader.load(primaryDir);
     Path drafterConfig = drafterDir.resolve(ModelWeights.CONFIG_FILE);
     if (!Files.isDirectory(drafterDir)) throw new IOException("drafter directory not found: " + drafterDir);
-    Path tokenizerFile = drafterDir.resolve(LoadedModel.TOKENIZER_FILE);
+    Path tokenizerFile = drafterDir.resolve(ModelLoader.TOKENIZER_FILE);
     Tokenizer drafterTokenizer = Files.isRegularFile(tokenizerFile) ? TokenizerJson.load(tokenizerFile) : null;
     SpeedSetup setup;
     if (TandemConfig.isTandem(drafterConfig)) {
@@ -65,23 +68,10 @@ final class SpeedSetup {
     int drafterVocab = drafterModel.config().vocabSize();
     if (primaryVocab != drafterVocab) {
       throw new IllegalArgumentException("the drafter " + drafterDir + " has a vocabulary of " + drafterVocab
-          + " tokens, the primary " + primary.dir() + " of " + primaryVocab + ": they must share one vocabulary");
+          + " tokens, the primary " + primary.source() + " of " + primaryVocab + ": they must share one vocabulary");
     }
-    Tokenizer a = primary.tokenizer(), b = drafterTokenizer;
-    if (a == null || b == null) return;
-    if (a.vocabSize() != b.vocabSize()) {
-      throw new IllegalArgumentException("the tokenizers differ: the primary's has " + a.vocabSize()
-          + " tokens, the drafter's " + b.vocabSize());
-    }
-    for (int id = 0; id < a.vocabSize(); id++) {
-      if (!a.token(id).equals(b.token(id))) {
-        throw new IllegalArgumentException("the tokenizers differ first at id " + id + ": the primary has \""
-            + a.token(id) + "\", the drafter \"" + b.token(id) + "\"");
-      }
-    }
-    if (!a.specialTokens().equals(b.specialTokens())) {
-      throw new IllegalArgumentException("the tokenizers' special tokens differ: " + a.specialTokens() + " vs "
-          + b.specialTokens());
+    if (primary.tokenizer() != null && drafterTokenizer != null) {
+      Vocabularies.requireCompatible(primary.tokenizer(), drafterTokenizer);
     }
   }
 
