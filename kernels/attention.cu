@@ -14,12 +14,13 @@
 //   chunk boundary a pair merges its chunk state into its total (if its position reached the chunk).
 //   Shared memory: Q of the run's pairs, one K tile (padded rows), one V tile (attn_shared_floats).
 //
-// attention_bf16_decode (secondary; one query row per sequence, split along the KV):
+// attention_bf16_decode (split along the KV; decode steps and verification blocks, any rows):
 //   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 4 warps. Block (h, c, i) computes the
-//   chunk-c state of row i for the group of query heads of KV head h and writes it to partial;
-//   blocks whose chunk starts after the row's position exit at once (the grid is sized by the
-//   capacity, so a captured graph serves every position). attention_merge_f32 then merges the chunk
-//   states of each (row, head) in chunk order: grid (heads, n), one warp.
+//   chunk-c state of row i for the group of query heads of KV head h; blocks whose chunk starts
+//   after the row's position exit at once (the grid is sized by the capacity, so a captured graph
+//   serves every position). A row of one chunk is written directly; otherwise each block stores its
+//   chunk state in partial, and the last of the row's chunk blocks to finish (an atomic ticket per
+//   (row, KV head), reset by that block) merges the states in chunk order and writes the output.
 //   Shared memory: as the block kernel.
 #include "attention.cuh"
 
@@ -111,8 +112,11 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
     const int* __restrict__ positions,   // [n]
     const int* __restrict__ slots,       // [n]
     float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
+    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
+    float* __restrict__ out,             // [n][heads * headDim]
     int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
   extern __shared__ float smem[];
+  __shared__ int lastChunk;
   float* Q = smem;
   float* K = Q + ATT_PAIRS * headDim;
   float* V = K + ATT_TILE * (headDim + 1);
@@ -123,6 +127,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
   int chunkStart = chunkIndex * ATT_CHUNK;
   if (chunkStart > position) return;  // uniform over the block
   int chunkEnd = min(chunkStart + ATT_CHUNK, position + 1);
+  int chunks = position / ATT_CHUNK + 1;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int slot = slots[row];
 
@@ -145,6 +150,15 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
       if (pair < group) attn_tile_update(state[i], Q + pair * headDim, K, V, count, headDim, scale, lane);
     }
   }
+  if (chunks == 1) {  // the whole row in this block: its state is the total
+#pragma unroll
+    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+      int pair = warp + ATT_WARPS * i;
+      if (pair < group) attn_write(out + (size_t)row * width + (size_t)(kvHead * group + pair) * headDim, state[i],
+                                   headDim, lane);
+    }
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
     int pair = warp + ATT_WARPS * i;
@@ -162,34 +176,26 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
       }
     }
   }
-}
-
-extern "C" __global__ void __launch_bounds__(32) attention_merge_f32(
-    const float* __restrict__ partial,   // [n][heads][maxChunks][2 + headDim]
-    const int* __restrict__ positions,   // [n]
-    float* __restrict__ out,             // [n][heads * headDim]
-    int n, int heads, int headDim, int capacity, int maxChunks) {
-  int head = blockIdx.x, row = blockIdx.y, lane = threadIdx.x;
-  if (row >= n) return;
-  int position = min(positions[row], capacity - 1);
-  int chunks = position / ATT_CHUNK + 1;
-  AttnState total, part;
-  attn_reset(total);
-  for (int c = 0; c < chunks; c++) {
-    const float* p = partial + (((size_t)row * heads + head) * maxChunks + c) * (2 + headDim);
-    part.m = p[0];
-    part.l = p[1];
-#pragma unroll
-    for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
-      int j = lane + 32 * r;
-      part.acc[r] = j < headDim ? p[2 + j] : 0.f;
-    }
-    attn_merge(total, part);
+  // The last chunk block of (row, KV head) to finish merges every chunk state in chunk order.
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int* ticket = tickets + (size_t)row * kvHeads + kvHead;
+    lastChunk = atomicAdd(ticket, 1) == chunks - 1;
+    if (lastChunk) *ticket = 0;  // ready for the next launch (graph replays)
   }
-  float* o = out + (size_t)row * heads * headDim + (size_t)head * headDim;
+  __syncthreads();
+  if (!lastChunk) return;
+  __threadfence();
 #pragma unroll
-  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
-    int j = lane + 32 * r;
-    if (j < headDim) o[j] = __fdiv_rn(total.acc[r], total.l);
+  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+    int pair = warp + ATT_WARPS * i;
+    if (pair < group) {
+      int head = kvHead * group + pair;
+      AttnState total;
+      attn_merge_chunks(total, partial + ((size_t)row * heads + head) * maxChunks * (2 + headDim), chunks, headDim,
+                        lane);
+      attn_write(out + (size_t)row * width + (size_t)head * headDim, total, headDim, lane);
+    }
   }
 }

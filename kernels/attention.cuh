@@ -119,3 +119,32 @@ __device__ __forceinline__ void attn_load_tile(float* K, float* V, const uint16_
 __host__ __device__ __forceinline__ int attn_shared_floats(int headDim) {
   return ATT_PAIRS * headDim + ATT_TILE * (headDim + 1) + ATT_TILE * headDim;
 }
+
+// out[j] = acc[j] / l for the dimensions this lane owns.
+__device__ __forceinline__ void attn_write(float* o, const AttnState& s, int headDim, int lane) {
+#pragma unroll
+  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+    int j = lane + 32 * r;
+    if (j < headDim) o[j] = __fdiv_rn(s.acc[r], s.l);
+  }
+}
+
+// Merges the stored states of chunks [0, chunks) of one (row, head) in chunk order into total.
+// states: [chunks][2 + headDim] (m, l, acc), written by other blocks of the same launch: read with
+// __ldcg (L2, never a stale L1 line).
+__device__ __forceinline__ void attn_merge_chunks(AttnState& total, const float* states, int chunks, int headDim,
+                                                  int lane) {
+  attn_reset(total);
+  AttnState part;
+  for (int c = 0; c < chunks; c++) {
+    const float* p = states + (size_t)c * (2 + headDim);
+    part.m = __ldcg(p);
+    part.l = __ldcg(p + 1);
+#pragma unroll
+    for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
+      int j = lane + 32 * r;
+      part.acc[r] = j < headDim ? __ldcg(p + 2 + j) : 0.f;
+    }
+    attn_merge(total, part);
+  }
+}

@@ -67,3 +67,15 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   for (int w = 1; w < warps; w++) total = fmaxf(total, scratch[w]);
   return total;
 }
+
+// RMSNorm's inverse root: 1 / sqrt(mean + eps), the root taken in double as on the CPU.
+__device__ __forceinline__ float inverse_rms(float sumSquares, int d, float eps) {
+  float meanPlusEps = __fadd_rn(__fdiv_rn(sumSquares, (float)d), eps);
+  return (float)(1.0 / sqrt((double)meanPlusEps));
+}
+
+// silu(g) * up, silu in double as on the CPU (ScalarOps.silu).
+__device__ __forceinline__ float swiglu_value(float g, float up) {
+  float silu = (float)((double)g / (1.0 + exp(-(double)g)));
+  return __fmul_rn(silu, up);
+}

@@ -17,6 +17,16 @@
 //   scalar loads instead; the order is again fixed by k alone.
 //   Shared memory: [8 warps][NR][4] partial sums.
 //
+//   Fusions (flags, uniform over the launch), each the same arithmetic as the separate kernel, so the
+//   same bits:
+//   MM_NORM: the input rows are rmsnorm(x) * gain: before a row group, the block computes each
+//     row's inverse RMS exactly as rmsnorm_f32 does (256 threads, thread t sums columns t, t + 256,
+//     ..., then block_sum) and scales the inputs as they are loaded.
+//   MM_SWIGLU: gate and up (two weights of equal width) are done together: a block owns columns
+//     c, c + 1 of both (its 4 columns: gate c, gate c + 1, up c, up c + 1), and writes
+//     out0 = silu(gate) * up (the SwiGLU of the MLP) instead of either product.
+//   MM_RESIDUAL: out0 += product (the residual stream takes the projection directly).
+//
 // matmul_bf16_tiled: the fallback for large n when no cuBLAS loads: 32 x 32 output tiles, k in
 //   tiles of 32 through shared memory, one thread per 4 outputs (a column of the tile, rows
 //   ty, ty + 8, ...). Shared memory: x tile [32][33] and w tile [32][33] floats.
@@ -27,28 +37,68 @@
 #define MM_WARPS 8
 #define MM_COLS 4
 #define MM_STEP 256
+#define MM_NORM 1
+#define MM_SWIGLU 2
+#define MM_RESIDUAL 4
 
 template <int NR>
 __device__ __forceinline__ void matmul_small(
     const float* __restrict__ x, int n, int k,
     const uint16_t* __restrict__ w0, float* __restrict__ out0, int m0,
     const uint16_t* __restrict__ w1, float* __restrict__ out1, int m1,
-    const uint16_t* __restrict__ w2, float* __restrict__ out2, int m2) {
+    const uint16_t* __restrict__ w2, float* __restrict__ out2, int m2,
+    const float* __restrict__ gain, float eps, int flags) {
   __shared__ float partial[MM_WARPS][NR][MM_COLS];
+  __shared__ float normScratch[32];
+  __shared__ float inverseRms[NR];
   int block = blockIdx.x;
-  int b0 = (m0 + MM_COLS - 1) / MM_COLS, b1 = (m1 + MM_COLS - 1) / MM_COLS;
-  const uint16_t* w;
+  bool swiglu = (flags & MM_SWIGLU) != 0;
+  // Column c of the block reads weight row wRow[c] of wSrc[c]; without MM_SWIGLU all four come from
+  // one weight, with it two from gate (w0) and two from up (w1).
+  const uint16_t* wSrc[MM_COLS];
+  int wRow[MM_COLS];
   float* out;
-  int m;
-  if (block < b0) { w = w0; out = out0; m = m0; }
-  else if (block < b0 + b1) { block -= b0; w = w1; out = out1; m = m1; }
-  else { block -= b0 + b1; w = w2; out = out2; m = m2; }
-  int col0 = block * MM_COLS;
-  if (col0 >= m) return;  // uniform over the block
+  int m, col0;
+  if (swiglu) {
+    col0 = block * 2;
+    m = m0;
+    out = out0;
+    if (col0 >= m) return;
+    for (int c = 0; c < MM_COLS; c++) {
+      wSrc[c] = c < 2 ? w0 : w1;
+      wRow[c] = col0 + (c & 1);
+    }
+  } else {
+    int b0 = (m0 + MM_COLS - 1) / MM_COLS, b1 = (m1 + MM_COLS - 1) / MM_COLS;
+    const uint16_t* w;
+    if (block < b0) { w = w0; out = out0; m = m0; }
+    else if (block < b0 + b1) { block -= b0; w = w1; out = out1; m = m1; }
+    else { block -= b0 + b1; w = w2; out = out2; m = m2; }
+    col0 = block * MM_COLS;
+    if (col0 >= m) return;  // uniform over the block
+    for (int c = 0; c < MM_COLS; c++) {
+      wSrc[c] = w;
+      wRow[c] = col0 + c;
+    }
+  }
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   bool vectorized = (k & 7) == 0;
+  bool norm = (flags & MM_NORM) != 0;
 
   for (int r0 = 0; r0 < n; r0 += NR) {
+    if (norm) {  // each row's inverse RMS, exactly as rmsnorm_f32 computes it
+#pragma unroll
+      for (int r = 0; r < NR; r++) {
+        if (r0 + r < n) {
+          const float* row = x + (size_t)(r0 + r) * k;
+          float sum = 0.f;
+          for (int j = threadIdx.x; j < k; j += blockDim.x) sum = __fmaf_rn(row[j], row[j], sum);
+          float total = block_sum(sum, normScratch);
+          if (threadIdx.x == 0) inverseRms[r] = inverse_rms(total, k, eps);
+        }
+      }
+      __syncthreads();
+    }
     float acc[NR][MM_COLS];
 #pragma unroll
     for (int r = 0; r < NR; r++)
@@ -60,8 +110,8 @@ __device__ __forceinline__ void matmul_small(
         uint4 wv[MM_COLS];
 #pragma unroll
         for (int c = 0; c < MM_COLS; c++) {
-          wv[c] = col0 + c < m ? __ldg(reinterpret_cast<const uint4*>(w + (size_t)(col0 + c) * k + kk))
-                               : make_uint4(0, 0, 0, 0);
+          wv[c] = wRow[c] < m ? __ldg(reinterpret_cast<const uint4*>(wSrc[c] + (size_t)wRow[c] * k + kk))
+                              : make_uint4(0, 0, 0, 0);
         }
 #pragma unroll
         for (int r = 0; r < NR; r++) {
@@ -69,6 +119,13 @@ __device__ __forceinline__ void matmul_small(
             const float4* xp = reinterpret_cast<const float4*>(x + (size_t)(r0 + r) * k + kk);
             float4 a = xp[0], b = xp[1];
             float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+            if (norm) {
+              const float4* gp = reinterpret_cast<const float4*>(gain + kk);
+              float4 ga = gp[0], gb = gp[1];
+              float gs[8] = {ga.x, ga.y, ga.z, ga.w, gb.x, gb.y, gb.z, gb.w};
+#pragma unroll
+              for (int e = 0; e < 8; e++) xs[e] = __fmul_rn(__fmul_rn(xs[e], inverseRms[r]), gs[e]);
+            }
 #pragma unroll
             for (int c = 0; c < MM_COLS; c++) {
               float wf[8];
@@ -83,11 +140,14 @@ __device__ __forceinline__ void matmul_small(
       for (int kk = warp * 32 + lane; kk < k; kk += MM_WARPS * 32) {
         float wf[MM_COLS];
 #pragma unroll
-        for (int c = 0; c < MM_COLS; c++) wf[c] = col0 + c < m ? bf16_bits_to_float(w[(size_t)(col0 + c) * k + kk]) : 0.f;
+        for (int c = 0; c < MM_COLS; c++) {
+          wf[c] = wRow[c] < m ? bf16_bits_to_float(wSrc[c][(size_t)wRow[c] * k + kk]) : 0.f;
+        }
 #pragma unroll
         for (int r = 0; r < NR; r++) {
           if (r0 + r < n) {
             float xv = x[(size_t)(r0 + r) * k + kk];
+            if (norm) xv = __fmul_rn(__fmul_rn(xv, inverseRms[r]), gain[kk]);
 #pragma unroll
             for (int c = 0; c < MM_COLS; c++) acc[r][c] = __fmaf_rn(xv, wf[c], acc[r][c]);
           }
@@ -104,10 +164,20 @@ __device__ __forceinline__ void matmul_small(
     __syncthreads();
     if (threadIdx.x < NR * MM_COLS) {
       int r = threadIdx.x / MM_COLS, c = threadIdx.x % MM_COLS;
-      if (r0 + r < n && col0 + c < m) {
+      if (swiglu) {
+        if (c < 2 && r0 + r < n && col0 + c < m) {
+          float gate = partial[0][r][c], up = partial[0][r][c + 2];
+          for (int ww = 1; ww < MM_WARPS; ww++) {
+            gate = __fadd_rn(gate, partial[ww][r][c]);
+            up = __fadd_rn(up, partial[ww][r][c + 2]);
+          }
+          out[(size_t)(r0 + r) * m + col0 + c] = swiglu_value(gate, up);
+        }
+      } else if (r0 + r < n && col0 + c < m) {
         float sum = partial[0][r][c];
         for (int ww = 1; ww < MM_WARPS; ww++) sum = __fadd_rn(sum, partial[ww][r][c]);
-        out[(size_t)(r0 + r) * m + col0 + c] = sum;
+        float* o = out + (size_t)(r0 + r) * m + col0 + c;
+        *o = (flags & MM_RESIDUAL) ? __fadd_rn(*o, sum) : sum;
       }
     }
     __syncthreads();
@@ -123,8 +193,9 @@ __device__ __forceinline__ void matmul_small(
       float* __restrict__ out1,         /* [n][m1] */                                               \
       const uint16_t* __restrict__ w2,  /* [m2][k] bf16, unused when m2 == 0 */                     \
       float* __restrict__ out2,         /* [n][m2] */                                               \
-      int n, int k, int m0, int m1, int m2) {                                                       \
-    matmul_small<NR>(x, n, k, w0, out0, m0, w1, out1, m1, w2, out2, m2);                            \
+      const float* __restrict__ gain,   /* [k] with MM_NORM, else unused */                         \
+      int n, int k, int m0, int m1, int m2, float eps, int flags) {                                 \
+    matmul_small<NR>(x, n, k, w0, out0, m0, w1, out1, m1, w2, out2, m2, gain, eps, flags);          \
   }
 
 MATMUL_SMALL_ENTRY(1)

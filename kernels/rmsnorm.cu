@@ -1,16 +1,10 @@
 // RMSNorm: out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * gain, fp32 (reference: ScalarOps.rmsNorm).
-// Fused variant: x[i] += delta[i] first (the residual add), written back, then normed.
 // Threads: one block of 256 threads per row; thread t handles columns t, t + 256, ...; the sum of
 // squares is a fixed-order block reduction (common.cuh), so a row's result never depends on n.
 // The inverse root is taken in double as on the CPU; the products use _rn intrinsics, left to
 // right, as Java evaluates x * inverseRms * gain.
 // Shared memory: 32 floats, the per-warp partial sums.
 #include "common.cuh"
-
-__device__ __forceinline__ float inverse_rms(float sumSquares, int d, float eps) {
-  float meanPlusEps = __fadd_rn(__fdiv_rn(sumSquares, (float)d), eps);
-  return (float)(1.0 / sqrt((double)meanPlusEps));
-}
 
 extern "C" __global__ void __launch_bounds__(256) rmsnorm_f32(
     const float* __restrict__ x,     // [n][d]
@@ -23,29 +17,6 @@ extern "C" __global__ void __launch_bounds__(256) rmsnorm_f32(
   const float* row = x + (size_t)i * d;
   float sum = 0.f;
   for (int j = threadIdx.x; j < d; j += blockDim.x) sum = __fmaf_rn(row[j], row[j], sum);
-  float inv = inverse_rms(block_sum(sum, scratch), d, eps);
-  for (int j = threadIdx.x; j < d; j += blockDim.x) {
-    out[(size_t)i * d + j] = __fmul_rn(__fmul_rn(row[j], inv), gain[j]);
-  }
-}
-
-extern "C" __global__ void __launch_bounds__(256) rmsnorm_f32_residual(
-    float* __restrict__ x,            // [n][d] the residual stream, updated in place: x += delta
-    const float* __restrict__ delta,  // [n][d]
-    const float* __restrict__ gain,   // [d]
-    float* __restrict__ out,          // [n][d] rmsnorm(x + delta)
-    int n, int d, float eps) {
-  __shared__ float scratch[32];
-  int i = blockIdx.x;
-  if (i >= n) return;
-  float* row = x + (size_t)i * d;
-  const float* drow = delta + (size_t)i * d;
-  float sum = 0.f;
-  for (int j = threadIdx.x; j < d; j += blockDim.x) {
-    float v = __fadd_rn(row[j], drow[j]);
-    row[j] = v;  // read back below by this same thread only
-    sum = __fmaf_rn(v, v, sum);
-  }
   float inv = inverse_rms(block_sum(sum, scratch), d, eps);
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
     out[(size_t)i * d + j] = __fmul_rn(__fmul_rn(row[j], inv), gain[j]);

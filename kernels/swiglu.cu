@@ -10,7 +10,5 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_f32(
     int count) {
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= count) return;
-  float g = gate[idx];
-  float silu = (float)((double)g / (1.0 + exp(-(double)g)));
-  out[idx] = __fmul_rn(silu, up[idx]);
+  out[idx] = swiglu_value(gate[idx], up[idx]);
 }

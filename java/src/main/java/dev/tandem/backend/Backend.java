@@ -32,16 +32,6 @@ public interface Backend extends AutoCloseable {
   /** {@code out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * gain}. x, out: [n][d], gain: [1][d]. */
   void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out);
 
-  /**
-   * The residual add followed by the next RMSNorm: {@code x += delta}, then
-   * {@code out = rmsNorm(x, gain)}. Equal, bit for bit, to {@link #add} then {@link #rmsNorm}
-   * on the same backend; a device backend fuses the two into one pass over x.
-   */
-  default void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
-    add(x, delta, n);
-    rmsNorm(x, gain, eps, n, out);
-  }
-
   /** {@code out[i][o] = sum_k x[i][k] * w[o][k]} (w in the Hugging Face Linear layout [out][in]). */
   void matmul(Tensor x, Tensor w, int n, Tensor out);
 
@@ -50,6 +40,38 @@ public interface Backend extends AutoCloseable {
    * Equal, bit for bit, to calling {@link #matmul} once per weight.
    */
   void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs);
+
+  /**
+   * The products of a pre-norm: {@code outs[m] = rmsNorm(x, gain) * ws[m]^T}. Equal, bit for bit,
+   * to {@link #rmsNorm} into {@code normed} ([n][k]) then {@link #matmul}; a device backend may
+   * fold the norm into the products (and then leaves {@code normed} unwritten).
+   */
+  default void normMatmul(Tensor x, Tensor gain, float eps, Tensor normed, Tensor[] ws, int n, Tensor[] outs) {
+    rmsNorm(x, gain, eps, n, normed);
+    matmul(normed, ws, n, outs);
+  }
+
+  /**
+   * A projection added into the residual stream: {@code residual += x * w^T}. Equal, bit for bit,
+   * to {@link #matmul} into {@code product} ([n][m]) then {@link #add}; a device backend may add in
+   * the product's epilogue (and then leaves {@code product} unwritten).
+   */
+  default void matmulAdd(Tensor x, Tensor w, int n, Tensor residual, Tensor product) {
+    matmul(x, w, n, product);
+    add(residual, product, n);
+  }
+
+  /**
+   * The first half of the MLP: {@code hidden = silu(gate) * up} with {@code gate = rmsNorm(x) *
+   * wGate^T}, {@code up = rmsNorm(x) * wUp^T}. Equal, bit for bit, to {@link #normMatmul} into
+   * {@code gate} and {@code up} then {@link #swiglu}; a device backend may fuse all three (and then
+   * leaves {@code normed}, {@code gate} and {@code up} unwritten).
+   */
+  default void normGateUpSwiglu(Tensor x, Tensor gain, float eps, Tensor normed, Tensor wGate, Tensor wUp, int n,
+      Tensor gate, Tensor up, Tensor hidden) {
+    normMatmul(x, gain, eps, normed, new Tensor[] {wGate, wUp}, n, new Tensor[] {gate, up});
+    swiglu(gate, up, n, hidden);
+  }
 
   /**
    * Rotary embedding in place, Hugging Face "rotate half" convention, for each of {@code heads}

@@ -55,8 +55,15 @@ public final class ProfilingBackend implements Backend {
   @Override public void rmsNorm(Tensor x, Tensor gain, float eps, int n, Tensor out) {
     time("rmsNorm", () -> inner.rmsNorm(x, gain, eps, n, out));
   }
-  @Override public void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
-    time("addRmsNorm", () -> inner.addRmsNorm(x, delta, gain, eps, n, out));
+  @Override public void normMatmul(Tensor x, Tensor gain, float eps, Tensor normed, Tensor[] ws, int n, Tensor[] outs) {
+    time("normMatmul", () -> inner.normMatmul(x, gain, eps, normed, ws, n, outs));
+  }
+  @Override public void matmulAdd(Tensor x, Tensor w, int n, Tensor residual, Tensor product) {
+    time("matmulAdd", () -> inner.matmulAdd(x, w, n, residual, product));
+  }
+  @Override public void normGateUpSwiglu(Tensor x, Tensor gain, float eps, Tensor normed, Tensor wGate, Tensor wUp,
+      int n, Tensor gate, Tensor up, Tensor hidden) {
+    time("normGateUpSwiglu", () -> inner.normGateUpSwiglu(x, gain, eps, normed, wGate, wUp, n, gate, up, hidden));
   }
   @Override public void matmul(Tensor x, Tensor w, int n, Tensor out) { time("matmul", () -> inner.matmul(x, w, n, out)); }
   @Override public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {

@@ -46,7 +46,8 @@ public final class Decoder implements AutoCloseable {
   private final Tensor[] captured;  // [captureLayers.length] x [rows][d]
   private final Tensor[] qkvOut;
   private final Tensor[] keyValueOut;
-  private final Tensor[] gateUpOut;
+  private final Tensor[] lmHeadOnly;
+  private final Tensor[] logitsOnly;
 
   private LogitsMode lastMode = LogitsMode.NONE;
   private int logitRows;
@@ -101,7 +102,8 @@ public final class Decoder implements AutoCloseable {
     for (int i = 0; i < captured.length; i++) captured[i] = backend.allocate("hidden_" + captureLayers[i], maxRows, d);
     qkvOut = new Tensor[] {q, k, v};
     keyValueOut = new Tensor[] {k, v};
-    gateUpOut = new Tensor[] {gate, up};
+    lmHeadOnly = new Tensor[] {lmHead};
+    logitsOnly = new Tensor[] {logits};
   }
 
   public LlamaConfig config() { return config; }
@@ -126,12 +128,10 @@ public final class Decoder implements AutoCloseable {
 
     backend.embed(embedding, rows, x);
     capture(0, n);
-    backend.rmsNorm(x, layers[0].attentionNorm, eps, n, xNormed);
     for (int l = 0; l < layers.length; l++) {
       DecoderLayer layer = layers[l];
-      // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x)
-      // (xn was computed by the previous step, fused with its residual add).
-      backend.matmul(xNormed, layer.qkv, n, qkvOut);
+      // Attention block: x += Wo * attention(rope(Wq xn), rope(Wk xn), Wv xn), xn = rmsnorm(x).
+      backend.normMatmul(x, layer.attentionNorm, eps, xNormed, layer.qkv, n, qkvOut);
       if (layer.bq != null) {  // Qwen2: q, k, v += their biases
         backend.addBias(q, layer.bq, n);
         backend.addBias(k, layer.bk, n);
@@ -139,17 +139,10 @@ public final class Decoder implements AutoCloseable {
       }
       backend.ropeAndStore(q, heads, k, v, config.numKeyValueHeads(), headDim, ropeTable, cache, l, rows);
       backend.attention(q, cache, l, heads, headDim, rows, attended);
-      backend.matmul(attended, layer.wo, n, projected);
+      backend.matmulAdd(attended, layer.wo, n, x, projected);
       // MLP block: x += Wdown * (silu(Wgate xn) * Wup xn), xn = rmsnorm(x).
-      backend.addRmsNorm(x, projected, layer.mlpNorm, eps, n, xNormed);
-      backend.matmul(xNormed, layer.gateUp, n, gateUpOut);
-      backend.swiglu(gate, up, n, hidden);
-      backend.matmul(hidden, layer.wDown, n, projected);
-      if (l + 1 < layers.length) {
-        backend.addRmsNorm(x, projected, layers[l + 1].attentionNorm, eps, n, xNormed);
-      } else {
-        backend.add(x, projected, n);
-      }
+      backend.normGateUpSwiglu(x, layer.mlpNorm, eps, xNormed, layer.wGate, layer.wUp, n, gate, up, hidden);
+      backend.matmulAdd(hidden, layer.wDown, n, x, projected);
       capture(l + 1, n);
     }
     computeLogits(rows, mode);
@@ -169,8 +162,7 @@ public final class Decoder implements AutoCloseable {
     int n = rows.rowCount();
     if (n > maxRows) throw new IllegalArgumentException(n + " rows exceed this decoder's " + maxRows + " rows per pass");
     DecoderLayer l = layers[layer];
-    backend.rmsNorm(input, l.attentionNorm, (float) config.rmsNormEps(), n, xNormed);
-    backend.matmul(xNormed, l.keyValue, n, keyValueOut);
+    backend.normMatmul(input, l.attentionNorm, (float) config.rmsNormEps(), xNormed, l.keyValue, n, keyValueOut);
     if (l.bk != null) {
       backend.addBias(k, l.bk, n);
       backend.addBias(v, l.bv, n);
@@ -185,14 +177,12 @@ public final class Decoder implements AutoCloseable {
       case NONE -> logitRows = 0;
       case ALL -> {
         logitRows = rows.rowCount();
-        backend.rmsNorm(x, finalNorm, eps, logitRows, lastRows);
-        backend.matmul(lastRows, lmHead, logitRows, logits);
+        backend.normMatmul(x, finalNorm, eps, lastRows, lmHeadOnly, logitRows, logitsOnly);
       }
       case LAST -> {
         logitRows = rows.sequenceCount();
         for (int s = 0; s < logitRows; s++) backend.copyRows(x, rows.lastRow(s), projected, s, 1);
-        backend.rmsNorm(projected, finalNorm, eps, logitRows, lastRows);
-        backend.matmul(lastRows, lmHead, logitRows, logits);
+        backend.normMatmul(projected, finalNorm, eps, lastRows, lmHeadOnly, logitRows, logitsOnly);
       }
     }
   }

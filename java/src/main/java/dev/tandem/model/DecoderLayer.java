@@ -19,7 +19,6 @@ final class DecoderLayer {
   final Tensor bk;             // [1][kvDim]
   final Tensor bv;             // [1][kvDim]
   final Tensor[] qkv;          // {wq, wk, wv}: one pass over the normed input
-  final Tensor[] gateUp;       // {wGate, wUp}
   final Tensor[] keyValue;     // {wk, wv}
 
   DecoderLayer(Backend backend, ModelWeights w, int l) {
@@ -42,7 +41,6 @@ final class DecoderLayer {
       bq = bk = bv = null;
     }
     qkv = new Tensor[] {wq, wk, wv};
-    gateUp = new Tensor[] {wGate, wUp};
     keyValue = new Tensor[] {wk, wv};
   }
 

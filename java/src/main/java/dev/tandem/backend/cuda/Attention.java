@@ -2,7 +2,7 @@ package dev.tandem.backend.cuda;
 
 /**
  * Launchers of kernels/attention.cu: block-wise primary attention ({@code attention_bf16_block})
- * and the split-KV decode attention ({@code attention_bf16_decode} + {@code attention_merge_f32}).
+ * and the split-KV attention ({@code attention_bf16_decode}, which merges its chunks itself).
  * The constants mirror attention.cuh.
  */
 final class Attention {
@@ -70,19 +70,13 @@ final class Attention {
     return (long) n * heads * maxChunks(capacity) * (2 + headDim);
   }
 
-  static KernelArgs decodeArgs(long q, long keys, long values, long positions, long slots, long partial, int n,
-      int heads, int kvHeads, int headDim, int capacity, float scale) {
-    return new KernelArgs().ptr(q).ptr(keys).ptr(values).ptr(positions).ptr(slots).ptr(partial).i32(n).i32(heads)
-        .i32(kvHeads).i32(headDim).i32(capacity).i32(maxChunks(capacity)).f32(scale);
-  }
-
-  /** One warp per (head, row). */
-  static LaunchGeometry mergeGeometry(int n, int heads) {
-    return new LaunchGeometry(heads, n, 1, 32, 1, 1, 0);
-  }
-
-  static KernelArgs mergeArgs(long partial, long positions, long out, int n, int heads, int headDim, int capacity) {
-    return new KernelArgs().ptr(partial).ptr(positions).ptr(out).i32(n).i32(heads).i32(headDim).i32(capacity)
-        .i32(maxChunks(capacity));
+  /**
+   * partial: [n][heads][maxChunks][2 + headDim] fp32 chunk states; tickets: [n][kvHeads] ints, zero
+   * before the launch (the kernel leaves them zero); out: [n][heads * headDim].
+   */
+  static KernelArgs decodeArgs(long q, long keys, long values, long positions, long slots, long partial, long tickets,
+      long out, int n, int heads, int kvHeads, int headDim, int capacity, float scale) {
+    return new KernelArgs().ptr(q).ptr(keys).ptr(values).ptr(positions).ptr(slots).ptr(partial).ptr(tickets).ptr(out)
+        .i32(n).i32(heads).i32(kvHeads).i32(headDim).i32(capacity).i32(maxChunks(capacity)).f32(scale);
   }
 }

@@ -73,6 +73,7 @@ public final class CudaBackend implements Backend {
   private final Set<CudaTensor> tensors = Collections.newSetFromMap(new IdentityHashMap<>());
   private final Set<CudaKvCache> caches = Collections.newSetFromMap(new IdentityHashMap<>());
   private DeviceBuffer partial;      // decode attention chunk states
+  private DeviceBuffer tickets;      // decode attention: [rows][kvHeads] ints, zero between launches
   private KernelProfiler profiler;   // non-null while profiling
   private KernelProfiler profilerStopped;
   private DeviceBuffer xBf16;        // activations in bf16 for cuBLAS
@@ -385,15 +386,84 @@ public final class CudaBackend implements Backend {
     launch(Kernel.RMSNORM, RmsNorm.geometry(n), RmsNorm.args(xs.address(), g.address(), o.address(), n, xs.cols(), eps));
   }
 
+  /** The small-n kernel over up to three weights per launch, with the given fusion flags. */
+  private void smallMatmul(CudaTensor xs, Tensor[] ws, int n, Tensor[] outs, long gain, float eps, int flags) {
+    Kernel kernel = Matmul.smallKernel(n);
+    int k = xs.cols();
+    for (int first = 0; first < ws.length; first += Matmul.MAX_WEIGHTS) {
+      int count = Math.min(Matmul.MAX_WEIGHTS, ws.length - first);
+      long[] w = new long[3], o = new long[3];
+      int[] m = new int[3];
+      for (int j = 0; j < count; j++) {
+        w[j] = of(ws[first + j]).address();
+        o[j] = of(outs[first + j]).address();
+        m[j] = ws[first + j].rows();
+      }
+      launch(kernel, Matmul.smallGeometry(m[0], m[1], m[2]),
+          Matmul.smallArgs(xs.address(), w[0], o[0], w[1], o[1], w[2], o[2], gain, n, k, m[0], m[1], m[2], eps, flags));
+    }
+  }
+
+  /** Shapes of a product x [n][k] * w^T into out [n][w.rows]; throws naming what does not fit. */
+  private void checkProduct(CudaTensor xs, Tensor w, Tensor out, int n) {
+    if (w.cols() != xs.cols()) {
+      throw new IllegalArgumentException("matmul " + w.name() + ": weight has " + w.cols() + " input features, activation "
+          + xs.name() + " has " + xs.cols());
+    }
+    if (out.cols() != w.rows()) {
+      throw new IllegalArgumentException("matmul " + w.name() + ": output " + out.name() + " has " + out.cols()
+          + " columns, expected " + w.rows());
+    }
+    bf16(w);
+    checkRows(f32(out), n);
+  }
+
+  /** The norm folded into the small-n products (n <= 64); larger n: the separate kernels. */
   @Override
-  public void addRmsNorm(Tensor x, Tensor delta, Tensor gain, float eps, int n, Tensor out) {
-    CudaTensor xs = f32(x), d = f32(delta), g = f32(gain), o = f32(out);
+  public void normMatmul(Tensor x, Tensor gain, float eps, Tensor normed, Tensor[] ws, int n, Tensor[] outs) {
+    CudaTensor xs = f32(x), g = f32(gain);
+    if (n > Matmul.SMALL_N_MAX || n == 0) {
+      Backend.super.normMatmul(x, gain, eps, normed, ws, n, outs);
+      return;
+    }
     checkRows(xs, n);
-    checkRows(d, n);
-    checkRows(o, n);
-    if (n == 0) return;
-    launch(Kernel.RMSNORM_RESIDUAL, RmsNorm.geometry(n),
-        RmsNorm.residualArgs(xs.address(), d.address(), g.address(), o.address(), n, xs.cols(), eps));
+    if (g.cols() != xs.cols()) throw new IllegalArgumentException("normMatmul: gain " + gain.name() + " has " + g.cols()
+        + " columns, " + x.name() + " has " + xs.cols());
+    for (int j = 0; j < ws.length; j++) checkProduct(xs, ws[j], outs[j], n);
+    smallMatmul(xs, ws, n, outs, g.address(), eps, Matmul.NORM);
+  }
+
+  /** The residual add in the small-n product's epilogue (n <= 64); larger n: matmul then add. */
+  @Override
+  public void matmulAdd(Tensor x, Tensor w, int n, Tensor residual, Tensor product) {
+    CudaTensor xs = f32(x);
+    if (n > Matmul.SMALL_N_MAX || n == 0) {
+      Backend.super.matmulAdd(x, w, n, residual, product);
+      return;
+    }
+    checkRows(xs, n);
+    checkProduct(xs, w, residual, n);
+    smallMatmul(xs, new Tensor[] {w}, n, new Tensor[] {residual}, 0L, 0f, Matmul.RESIDUAL);
+  }
+
+  /** Norm, gate and up products and SwiGLU in one launch (n <= 64); larger n: the separate kernels. */
+  @Override
+  public void normGateUpSwiglu(Tensor x, Tensor gain, float eps, Tensor normed, Tensor wGate, Tensor wUp, int n,
+      Tensor gate, Tensor up, Tensor hidden) {
+    CudaTensor xs = f32(x), g = f32(gain), h = f32(hidden);
+    if (n > Matmul.SMALL_N_MAX || n == 0) {
+      Backend.super.normGateUpSwiglu(x, gain, eps, normed, wGate, wUp, n, gate, up, hidden);
+      return;
+    }
+    checkRows(xs, n);
+    if (g.cols() != xs.cols()) throw new IllegalArgumentException("normGateUpSwiglu: gain " + gain.name() + " has "
+        + g.cols() + " columns, " + x.name() + " has " + xs.cols());
+    checkProduct(xs, wGate, hidden, n);
+    checkProduct(xs, wUp, hidden, n);
+    int m = wGate.rows();
+    launch(Matmul.smallKernel(n), Matmul.swigluGeometry(m), Matmul.smallArgs(xs.address(), of(wGate).address(),
+        h.address(), of(wUp).address(), 0L, 0L, 0L, g.address(), n, xs.cols(), m, m, 0, eps,
+        Matmul.NORM | Matmul.SWIGLU));
   }
 
   @Override
@@ -421,19 +491,7 @@ public final class CudaBackend implements Backend {
     }
     if (n == 0) return;
     if (n <= Matmul.SMALL_N_MAX) {
-      Kernel kernel = Matmul.smallKernel(n);
-      for (int first = 0; first < ws.length; first += Matmul.MAX_WEIGHTS) {
-        int count = Math.min(Matmul.MAX_WEIGHTS, ws.length - first);
-        long[] w = new long[3], o = new long[3];
-        int[] m = new int[3];
-        for (int j = 0; j < count; j++) {
-          w[j] = of(ws[first + j]).address();
-          o[j] = of(outs[first + j]).address();
-          m[j] = ws[first + j].rows();
-        }
-        launch(kernel, Matmul.smallGeometry(m[0], m[1], m[2]),
-            Matmul.smallArgs(xs.address(), w[0], o[0], w[1], o[1], w[2], o[2], n, k, m[0], m[1], m[2]));
-      }
+      smallMatmul(xs, ws, n, outs, 0L, 0f, 0);
       return;
     }
     if (cublas != null) {
@@ -571,11 +629,18 @@ public final class CudaBackend implements Backend {
     if (decodeKernel && n <= Attention.SPLIT_MAX_ROWS) {
       partial = scratch(partial, "decode attention partial states",
           Attention.partialFloats(n, heads, headDim, c.capacity()) * 4);
+      long ticketBytes = (long) n * kvHeads * 4;
+      if (tickets == null || tickets.bytes() < ticketBytes) {
+        tickets = scratch(tickets, "decode attention tickets", ticketBytes);
+        // Zero once; the kernel's last chunk block resets its ticket, so they stay zero between launches.
+        Cu.check("cuMemsetD32(decode attention tickets)",
+            () -> JCudaDriver.cuMemsetD32(tickets.pointer(), 0, tickets.bytes() / 4));
+        Cu.afterSynchronousCopy("zeroing the decode attention tickets");
+      }
       launch(Kernel.ATTENTION_DECODE, Attention.decodeGeometry(n, kvHeads, headDim, c.capacity()),
           Attention.decodeArgs(qs.address(), c.keysAddress(layer), c.valuesAddress(layer), rows.positions(),
-              rows.slots(), partial.address(), n, heads, kvHeads, headDim, c.capacity(), scale));
-      launch(Kernel.ATTENTION_MERGE, Attention.mergeGeometry(n, heads),
-          Attention.mergeArgs(partial.address(), rows.positions(), o.address(), n, heads, headDim, c.capacity()));
+              rows.slots(), partial.address(), tickets.address(), o.address(), n, heads, kvHeads, headDim,
+              c.capacity(), scale));
     } else {
       launch(Kernel.ATTENTION_BLOCK, Attention.blockGeometry(n, heads, kvHeads, headDim),
           Attention.blockArgs(qs.address(), c.keysAddress(layer), c.valuesAddress(layer), rows.positions(),
@@ -803,6 +868,7 @@ public final class CudaBackend implements Backend {
         () -> { for (CudaKvCache c : new ArrayList<>(caches)) c.close(); },
         () -> { for (CudaTensor t : tensors) t.buffer().close(); tensors.clear(); },
         () -> { if (partial != null) partial.close(); },
+        () -> { if (tickets != null) tickets.close(); },
         () -> { if (profiler != null) profiler.close(); if (profilerStopped != null) profilerStopped.close(); },
         () -> { if (xBf16 != null) xBf16.close(); },
         () -> { if (ids != null) ids.close(); },

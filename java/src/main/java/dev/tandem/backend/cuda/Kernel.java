@@ -8,7 +8,6 @@ package dev.tandem.backend.cuda;
 enum Kernel {
   EMBED("embed", "embed_bf16"),
   RMSNORM("rmsnorm", "rmsnorm_f32"),
-  RMSNORM_RESIDUAL("rmsnorm", "rmsnorm_f32_residual"),
   ROPE("rope", "rope_f32"),
   ROPE_KV_STORE("rope", "rope_kv_store_f32"),
   SWIGLU("swiglu", "swiglu_f32"),
@@ -18,7 +17,6 @@ enum Kernel {
   KV_STORE("kvstore", "kv_store_bf16"),
   ATTENTION_BLOCK("attention", "attention_bf16_block"),
   ATTENTION_DECODE("attention", "attention_bf16_decode"),
-  ATTENTION_MERGE("attention", "attention_merge_f32"),
   ARGMAX("argmax", "argmax_f32"),
   SAMPLE("sample", "sample_f32"),
   MATMUL_N1("matmul", "matmul_bf16_n1"),

@@ -24,6 +24,16 @@ final class Matmul {
     return Kernel.MATMUL_N8;
   }
 
+  /** Fusion flags of the small-n kernel (kernels/matmul.cu). */
+  static final int NORM = 1;
+  static final int SWIGLU = 2;
+  static final int RESIDUAL = 4;
+
+  /** SwiGLU-fused gate/up: 2 columns of each weight per block, ceil(m / 2) blocks. */
+  static LaunchGeometry swigluGeometry(int m) {
+    return new LaunchGeometry(LaunchGeometry.ceilDiv(m, 2), 1, 1, 256, 1, 1, 0);
+  }
+
   /** Blocks of 256 threads, ceil(m / 4) per weight; {@code ms} are the weights' output widths. */
   static LaunchGeometry smallGeometry(int... ms) {
     long blocks = 0;
@@ -34,11 +44,13 @@ final class Matmul {
 
   /**
    * x: [n][k] fp32; w_i: [m_i][k] bf16; out_i: [n][m_i] fp32. Unused weights: address 0, m 0.
+   * gain: [k] fp32 with {@link #NORM} (else 0); flags: {@link #NORM}, {@link #SWIGLU},
+   * {@link #RESIDUAL} (out0 += product).
    */
-  static KernelArgs smallArgs(long x, long w0, long out0, long w1, long out1, long w2, long out2, int n, int k,
-      int m0, int m1, int m2) {
-    return new KernelArgs().ptr(x).ptr(w0).ptr(out0).ptr(w1).ptr(out1).ptr(w2).ptr(out2).i32(n).i32(k).i32(m0)
-        .i32(m1).i32(m2);
+  static KernelArgs smallArgs(long x, long w0, long out0, long w1, long out1, long w2, long out2, long gain, int n,
+      int k, int m0, int m1, int m2, float eps, int flags) {
+    return new KernelArgs().ptr(x).ptr(w0).ptr(out0).ptr(w1).ptr(out1).ptr(w2).ptr(out2).ptr(gain).i32(n).i32(k)
+        .i32(m0).i32(m1).i32(m2).f32(eps).i32(flags);
   }
 
   /** 32 x 32 output tiles, 256 threads each. */

@@ -1,6 +1,6 @@
 package dev.tandem.backend.cuda;
 
-/** Launchers of {@code rmsnorm_f32} and {@code rmsnorm_f32_residual} (kernels/rmsnorm.cu). */
+/** Launcher of {@code rmsnorm_f32} (kernels/rmsnorm.cu). */
 final class RmsNorm {
   private RmsNorm() {}
 
@@ -12,10 +12,5 @@ final class RmsNorm {
   /** x, out: [n][d] fp32; gain: [d] fp32. */
   static KernelArgs args(long x, long gain, long out, int n, int d, float eps) {
     return new KernelArgs().ptr(x).ptr(gain).ptr(out).i32(n).i32(d).f32(eps);
-  }
-
-  /** x (updated: x += delta), delta, out: [n][d] fp32; gain: [d] fp32. */
-  static KernelArgs residualArgs(long x, long delta, long gain, long out, int n, int d, float eps) {
-    return new KernelArgs().ptr(x).ptr(delta).ptr(gain).ptr(out).i32(n).i32(d).f32(eps);
   }
 }

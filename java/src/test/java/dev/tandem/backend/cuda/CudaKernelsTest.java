@@ -98,12 +98,6 @@ class CudaKernelsTest {
       // fp32 sum of squares in another order: relative error ~sqrt(d) * 2^-24, far below 2e-5.
       assertClose("rmsnorm d=" + d, expected, down(out, n), n * d, 1e-6, 2e-5);
 
-      gpu.poison(out);
-      gpu.addRmsNorm(xs, ds, g, 1e-5f, n, out);
-      ScalarOps.add(x, delta, 0, n * d);
-      for (int i = 0; i < n; i++) ScalarOps.rmsNorm(x, i * d, gain, 1e-5f, d, expected, i * d);
-      assertBitwise("residual add (x += delta) d=" + d, x, down(xs, n), n * d);
-      assertClose("rmsnorm after the add d=" + d, expected, down(out, n), n * d, 1e-6, 2e-5);
       for (Tensor t : List.of(xs, ds, g, out)) gpu.release(t);
     }
   }
@@ -191,6 +185,45 @@ class CudaKernelsTest {
     cache.close();
     gpu.release(ks);
     gpu.release(vs);
+  }
+
+  /**
+   * The fused products (norm prologue, residual epilogue, gate/up with SwiGLU) equal the separate
+   * kernels bit for bit, for n = 1, 3 and 8 rows and widths that are and are not multiples of 8.
+   */
+  @Test
+  void fusedProductsEqualTheSeparateKernels() {
+    for (int[] shape : new int[][] {{1, 64, 40}, {3, 33, 17}, {8, 128, 96}}) {
+      int n = shape[0], k = shape[1], m = shape[2];
+      float[] x = Close.random(random, n * k, 2.0), gain = Close.random(random, k, 1.5);
+      float[][] w = {Close.random(random, m * k, 0.2), Close.random(random, m * k, 0.2), Close.random(random, k * m, 0.2)};
+      Tensor xs = input("x", x, n, k), g = gpu.table("gain", gain, 1, k);
+      Tensor wa = gpu.weights("wa", w[0], m, k), wb = gpu.weights("wb", w[1], m, k), wd = gpu.weights("wd", w[2], k, m);
+      Tensor normed = output("normed", n, k), a = output("a", n, m), b = output("b", n, m), h = output("h", n, m);
+      Tensor[] ws = {wa, wb};
+      // Separate kernels: norm, products, SwiGLU, down product, residual add.
+      gpu.rmsNorm(xs, g, 1e-5f, n, normed);
+      gpu.matmul(normed, ws, n, new Tensor[] {a, b});
+      float[] expectedA = down(a, n), expectedB = down(b, n);
+      gpu.swiglu(a, b, n, h);
+      float[] expectedH = down(h, n);
+      Tensor product = output("product", n, k), residual = input("residual", x, n, k);
+      gpu.matmul(h, wd, n, product);
+      gpu.add(residual, product, n);
+      float[] expectedResidual = down(residual, n);
+      // Fused.
+      for (Tensor t : List.of(a, b, h)) gpu.poison(t);
+      gpu.normMatmul(xs, g, 1e-5f, normed, ws, n, new Tensor[] {a, b});
+      assertBitwise("normMatmul a " + n + "x" + k + "x" + m, expectedA, down(a, n), n * m);
+      assertBitwise("normMatmul b " + n + "x" + k + "x" + m, expectedB, down(b, n), n * m);
+      gpu.poison(h);
+      gpu.normGateUpSwiglu(xs, g, 1e-5f, normed, wa, wb, n, a, b, h);
+      assertBitwise("normGateUpSwiglu " + n + "x" + k + "x" + m, expectedH, down(h, n), n * m);
+      Tensor residual2 = input("residual2", x, n, k);
+      gpu.matmulAdd(h, wd, n, residual2, product);
+      assertBitwise("matmulAdd " + n + "x" + m + "x" + k, expectedResidual, down(residual2, n), n * k);
+      for (Tensor t : List.of(xs, g, wa, wb, wd, normed, a, b, h, product, residual, residual2)) gpu.release(t);
+    }
   }
 
   /** The fused rope + KV store equals rope, rope and kvStore launched one by one, bit for bit. */
@@ -356,6 +389,12 @@ class CudaKernelsTest {
       // convex combinations of |v| <= 1, so absolute errors stay near 1e-6.
       float[] block = down(out, n);
       assertClose("block attention " + Arrays.toString(s), expected, block, n * width, 2e-5, 0);
+
+      // The whole ragged batch through the split-KV kernel (what verification blocks use): the same bits.
+      Tensor split = output("split", n, width);
+      gpu.attention(qs, c.cache(), 0, heads, headDim, rows, split, true);
+      assertBitwise("split-KV kernel vs block kernel " + Arrays.toString(s), block, down(split, n), n * width);
+      gpu.release(split);
 
       // Each row alone (one row per sequence): the decode kernel and the block kernel give the block's bits.
       for (int i = 0; i < n; i++) {

@@ -51,7 +51,6 @@ class LaunchGeometryTest {
         Attention.sharedBytes(64)));
     assertThat(Attention.maxChunks(1)).isEqualTo(1);
     assertThat(Attention.maxChunks(257)).isEqualTo(2);
-    assertThat(Attention.mergeGeometry(17, 32)).isEqualTo(new LaunchGeometry(32, 17, 1, 32, 1, 1, 0));
     assertThat(Attention.partialFloats(2, 4, 64, 512)).isEqualTo(2L * 4 * 2 * 66);
     assertThatThrownBy(() -> Attention.checkShape(32, 8, 256)).isInstanceOf(UnsupportedOperationException.class)
         .hasMessageContaining("head dimensions up to 128");

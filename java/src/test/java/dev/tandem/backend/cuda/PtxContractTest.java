@@ -31,7 +31,6 @@ class PtxContractTest {
     Map<Kernel, KernelArgs> m = new EnumMap<>(Kernel.class);
     m.put(Kernel.EMBED, Embed.args(1, 2, 3, 4, 5, 6));
     m.put(Kernel.RMSNORM, RmsNorm.args(1, 2, 3, 4, 5, 1e-5f));
-    m.put(Kernel.RMSNORM_RESIDUAL, RmsNorm.residualArgs(1, 2, 3, 4, 5, 6, 1e-5f));
     m.put(Kernel.ROPE, Rope.args(1, 2, 3, 4, 5, 6, 7, 8));
     m.put(Kernel.ROPE_KV_STORE, Rope.fusedArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16));
     m.put(Kernel.SWIGLU, Swiglu.args(1, 2, 3, 4));
@@ -40,12 +39,11 @@ class PtxContractTest {
     m.put(Kernel.COPY_ROWS, CopyRows.args(1, 2, 3));
     m.put(Kernel.KV_STORE, KvStore.args(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
     m.put(Kernel.ATTENTION_BLOCK, Attention.blockArgs(1, 2, 3, 4, 5, 6, 7, 8, 4, 64, 256, 0.125f));
-    m.put(Kernel.ATTENTION_DECODE, Attention.decodeArgs(1, 2, 3, 4, 5, 6, 7, 8, 4, 64, 256, 0.125f));
-    m.put(Kernel.ATTENTION_MERGE, Attention.mergeArgs(1, 2, 3, 4, 5, 6, 256));
+    m.put(Kernel.ATTENTION_DECODE, Attention.decodeArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 64, 256, 0.125f));
     m.put(Kernel.ARGMAX, Argmax.args(1, 2, 3, 4));
     m.put(Kernel.SAMPLE, Sample.args(1, 2, 3, 4, 5, 6, 0.5f, 7L));
     for (Kernel k : List.of(Kernel.MATMUL_N1, Kernel.MATMUL_N2, Kernel.MATMUL_N4, Kernel.MATMUL_N8)) {
-      m.put(k, Matmul.smallArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12));
+      m.put(k, Matmul.smallArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1e-5f, Matmul.NORM));
     }
     m.put(Kernel.MATMUL_TILED, Matmul.tiledArgs(1, 2, 3, 4, 5, 6));
     m.put(Kernel.CONVERT_BF16, Matmul.convertArgs(1, 2, 3));
