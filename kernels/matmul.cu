@@ -17,15 +17,19 @@
 //   scalar loads instead; the order is again fixed by k alone.
 //   Shared memory: [8 warps][NR][4] partial sums.
 //
-//   Fusions (flags, uniform over the launch), each the same arithmetic as the separate kernel, so the
-//   same bits:
-//   MM_NORM: the input rows are rmsnorm(x) * gain: before a row group, the block computes each
-//     row's inverse RMS exactly as rmsnorm_f32 does (256 threads, thread t sums columns t, t + 256,
-//     ..., then block_sum) and scales the inputs as they are loaded.
+//   Fusions (flags, uniform over the launch):
+//   MM_NORM: the input rows are rmsnorm(x) * gain. The inverse RMS is a per-row scalar, so it is
+//     applied to the products: each lane multiplies its inputs by gain and also sums their squares
+//     while it walks k; the squares are reduced like the products (xor butterfly, warps in order),
+//     and out = inverse_rms * product. The same function as rmsnorm_f32 then the product, rounded
+//     differently (within fp32 tolerance, not bitwise); still batch invariant: a row's order depends
+//     on k alone. No extra pass over x, no extra barrier.
 //   MM_SWIGLU: gate and up (two weights of equal width) are done together: a block owns columns
 //     c, c + 1 of both (its 4 columns: gate c, gate c + 1, up c, up c + 1), and writes
-//     out0 = silu(gate) * up (the SwiGLU of the MLP) instead of either product.
-//   MM_RESIDUAL: out0 += product (the residual stream takes the projection directly).
+//     out0 = silu(gate) * up (the SwiGLU of the MLP) instead of either product (bitwise the same
+//     as swiglu_f32 on the two products).
+//   MM_RESIDUAL: out0 += product (the residual stream takes the projection directly; bitwise the
+//     same as add_f32 on the product).
 //
 // matmul_bf16_tiled: the fallback for large n when no cuBLAS loads: 32 x 32 output tiles, k in
 //   tiles of 32 through shared memory, one thread per 4 outputs (a column of the tile, rows
@@ -49,8 +53,7 @@ __device__ __forceinline__ void matmul_small(
     const uint16_t* __restrict__ w2, float* __restrict__ out2, int m2,
     const float* __restrict__ gain, float eps, int flags) {
   __shared__ float partial[MM_WARPS][NR][MM_COLS];
-  __shared__ float normScratch[32];
-  __shared__ float inverseRms[NR];
+  __shared__ float partialSquares[MM_WARPS][NR];
   int block = blockIdx.x;
   bool swiglu = (flags & MM_SWIGLU) != 0;
   // Column c of the block reads weight row wRow[c] of wSrc[c]; without MM_SWIGLU all four come from
@@ -86,24 +89,14 @@ __device__ __forceinline__ void matmul_small(
   bool norm = (flags & MM_NORM) != 0;
 
   for (int r0 = 0; r0 < n; r0 += NR) {
-    if (norm) {  // each row's inverse RMS, exactly as rmsnorm_f32 computes it
-#pragma unroll
-      for (int r = 0; r < NR; r++) {
-        if (r0 + r < n) {
-          const float* row = x + (size_t)(r0 + r) * k;
-          float sum = 0.f;
-          for (int j = threadIdx.x; j < k; j += blockDim.x) sum = __fmaf_rn(row[j], row[j], sum);
-          float total = block_sum(sum, normScratch);
-          if (threadIdx.x == 0) inverseRms[r] = inverse_rms(total, k, eps);
-        }
-      }
-      __syncthreads();
-    }
     float acc[NR][MM_COLS];
+    float squares[NR];  // MM_NORM: this lane's sum of x^2 per row
 #pragma unroll
-    for (int r = 0; r < NR; r++)
+    for (int r = 0; r < NR; r++) {
+      squares[r] = 0.f;
 #pragma unroll
       for (int c = 0; c < MM_COLS; c++) acc[r][c] = 0.f;
+    }
 
     if (vectorized) {
       for (int kk = warp * MM_STEP + lane * 8; kk < k; kk += MM_WARPS * MM_STEP) {
@@ -124,7 +117,10 @@ __device__ __forceinline__ void matmul_small(
               float4 ga = gp[0], gb = gp[1];
               float gs[8] = {ga.x, ga.y, ga.z, ga.w, gb.x, gb.y, gb.z, gb.w};
 #pragma unroll
-              for (int e = 0; e < 8; e++) xs[e] = __fmul_rn(__fmul_rn(xs[e], inverseRms[r]), gs[e]);
+              for (int e = 0; e < 8; e++) {
+                squares[r] = __fmaf_rn(xs[e], xs[e], squares[r]);
+                xs[e] = __fmul_rn(xs[e], gs[e]);
+              }
             }
 #pragma unroll
             for (int c = 0; c < MM_COLS; c++) {
@@ -147,7 +143,10 @@ __device__ __forceinline__ void matmul_small(
         for (int r = 0; r < NR; r++) {
           if (r0 + r < n) {
             float xv = x[(size_t)(r0 + r) * k + kk];
-            if (norm) xv = __fmul_rn(__fmul_rn(xv, inverseRms[r]), gain[kk]);
+            if (norm) {
+              squares[r] = __fmaf_rn(xv, xv, squares[r]);
+              xv = __fmul_rn(xv, gain[kk]);
+            }
 #pragma unroll
             for (int c = 0; c < MM_COLS; c++) acc[r][c] = __fmaf_rn(xv, wf[c], acc[r][c]);
           }
@@ -155,15 +154,26 @@ __device__ __forceinline__ void matmul_small(
       }
     }
 #pragma unroll
-    for (int r = 0; r < NR; r++)
+    for (int r = 0; r < NR; r++) {
 #pragma unroll
       for (int c = 0; c < MM_COLS; c++) {
         float v = warp_sum(acc[r][c]);
         if (lane == 0) partial[warp][r][c] = v;
       }
+      if (norm) {
+        float sq = warp_sum(squares[r]);
+        if (lane == 0) partialSquares[warp][r] = sq;
+      }
+    }
     __syncthreads();
     if (threadIdx.x < NR * MM_COLS) {
       int r = threadIdx.x / MM_COLS, c = threadIdx.x % MM_COLS;
+      float scale = 1.f;  // MM_NORM: the row's inverse RMS
+      if (norm) {
+        float sumSquares = partialSquares[0][r];
+        for (int ww = 1; ww < MM_WARPS; ww++) sumSquares = __fadd_rn(sumSquares, partialSquares[ww][r]);
+        scale = inverse_rms(sumSquares, k, eps);
+      }
       if (swiglu) {
         if (c < 2 && r0 + r < n && col0 + c < m) {
           float gate = partial[0][r][c], up = partial[0][r][c + 2];
@@ -171,11 +181,16 @@ __device__ __forceinline__ void matmul_small(
             gate = __fadd_rn(gate, partial[ww][r][c]);
             up = __fadd_rn(up, partial[ww][r][c + 2]);
           }
+          if (norm) {
+            gate = __fmul_rn(gate, scale);
+            up = __fmul_rn(up, scale);
+          }
           out[(size_t)(r0 + r) * m + col0 + c] = swiglu_value(gate, up);
         }
       } else if (r0 + r < n && col0 + c < m) {
         float sum = partial[0][r][c];
         for (int ww = 1; ww < MM_WARPS; ww++) sum = __fadd_rn(sum, partial[ww][r][c]);
+        if (norm) sum = __fmul_rn(sum, scale);
         float* o = out + (size_t)(r0 + r) * m + col0 + c;
         *o = (flags & MM_RESIDUAL) ? __fadd_rn(*o, sum) : sum;
       }

@@ -42,9 +42,10 @@ public interface Backend extends AutoCloseable {
   void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs);
 
   /**
-   * The products of a pre-norm: {@code outs[m] = rmsNorm(x, gain) * ws[m]^T}. Equal, bit for bit,
-   * to {@link #rmsNorm} into {@code normed} ([n][k]) then {@link #matmul}; a device backend may
-   * fold the norm into the products (and then leaves {@code normed} unwritten).
+   * The products of a pre-norm: {@code outs[m] = rmsNorm(x, gain) * ws[m]^T}, computed here as
+   * {@link #rmsNorm} into {@code normed} ([n][k]) then {@link #matmul}. A device backend may fold the
+   * norm into the products (the inverse RMS factors out of each sum; the same function, rounded
+   * differently, still batch invariant) and then leaves {@code normed} unwritten.
    */
   default void normMatmul(Tensor x, Tensor gain, float eps, Tensor normed, Tensor[] ws, int n, Tensor[] outs) {
     rmsNorm(x, gain, eps, n, normed);
@@ -63,9 +64,9 @@ public interface Backend extends AutoCloseable {
 
   /**
    * The first half of the MLP: {@code hidden = silu(gate) * up} with {@code gate = rmsNorm(x) *
-   * wGate^T}, {@code up = rmsNorm(x) * wUp^T}. Equal, bit for bit, to {@link #normMatmul} into
-   * {@code gate} and {@code up} then {@link #swiglu}; a device backend may fuse all three (and then
-   * leaves {@code normed}, {@code gate} and {@code up} unwritten).
+   * wGate^T}, {@code up = rmsNorm(x) * wUp^T}: {@link #normMatmul} into {@code gate} and {@code up}
+   * then {@link #swiglu}. A device backend may fuse all three (rounding as its normMatmul does) and
+   * then leaves {@code normed}, {@code gate} and {@code up} unwritten.
    */
   default void normGateUpSwiglu(Tensor x, Tensor gain, float eps, Tensor normed, Tensor wGate, Tensor wUp, int n,
       Tensor gate, Tensor up, Tensor hidden) {

@@ -188,8 +188,10 @@ class CudaKernelsTest {
   }
 
   /**
-   * The fused products (norm prologue, residual epilogue, gate/up with SwiGLU) equal the separate
-   * kernels bit for bit, for n = 1, 3 and 8 rows and widths that are and are not multiples of 8.
+   * The fused products equal the separate kernels: the residual epilogue bit for bit; the norm,
+   * applied to the products instead of the inputs (the inverse RMS factors out of the sum), within
+   * the fp32 bound of a k-term dot product; n = 1, 3 and 8 rows, widths that are and are not
+   * multiples of 8.
    */
   @Test
   void fusedProductsEqualTheSeparateKernels() {
@@ -214,11 +216,18 @@ class CudaKernelsTest {
       // Fused.
       for (Tensor t : List.of(a, b, h)) gpu.poison(t);
       gpu.normMatmul(xs, g, 1e-5f, normed, ws, n, new Tensor[] {a, b});
-      assertBitwise("normMatmul a " + n + "x" + k + "x" + m, expectedA, down(a, n), n * m);
-      assertBitwise("normMatmul b " + n + "x" + k + "x" + m, expectedB, down(b, n), n * m);
+      // Rounding differs by a few units in the last place per term: the dot-product bound with the
+      // normed inputs (which the separate path rounds once more) and slack 4.
+      float[] xn = new float[n * k];
+      for (int i = 0; i < n; i++) ScalarOps.rmsNorm(x, i * k, gain, 1e-5f, k, xn, i * k);
+      assertWithin("normMatmul a " + n + "x" + k + "x" + m, expectedA, down(a, n), n * m,
+          dotBounds(xn, n, k, GpuTests.bf16(w[0]), m, 4));
+      assertWithin("normMatmul b " + n + "x" + k + "x" + m, expectedB, down(b, n), n * m,
+          dotBounds(xn, n, k, GpuTests.bf16(w[1]), m, 4));
       gpu.poison(h);
       gpu.normGateUpSwiglu(xs, g, 1e-5f, normed, wa, wb, n, a, b, h);
-      assertBitwise("normGateUpSwiglu " + n + "x" + k + "x" + m, expectedH, down(h, n), n * m);
+      // silu(gate) * up moves by at most about |up| * dgate + |silu(gate)| * dup (|silu'| <= 1.1).
+      assertClose("normGateUpSwiglu " + n + "x" + k + "x" + m, expectedH, down(h, n), n * m, 1e-5, 1e-5);
       Tensor residual2 = input("residual2", x, n, k);
       gpu.matmulAdd(h, wd, n, residual2, product);
       assertBitwise("matmulAdd " + n + "x" + m + "x" + k, expectedResidual, down(residual2, n), n * k);
