@@ -209,10 +209,6 @@ class CudaKernelsTest {
       float[] expectedA = down(a, n), expectedB = down(b, n);
       gpu.swiglu(a, b, n, h);
       float[] expectedH = down(h, n);
-      Tensor product = output("product", n, k), residual = input("residual", x, n, k);
-      gpu.matmul(h, wd, n, product);
-      gpu.add(residual, product, n);
-      float[] expectedResidual = down(residual, n);
       // Fused.
       for (Tensor t : List.of(a, b, h)) gpu.poison(t);
       gpu.normMatmul(xs, g, 1e-5f, normed, ws, n, new Tensor[] {a, b});
@@ -228,6 +224,11 @@ class CudaKernelsTest {
       gpu.normGateUpSwiglu(xs, g, 1e-5f, normed, wa, wb, n, a, b, h);
       // silu(gate) * up moves by at most about |up| * dgate + |silu(gate)| * dup (|silu'| <= 1.1).
       assertClose("normGateUpSwiglu " + n + "x" + k + "x" + m, expectedH, down(h, n), n * m, 1e-5, 1e-5);
+      // The residual epilogue on the same input h: bit for bit the product then the add.
+      Tensor product = output("product", n, k), residual = input("residual", x, n, k);
+      gpu.matmul(h, wd, n, product);
+      gpu.add(residual, product, n);
+      float[] expectedResidual = down(residual, n);
       Tensor residual2 = input("residual2", x, n, k);
       gpu.matmulAdd(h, wd, n, residual2, product);
       assertBitwise("matmulAdd " + n + "x" + m + "x" + k, expectedResidual, down(residual2, n), n * k);
