@@ -110,20 +110,10 @@ public final class SpeedCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Backend backend = device.backend();
         SpeculativeGenerator speed = setup.generator(backend, policy, contextLength, requests.size(), 256, standalone)) {
-      List<GenerationResult> primaryAlone = null;
-      long primaryNanos = 0;
-      if (compare) {
-        // Warm both paths up (JIT) on a short run before timing either.
-        List<GenerationRequest> warm = List.of(new GenerationRequest(requests.getFirst().prompt(),
-            Math.min(8, maxTokens), params, -1, 0));
-        speed.generate(warm, TokenListener.NONE);
-        try (Decoder decoder = new Decoder(setup.primary.weights(), backend, contextLength, 256)) {
-          Generator generator = new Generator(decoder);
-          generator.generate(warm, TokenListener.NONE);
-          primaryAlone = generator.generate(requests, TokenListener.NONE);
-        }
-        for (GenerationResult g : primaryAlone) primaryNanos = Math.max(primaryNanos, g.decodeNanos());
-      }
+      SpeedComparison.Run primaryAlone = compare
+          ? SpeedComparison.primaryAlone(backend, setup.primary.weights(), contextLength, requests) : null;
+      if (compare) speed.generate(List.of(new GenerationRequest(requests.getFirst().prompt(), Math.min(8, maxTokens),
+          params, -1, 0)), TokenListener.NONE);  // warm-up, as the primary had
       boolean streaming = !json && requests.size() == 1;
       StreamingDecoder stream = streaming && tokenizer != null ? new StreamingDecoder(tokenizer) : null;
       SpeedMetrics totals = new SpeedMetrics();
@@ -135,7 +125,7 @@ public final class SpeedCommand implements Callable<Integer> {
       }, totals);
       if (stream != null) out.print(stream.finish());
       if (streaming) out.println();
-      report(out, setup, policy, requests, results, totals, primaryAlone, primaryNanos, backend.name());
+      report(out, setup, policy, requests, results, totals, primaryAlone, backend.name());
     }
     return 0;
   }
@@ -178,21 +168,19 @@ public final class SpeedCommand implements Callable<Integer> {
   }
 
   private void report(PrintStream out, SpeedSetup setup, BlockLengthPolicy policy, List<GenerationRequest> requests,
-      List<SpeedResult> results, SpeedMetrics totals, List<GenerationResult> primaryAlone, long primaryNanos,
-      String backend) throws IOException {
+      List<SpeedResult> results, SpeedMetrics totals, SpeedComparison.Run primaryAlone, String backend)
+      throws IOException {
     Tokenizer tokenizer = setup.primary.tokenizer();
     boolean greedy = requests.getFirst().sampling().isGreedy();
     boolean identical = true;
-    long primaryTokens = 0;
     if (primaryAlone != null) {
       for (int r = 0; r < results.size(); r++) {
-        identical &= Arrays.equals(results.get(r).tokens(), primaryAlone.get(r).tokens());
-        primaryTokens += primaryAlone.get(r).tokens().length;
+        identical &= Arrays.equals(results.get(r).tokens(), primaryAlone.tokens().get(r));
       }
     }
-    double speedRate = totals.decodeTokensPerSecond();
-    double primaryRate = primaryNanos == 0 ? 0 : (primaryTokens - primaryAlone.size()) * 1e9 / primaryNanos;
     // Both rates count the tokens after each sequence's first over the decode phase (prefill excluded).
+    double speedRate = totals.decodeTokensPerSecond();
+    double primaryRate = primaryAlone == null ? 0 : primaryAlone.tokensPerSecond();
     if (json) {
       ObjectNode root = mapper.createObjectNode();
       root.put("primary", primaryDir.toString());
