@@ -75,20 +75,22 @@ public final class VectorOps {
    *
    * <p>Lanes map to output columns, so there is no horizontal reduction: each output is one chain
    * of fused multiply-adds over j = 0..k-1 in order, whatever the tile. Tiles: up to 4 rows x 2
-   * panels (n <= 4), else 8 rows x 1 panel (at most 8 accumulators); groups of 8 rows walk the same
-   * panel while it is still in cache, so the weights leave memory once per pass.
+   * panels (8 accumulators; per step 2 weight loads and 4 broadcasts for 8 fused multiply-adds);
+   * groups of 4 rows walk the same panel pair while it is still in cache, so the weights leave
+   * memory once per pass. An odd last panel takes up to 8 rows at a time.
    * Reference: {@link ScalarOps#matmul} (whose sum runs in the same order without fusing).
    */
   public static void matmulPanels(float[] x, int n, int k, float[] packed, int m, float[] out, int p0, int p1) {
     int panelSize = k * LANES;
     int p = p0;
-    if (n <= 4) {  // decode and small blocks: two panels at a time for more independent chains
-      for (; p + 1 < p1; p += 2) {
-        if (n == 1) tileOneRowTwoPanels(x, k, packed, p * panelSize, m, out, p);
-        else tileRowsTwoPanels(x, 0, n, k, packed, p * panelSize, m, out, p);
+    for (; p + 1 < p1; p += 2) {  // pairs of panels: 4 rows at a time share each pair of weight vectors
+      if (n == 1) {
+        tileOneRowTwoPanels(x, k, packed, p * panelSize, m, out, p);
+      } else {
+        for (int r = 0; r < n; r += 4) tileRowsTwoPanels(x, r, Math.min(4, n - r), k, packed, p * panelSize, m, out, p);
       }
     }
-    for (; p < p1; p++) {
+    for (; p < p1; p++) {  // an odd last panel
       for (int r = 0; r < n; r += 8) {
         int rows = Math.min(8, n - r);
         if (rows == 8) tileEightRows(x, r, k, packed, p * panelSize, m, out, p);
