@@ -124,6 +124,16 @@ public final class Activations {
     return a;
   }
 
+  /** [rows] input tokens of the next forward pass (filled by the caller). */
+  public int[] tokens() {
+    return tokens;
+  }
+
+  /** [batch] training block length of each sequence (tandem; filled by the caller). */
+  public int[] gammas() {
+    return gammas;
+  }
+
   public int rows() {
     return rows;
   }
