@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code tandem} command line. Only this package exits the JVM. */
 @Command(name = "tandem", mixinStandardHelpOptions = true, version = "tandem 0.1.0",
     description = "Inference engine and trainer for Tandem Transformers and Tandem + SPEED.",
-    subcommands = {DemoCommand.class, InitCommand.class, GenerateCommand.class, BenchCommand.class})
+    subcommands = {DemoCommand.class, InitCommand.class, GenerateCommand.class, BenchCommand.class,
+        TrainCommand.class})
 public final class Main implements Runnable {
   /** Exit status for bad input (missing files, invalid parameters, corrupt models). */
   public static final int EXIT_BAD_INPUT = 1;
