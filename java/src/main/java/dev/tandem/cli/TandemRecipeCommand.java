@@ -2,6 +2,7 @@ package dev.tandem.cli;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.model.LlamaConfig;
+import dev.tandem.model.ModelWeights;
 import dev.tandem.tandem.PrimaryFingerprint;
 import dev.tandem.tandem.TandemConfig;
 import dev.tandem.tandem.TandemWeights;
@@ -22,6 +23,10 @@ abstract class TandemRecipeCommand extends SecondaryRecipeCommand {
   @Option(names = "--block-length", split = ",", defaultValue = "2",
       description = "Training block length gamma (default: 2); a list (e.g. 2,3,4) draws one per sequence.")
   int[] blockLengths;
+
+  @Option(names = "--init-decoder", description = "Start the secondary's decoder from this plain model (e.g. the"
+      + " drafter, like a pretrained small model); the projections are still initialised randomly.")
+  Path initDecoder;
 
   @Option(names = "--layer-map", split = ",",
       description = "Primary layer read by each secondary layer (default: floor((j+1) L_P / L_S)).")
@@ -48,9 +53,22 @@ abstract class TandemRecipeCommand extends SecondaryRecipeCommand {
         LlamaConfig s = shape.config(p.vocabSize(), dataOpts.seqLen, 128, 2, 2, 384);
         int[] map = layerMap != null ? layerMap : TandemConfig.defaultLayerMap(s.numHiddenLayers(), p.numHiddenLayers());
         TandemWeights w = RecipeRun.initialTandem(s, p, fingerprint.vocabulary(), map, blockLengths[0], loop.seed());
+        if (initDecoder != null) {
+          ModelWeights decoder = ModelWeights.load(initDecoder);
+          LlamaConfig dc = decoder.config().withDtype("float32");
+          if (dc.vocabSize() != p.vocabSize()) {
+            throw new IllegalArgumentException(initDecoder + " has a vocabulary of " + dc.vocabSize() + ", the primary "
+                + p.vocabSize());
+          }
+          map = layerMap != null ? layerMap : TandemConfig.defaultLayerMap(dc.numHiddenLayers(), p.numHiddenLayers());
+          TandemWeights shaped = RecipeRun.initialTandem(dc, p, fingerprint.vocabulary(), map, blockLengths[0],
+              loop.seed());
+          w = new TandemWeights(shaped.config(), new ModelWeights(dc, decoder.tensors()), shaped.projections());
+        }
         config = w.config();
         model = TrainModel.tandem(w);
         training = run.trainingJson(recipe(), commandLine(), model);
+        if (initDecoder != null) training.put("init_decoder", initDecoder.toString());
       }
       training.put("block_lengths", java.util.Arrays.toString(blockLengths));
       if (ceSteps > 0) {

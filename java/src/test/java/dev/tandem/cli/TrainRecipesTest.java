@@ -68,6 +68,9 @@ class TrainRecipesTest {
     TandemWeights tc = TandemWeights.load(m.resolve("tc"));
     assertThat(tc.config().trainingBlockLength()).isEqualTo(2);
     assertThat(tc.config().layerMap()).containsExactly(TandemConfig.defaultLayerMap(2, 2));
+    run(with(small, "train", "tandem-ce", "--primary", p, "--init-decoder", m.resolve("d").toString(), "--steps", "1",
+        "--run", runs.resolve("tc2").toString(), "--out", m.resolve("tc2").toString(), c));
+    assertThat(TandemWeights.load(m.resolve("tc2")).projections().length).isEqualTo(2);
     run(with(small, "train", "tandem-distil", "--primary", p, "--init", m.resolve("tc").toString(), "--steps", "2",
         "--run", runs.resolve("td").toString(), "--out", m.resolve("td").toString(), c));
     run(with(small, with(tiny, "train", "tandem-distil", "--primary", p, "--stage1-steps", "1", "--steps", "1",
