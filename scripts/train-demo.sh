@@ -55,9 +55,7 @@ t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${
   --secondary "$models/tandem-distil" --block-length 8 --positions "$positions" --val-positions 8192 \
   --steps "$(steps 3000)" --seq-len 256 --run "$runs/router" --out "$models/router" "${files[@]}"
 
-for g in 2 8; do
-  t train eval --primary "$models/primary" --secondary "$models/drafter" --secondary "$models/drafter-distil" \
-    --secondary "$models/tandem-ce" --secondary "$models/tandem-distil" --block-length "$g" --sequences 270 \
-    --seq-len 256 --run "$runs/eval" "${files[@]}" | tee "$runs/eval-gamma$g.md"
-done
+t train eval --primary "$models/primary" --secondary "$models/drafter" --secondary "$models/drafter-distil" \
+  --secondary "$models/tandem-ce" --secondary "$models/tandem-distil" --block-length 2,8 --sequences 270 \
+  --seq-len 256 --run "$runs/eval" "${files[@]}" | tee "$runs/eval.md"
 echo "[$(date -u +%H:%M:%S)] done: $models" >&2

@@ -2,7 +2,6 @@ package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
 import dev.tandem.tandem.PrimaryFingerprint;
-import dev.tandem.train.LanguageModelStep;
 import dev.tandem.train.RecipeRun;
 import dev.tandem.train.SecondaryEval;
 import dev.tandem.train.TrainModel;
@@ -28,8 +27,9 @@ public final class TrainEvalCommand implements Callable<Integer> {
   @Option(names = "--secondary", required = true, description = "Small models (tandem or plain); repeatable.")
   List<Path> secondaries;
 
-  @Option(names = "--block-length", defaultValue = "2", description = "gamma of the draft positions (default: 2).")
-  int blockLength;
+  @Option(names = "--block-length", split = ",", defaultValue = "2",
+      description = "gamma of the draft positions (default: 2); a list gives one table per gamma.")
+  int[] blockLengths;
 
   @Option(names = "--sequences", defaultValue = "64", description = "Held-out sequences (default: 64).")
   int sequences;
@@ -50,20 +50,21 @@ public final class TrainEvalCommand implements Callable<Integer> {
     try (RecipeRun r = new RecipeRun(run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), threads)) {
       PrimaryFingerprint fp = PrimaryFingerprint.of(pw.config(), PrimaryFingerprint.vocabularyHash(r.tokenizer));
       TrainModel primary = TrainModel.plain(pw);
-      System.out.printf(Locale.ROOT, "| model | accuracy | cross-entropy | relative accuracy | TV distance |%n");
-      System.out.printf(Locale.ROOT, "|---|---|---|---|---|%n");
-      SecondaryEval.Metrics last = null;
-      for (Path s : secondaries) {
-        TrainModel model = SecondaryLoader.load(s, fp);
-        LanguageModelStep step = new LanguageModelStep(r.gemm, model, primary, 1f, 0f, batch, dataOpts.seqLen, false);
-        SecondaryEval.Metrics m = SecondaryEval.evaluate(step, r.validationSequences(), sequences, blockLength);
-        System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.4f | %.2f%% | %.4f |%n", s.getFileName(), 100 * m.accuracy(),
-            m.crossEntropy(), 100 * m.relativeAccuracy(), m.tvDistance());
-        last = m;
-      }
-      if (last != null) {
-        System.out.printf(Locale.ROOT, "%nprimary on the same %d positions (gamma %d): accuracy %.2f%%, cross-entropy"
-            + " %.4f%n", last.positions(), blockLength, 100 * last.primaryAccuracy(), last.primaryCrossEntropy());
+      List<TrainModel> models = new java.util.ArrayList<>();
+      for (Path s : secondaries) models.add(SecondaryLoader.load(s, fp));
+      SecondaryEval.Metrics[][] m = SecondaryEval.evaluateAll(r.gemm, primary, models, r.validationSequences(),
+          sequences, batch, blockLengths);
+      for (int g = 0; g < blockLengths.length; g++) {
+        System.out.printf(Locale.ROOT, "%nHeld-out draft positions p >= b(p), gamma %d (%d positions); primary: accuracy"
+            + " %.2f%%, cross-entropy %.4f%n%n", blockLengths[g], m[g][0].positions(), 100 * m[g][0].primaryAccuracy(),
+            m[g][0].primaryCrossEntropy());
+        System.out.printf(Locale.ROOT, "| model | accuracy | cross-entropy | relative accuracy | TV distance |%n");
+        System.out.printf(Locale.ROOT, "|---|---|---|---|---|%n");
+        for (int s = 0; s < models.size(); s++) {
+          SecondaryEval.Metrics x = m[g][s];
+          System.out.printf(Locale.ROOT, "| %s | %.2f%% | %.4f | %.2f%% | %.4f |%n", secondaries.get(s).getFileName(),
+              100 * x.accuracy(), x.crossEntropy(), 100 * x.relativeAccuracy(), x.tvDistance());
+        }
       }
     }
     return 0;

@@ -34,34 +34,71 @@ public final class SecondaryEval {
   public static Metrics evaluate(LanguageModelStep step, PackedSequences data, int maxSequences, int blockLength) {
     if (step.primary == null) throw new IllegalArgumentException("evaluation against the primary needs the primary");
     var a = step.activations();
-    int batch = a.batch(), seqLen = a.seqLen(), vocab = step.student.config.vocabSize();
+    return evaluateAll(step.gemm(), step.primary, java.util.List.of(step.student), data, maxSequences, a.batch(),
+        new int[] {blockLength})[0][0];
+  }
+
+  /**
+   * Scores several small models against one primary, for several block lengths, sharing the primary's
+   * forward pass: result[g][s] for blockLengths[g] and secondaries[s]. A plain model's forward does not
+   * depend on gamma (only the scored positions do), a tandem model runs once per gamma.
+   */
+  public static Metrics[][] evaluateAll(Gemm gemm, TrainModel primary, java.util.List<TrainModel> secondaries,
+      PackedSequences data, int maxSequences, int batch, int[] blockLengths) {
+    int seqLen = data.seqLen(), rows = batch * seqLen, vocab = primary.config.vocabSize();
+    Activations pa = new Activations(primary.config, false, batch, seqLen, false);
+    float[][] hP = new float[primary.config.numHiddenLayers() + 1][];
+    Activations[] sa = new Activations[secondaries.size()];
+    for (int s = 0; s < sa.length; s++) {
+      TrainModel m = secondaries.get(s);
+      if (m.config.vocabSize() != vocab) throw new IllegalArgumentException("a secondary's vocabulary differs");
+      sa[s] = new Activations(m.config, m.isTandem(), batch, seqLen, false);
+      if (m.isTandem()) for (int l : m.primaryLayersRead()) if (hP[l] == null) hP[l] = new float[rows * primary.config.hiddenSize()];
+    }
+    long[][] positions = new long[blockLengths.length][sa.length], correct = new long[blockLengths.length][sa.length];
+    long[][] agree = new long[blockLengths.length][sa.length], primaryCorrect = new long[blockLengths.length][sa.length];
+    double[][] ce = new double[blockLengths.length][sa.length], tv = new double[blockLengths.length][sa.length];
+    double[][] primaryCe = new double[blockLengths.length][sa.length];
+    int[] targets = new int[rows];
     int n = Math.min(maxSequences, data.count());
-    long positions = 0, correct = 0, agree = 0, primaryCorrect = 0;
-    double ce = 0, tv = 0, primaryCe = 0;
     for (int start = 0; start < n; start += batch) {
       int used = Math.min(batch, n - start);
-      for (int b = 0; b < batch; b++) {
-        data.copy(start + Math.min(b, used - 1), step.inputs(), step.targets(), b * seqLen);
-        step.gammas()[b] = blockLength;
-      }
-      step.forwardOnly();
-      float[] q = step.studentLogits(), p = step.primaryLogits();
-      int[] targets = step.targets();
-      for (int row = 0; row < used * seqLen; row++) {
-        int pos = row % seqLen;
-        if (pos < AttentionOp.boundary(pos, blockLength)) continue;
-        int at = row * vocab, target = targets[row];
-        int qArg = Sampler.argmax(q, at, vocab), pArg = Sampler.argmax(p, at, vocab);
-        positions++;
-        if (qArg == target) correct++;
-        if (pArg == target) primaryCorrect++;
-        if (qArg == pArg) agree++;
-        ce += CrossEntropyOp.logSumExp(q, at, vocab) - q[at + target];
-        primaryCe += CrossEntropyOp.logSumExp(p, at, vocab) - p[at + target];
-        tv += RouterTrainer.totalVariation(q, p, at, vocab);
+      for (int b = 0; b < batch; b++) data.copy(start + Math.min(b, used - 1), pa.tokens, targets, b * seqLen);
+      primary.forward(gemm, pa, null, hP);
+      float[] p = pa.logits;
+      for (int s = 0; s < sa.length; s++) {
+        TrainModel m = secondaries.get(s);
+        System.arraycopy(pa.tokens, 0, sa[s].tokens, 0, rows);
+        for (int g = 0; g < blockLengths.length; g++) {
+          if (m.isTandem() || g == 0) {
+            java.util.Arrays.fill(sa[s].gammas, blockLengths[g]);
+            m.forward(gemm, sa[s], hP, null);
+          }
+          float[] q = sa[s].logits;
+          for (int row = 0; row < used * seqLen; row++) {
+            int pos = row % seqLen;
+            if (pos < AttentionOp.boundary(pos, blockLengths[g])) continue;
+            int at = row * vocab, target = targets[row];
+            int qArg = Sampler.argmax(q, at, vocab), pArg = Sampler.argmax(p, at, vocab);
+            positions[g][s]++;
+            if (qArg == target) correct[g][s]++;
+            if (pArg == target) primaryCorrect[g][s]++;
+            if (qArg == pArg) agree[g][s]++;
+            ce[g][s] += CrossEntropyOp.logSumExp(q, at, vocab) - q[at + target];
+            primaryCe[g][s] += CrossEntropyOp.logSumExp(p, at, vocab) - p[at + target];
+            tv[g][s] += RouterTrainer.totalVariation(q, p, at, vocab);
+          }
+        }
       }
     }
-    return new Metrics(positions, (double) correct / positions, ce / positions, (double) agree / positions,
-        tv / positions, (double) primaryCorrect / positions, primaryCe / positions);
+    Metrics[][] out = new Metrics[blockLengths.length][sa.length];
+    for (int g = 0; g < blockLengths.length; g++) {
+      for (int s = 0; s < sa.length; s++) {
+        double k = positions[g][s];
+        out[g][s] = new Metrics(positions[g][s], correct[g][s] / k, ce[g][s] / k, agree[g][s] / k, tv[g][s] / k,
+            primaryCorrect[g][s] / k, primaryCe[g][s] / k);
+      }
+    }
+    return out;
   }
 }

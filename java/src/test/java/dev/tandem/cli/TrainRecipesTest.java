@@ -84,7 +84,8 @@ class TrainRecipesTest {
     RouterWeights router = RouterWeights.load(m.resolve("router"));
     assertThat(router.config().featureSize()).isEqualTo(1 + 4 + 4 * 16);
     run("train", "eval", "--primary", p, "--secondary", m.resolve("dd").toString(), "--secondary",
-        m.resolve("td").toString(), "--seq-len", "16", "--segment-bytes", "256", "--val-fraction", "0.1", "--batch",
+        m.resolve("td").toString(), "--block-length", "2,3", "--seq-len", "16", "--segment-bytes", "256",
+        "--val-fraction", "0.1", "--batch",
         "2", "--sequences", "4", "--run", runs.resolve("eval").toString(), c);
     // Running a finished recipe again with --resume trains nothing and writes the same model.
     run(with(small, "train", "primary", "--tokenizer", tok, "--hidden", "32", "--layers", "2", "--heads", "2",
