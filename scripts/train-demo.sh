@@ -25,6 +25,7 @@ export TANDEM_JAVA_OPTS=${TANDEM_JAVA_OPTS:--Xmx6g}
 t() { echo "[$(date -u +%H:%M:%S)] ./tandem $*" >&2; "$root/tandem" "$@"; }
 
 # Shared settings: sequences of 256 tokens, 8 per update; 1% of the text (by 8 KiB segment) held out.
+# Stages started from another model (--init) get their own --seed, so they draw the text in another order.
 common=(--seq-len 256 --batch 8 --resume)
 small=(--hidden 128 --layers 2 --heads 4 --intermediate 384 --max-positions 512)
 blocks=(--block-length 2,3,4,5,6,7,8)
@@ -40,15 +41,15 @@ t train drafter --tokenizer "$tok" "${small[@]}" --steps "$(steps 300)" --lr 2e-
   --val-sequences 16 --checkpoint-every 50 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" "${files[@]}"
 
 t train drafter-distil --primary "$models/primary" --init "$models/drafter" --steps "$(steps 240)" --lr 1e-3 \
-  --warmup 20 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --warmup 20 --seed 2 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/drafter-distil" --out "$models/drafter-distil" "${files[@]}"
 
 t train tandem-ce --primary "$models/primary" --init-decoder "$models/drafter" "${blocks[@]}" --steps "$(steps 120)" \
-  --lr 1.5e-3 --warmup 20 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --lr 1.5e-3 --warmup 20 --seed 3 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/tandem-ce" --out "$models/tandem-ce" "${files[@]}"
 
 t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 120)" \
-  --lr 1e-3 --warmup 20 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --lr 1e-3 --warmup 20 --seed 4 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/tandem-distil" --out "$models/tandem-distil" "${files[@]}"
 
 [[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \

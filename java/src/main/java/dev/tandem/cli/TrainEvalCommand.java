@@ -2,6 +2,7 @@ package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
 import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.train.LanguageModelStep;
 import dev.tandem.train.RecipeRun;
 import dev.tandem.train.SecondaryEval;
 import dev.tandem.train.TrainModel;
@@ -50,6 +51,10 @@ public final class TrainEvalCommand implements Callable<Integer> {
     try (RecipeRun r = new RecipeRun(run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), threads)) {
       PrimaryFingerprint fp = PrimaryFingerprint.of(pw.config(), PrimaryFingerprint.vocabularyHash(r.tokenizer));
       TrainModel primary = TrainModel.plain(pw);
+      LanguageModelStep alone = new LanguageModelStep(r.gemm, primary, null, 1f, 0f, batch, dataOpts.seqLen, false);
+      System.out.printf(Locale.ROOT, "primary %s: held-out cross-entropy %.4f over all positions of %d sequences%n",
+          primaryDir.getFileName(), dev.tandem.train.Trainer.evaluate(alone, r.validationSequences(), sequences, 2),
+          Math.min(sequences, r.validationSequences().count()));
       List<TrainModel> models = new java.util.ArrayList<>();
       for (Path s : secondaries) models.add(SecondaryLoader.load(s, fp));
       SecondaryEval.Metrics[][] m = SecondaryEval.evaluateAll(r.gemm, primary, models, r.validationSequences(),
