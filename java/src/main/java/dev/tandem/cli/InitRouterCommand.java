@@ -1,7 +1,8 @@
 package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
-import dev.tandem.spec.Router;
+import dev.tandem.tandem.RouterConfig;
+import dev.tandem.tandem.RouterWeights;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -23,7 +24,7 @@ public final class InitRouterCommand implements Callable<Integer> {
   @Option(names = "--hidden", defaultValue = "64", description = "Hidden width of the MLP.")
   int hidden;
 
-  @Option(names = "--threshold", defaultValue = "0.8", description = "Stop drafting below this predicted agreement.")
+  @Option(names = "--threshold", defaultValue = "0.8", description = "Stop drafting above this predicted disagreement.")
   float threshold;
 
   @Option(names = "--seed", defaultValue = "0", description = "Random seed.")
@@ -32,7 +33,8 @@ public final class InitRouterCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     var config = ModelWeights.load(drafter).config();
-    Router.random(new Router.Config(topK, hidden, config.hiddenSize(), config.vocabSize(), threshold), seed).save(out);
+    RouterWeights.random(new RouterConfig(topK, config.hiddenSize(), hidden, threshold, config.vocabSize()), seed)
+        .save(out);
     System.out.println("wrote " + out + ": a router with RANDOM weights for " + drafter);
     return 0;
   }

@@ -9,8 +9,8 @@ import picocli.CommandLine.Command;
 @Command(name = "tandem", mixinStandardHelpOptions = true, version = "tandem 0.1.0",
     description = "Inference engine and trainer for Tandem Transformers and Tandem + SPEED.",
     subcommands = {DemoCommand.class, InitCommand.class, InitRouterCommand.class, GenerateCommand.class,
-        SpeedCommand.class, EvalCommand.class, ConvertCommand.class, TokenizeCommand.class, BenchCommand.class,
-        DeviceCommand.class})
+        SpeedCommand.class, EvalCommand.class, TrainCommand.class, ConvertCommand.class, TokenizeCommand.class,
+        BenchCommand.class, DeviceCommand.class})
 public final class Main implements Runnable {
   /** Exit status for bad input (missing files, invalid parameters, corrupt models). */
   public static final int EXIT_BAD_INPUT = 1;

@@ -50,7 +50,7 @@ public final class SpeedCommand implements Callable<Integer> {
   @Option(names = "--gamma-max", description = "Most drafts per round with --router (default 8).")
   Integer gammaMax;
 
-  @Option(names = "--router-threshold", description = "Keep drafting while the predicted agreement is at least this.")
+  @Option(names = "--router-threshold", description = "Stop drafting when the predicted disagreement exceeds this.")
   Float routerThreshold;
 
   static final class Prompts {

@@ -9,11 +9,11 @@ import dev.tandem.model.TensorNames;
 import dev.tandem.spec.BlockLengthPolicy;
 import dev.tandem.spec.DraftModelDrafter;
 import dev.tandem.spec.Drafter;
-import dev.tandem.spec.Router;
 import dev.tandem.spec.RouterPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
 import dev.tandem.spec.TandemDrafter;
 import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.tandem.RouterWeights;
 import dev.tandem.tandem.TandemConfig;
 import dev.tandem.tandem.TandemWeights;
 import dev.tandem.tokenizer.Tokenizer;
@@ -96,7 +96,7 @@ final class SpeedSetup {
     if (gamma != null) throw new IllegalArgumentException("give either --gamma or --router with --gamma-max, not both");
     int max = gammaMax == null ? 8 : gammaMax;
     if (max < 1 || max > 64) throw new IllegalArgumentException("--gamma-max must be in [1, 64], got " + max);
-    Router router = Router.load(routerDir);
+    RouterWeights router = RouterWeights.load(routerDir);
     if (threshold != null) router = router.withThreshold(threshold);
     return new RouterPolicy(router, drafterModel.get(TensorNames.EMBEDDING), drafterModel.config().vocabSize(),
         drafterModel.config().hiddenSize(), max);

@@ -5,24 +5,24 @@ public interface BlockLengthPolicy {
   /** Most drafts in one round (gamma, or gamma_max for the router). */
   int maxDrafts();
 
-  /** True when {@link #continueDrafting} reads the drafter's distribution (the loop then computes it). */
-  boolean needsDistribution();
+  /** True when {@link #continueDrafting} reads the drafter's logits (the loop then copies them to the host). */
+  boolean needsLogits();
 
   /**
    * After the draft of step {@code step} (0-based) of a round: propose another?
    *
-   * @param probabilities the drafter's distribution at that step, [vocab] (null unless
-   *                      {@link #needsDistribution()})
+   * @param logits the drafter's logits at that step, [vocab] at {@code offset} (null unless
+   *               {@link #needsLogits()})
    */
-  boolean continueDrafting(int step, float[] probabilities);
+  boolean continueDrafting(int step, float[] logits, int offset);
 
   /** A fixed block length gamma. */
   static BlockLengthPolicy fixed(int gamma) {
     if (gamma < 1) throw new IllegalArgumentException("gamma must be >= 1, got " + gamma);
     return new BlockLengthPolicy() {
       @Override public int maxDrafts() { return gamma; }
-      @Override public boolean needsDistribution() { return false; }
-      @Override public boolean continueDrafting(int step, float[] probabilities) { return step + 1 < gamma; }
+      @Override public boolean needsLogits() { return false; }
+      @Override public boolean continueDrafting(int step, float[] logits, int offset) { return step + 1 < gamma; }
       @Override public String toString() { return "gamma=" + gamma; }
     };
   }

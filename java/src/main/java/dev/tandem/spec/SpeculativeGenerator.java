@@ -47,7 +47,6 @@ public final class SpeculativeGenerator implements AutoCloseable {
   private final float[] drafterLogits;     // [drafter maxRows][vocab], host copy (sampling / router only)
   private final int[] primaryArgmax;       // [primary maxRows]
   private final int[] drafterArgmax;       // [drafter maxRows]
-  private final float[] routerProbabilities;  // [vocab]
   private final Sampler sampler;
   private final RejectionSampler rejection;
   private final boolean standalone;
@@ -100,7 +99,6 @@ public final class SpeculativeGenerator implements AutoCloseable {
     this.drafterLogits = new float[drafter.decoder().maxRows() * vocab];
     this.primaryArgmax = new int[primary.maxRows()];
     this.drafterArgmax = new int[drafter.decoder().maxRows()];
-    this.routerProbabilities = new float[vocab];
     this.sampler = new Sampler(vocab);
     this.rejection = new RejectionSampler(vocab);
   }
@@ -330,7 +328,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
     Decoder d = drafter.decoder();
     d.forward(drafterRows, drafter.cache(), LogitsMode.LAST);
     totals.drafterRuns++;
-    boolean needLogits = policy.needsDistribution()
+    boolean needLogits = policy.needsLogits()
         || stepping.stream().anyMatch(s -> !s.request.sampling().isGreedy());
     d.argmaxLogits(drafterArgmax);
     if (needLogits) d.downloadLogits(drafterLogits);
@@ -346,13 +344,8 @@ public final class SpeculativeGenerator implements AutoCloseable {
         s.drafts[step] = Sampler.draw(s.q[step],
             Philox.uniform(params.seed(), s.request.sequenceId(), position, RejectionSampler.STREAM_DRAFT));
       }
-      boolean more = step + 1 < s.k;
-      if (more && policy.needsDistribution()) {
-        softmax(drafterLogits, i * vocab, routerProbabilities);
-        more = policy.continueDrafting(step, routerProbabilities);
-      } else if (more) {
-        more = policy.continueDrafting(step, null);
-      }
+      boolean more = step + 1 < s.k
+          && policy.continueDrafting(step, policy.needsLogits() ? drafterLogits : null, i * vocab);
       if (!more) {
         s.k = step + 1;
         s.drafting = false;
@@ -367,18 +360,6 @@ public final class SpeculativeGenerator implements AutoCloseable {
     primaryCache.close();
     primary.close();
     drafter.close();
-  }
-
-  private void softmax(float[] logits, int offset, float[] out) {
-    float max = Float.NEGATIVE_INFINITY;
-    for (int t = 0; t < vocab; t++) max = Math.max(max, logits[offset + t]);
-    double sum = 0;
-    for (int t = 0; t < vocab; t++) {
-      out[t] = (float) Math.exp(logits[offset + t] - max);
-      sum += out[t];
-    }
-    float inverse = (float) (1 / sum);
-    for (int t = 0; t < vocab; t++) out[t] *= inverse;
   }
 
   private void emit(Sequence s, int token, TokenListener listener) {

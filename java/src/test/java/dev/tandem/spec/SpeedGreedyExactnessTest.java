@@ -82,6 +82,55 @@ class SpeedGreedyExactnessTest {
     assertThat(acceptance.acceptedTokens).isLessThan(acceptance.draftTokens);
   }
 
+  /**
+   * The router on (random weights, threshold 0.5 so that it stops at varying lengths): 20 seeds x
+   * gamma-max {3, 7} x {perturbed plain copy, perturbed tandem copy} x batch {1, 5}.
+   */
+  @ParameterizedTest(name = "gamma-max={0}")
+  @ValueSource(ints = {3, 7})
+  void greedySpeedWithTheRouterEqualsPrimaryGreedy(int gammaMax) {
+    SpeedMetrics acceptance = new SpeedMetrics();
+    for (long seed = 0; seed < 20; seed++) {
+      ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), seed, 0.35);
+      List<GenerationRequest> batch = prompts(seed, 5);
+      List<int[]> expected = primaryAlone(primary, batch);
+      Object[] drafters = {SpeedFixtures.perturbed(primary, seed + 300, 0.03),
+          SpeedFixtures.tandemCopy(primary, seed + 400, 0.03)};
+      for (Object drafterWeights : drafters) {
+        ModelWeights drafterModel = drafterWeights instanceof ModelWeights m ? m
+            : ((dev.tandem.tandem.TandemWeights) drafterWeights).decoder();
+        int dim = drafterModel.config().hiddenSize();
+        var router = dev.tandem.tandem.RouterWeights.random(
+            new dev.tandem.tandem.RouterConfig(4, dim, 16, 0.5, VOCAB), seed);
+        BlockLengthPolicy policy = new RouterPolicy(router,
+            drafterModel.get(dev.tandem.model.TensorNames.EMBEDDING), VOCAB, dim, gammaMax);
+        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafterWeights, policy, backend, 5)) {
+          List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, acceptance);
+          for (int r = 0; r < batch.size(); r++) {
+            String what = "seed " + seed + ", router, " + speed.drafter().kind() + ", request " + r;
+            assertThat(together.get(r).tokens()).as(what + " in a batch of 5").containsExactly(expected.get(r));
+            SpeedResult alone = speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst();
+            assertThat(alone.tokens()).as(what + " alone").containsExactly(expected.get(r));
+          }
+        }
+      }
+    }
+    // The router must have cut blocks short (fewer drafts than gamma-max per round on average) and
+    // drafts must have been both accepted and rejected.
+    double draftsPerRound = (double) acceptance.draftTokens / acceptance.rounds;
+    assertThat(draftsPerRound).isLessThan(gammaMax - 0.25).isGreaterThan(1);
+    assertThat(acceptance.acceptedTokens).isPositive().isLessThan(acceptance.draftTokens);
+  }
+
+  @Test
+  void routerForAnotherDrafterIsRefused() {
+    var router = dev.tandem.tandem.RouterWeights.random(new dev.tandem.tandem.RouterConfig(3, 4, 5, 0.7, 9), 2);
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new RouterPolicy(router, new float[10 * 4], 10, 4, 5))
+        .hasMessageContaining("vocabulary of 9");
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new RouterPolicy(router, new float[9 * 4], 9, 4, 0))
+        .hasMessageContaining("gamma-max");
+  }
+
   @Test
   void aTandemSecondaryThatIsThePrimaryGetsEveryDraftAccepted() {
     ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 8, 0.35);

@@ -1,0 +1,124 @@
+package dev.tandem.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.io.DType;
+import dev.tandem.model.ModelWeights;
+import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.tandem.RouterConfig;
+import dev.tandem.tandem.RouterWeights;
+import dev.tandem.train.LanguageModelStep;
+import dev.tandem.train.RecipeRun;
+import dev.tandem.train.RouterTrainer;
+import dev.tandem.train.TrainModel;
+import dev.tandem.util.AtomicFiles;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code tandem train router}: the SPEED block-length router, on TV-distance soft labels. */
+@Command(name = "router", mixinStandardHelpOptions = true,
+    description = "Train the SPEED router (2-layer MLP) to predict the TV distance between the secondary's and the"
+        + " primary's distributions from the secondary's entropy, top-k probabilities and top-k token embeddings.")
+public final class TrainRouterCommand implements Callable<Integer> {
+  @Mixin TrainOptions.DataOpts dataOpts;
+
+  @Option(names = "--primary", required = true, description = "The primary's model directory.")
+  Path primaryDir;
+
+  @Option(names = "--secondary", required = true, description = "The secondary (tandem or plain) the router serves.")
+  Path secondaryDir;
+
+  @Option(names = "--run", required = true, description = "Run directory (token cache, log).")
+  Path run;
+
+  @Option(names = "--out", required = true, description = "Output router directory.")
+  Path out;
+
+  @Option(names = "--top-k", defaultValue = "4", description = "Top-k probabilities and embeddings (default: 4).")
+  int topK;
+
+  @Option(names = "--hidden", defaultValue = "64", description = "MLP hidden width (default: 64).")
+  int hidden;
+
+  @Option(names = "--block-length", defaultValue = "8",
+      description = "Block length of the training-form secondary whose drafts give the labels (default: 8).")
+  int blockLength;
+
+  @Option(names = "--positions", defaultValue = "65536", description = "Training positions (default: 65536).")
+  int positions;
+
+  @Option(names = "--val-positions", defaultValue = "8192", description = "Held-out positions (default: 8192).")
+  int valPositions;
+
+  @Option(names = "--steps", defaultValue = "3000", description = "Adam updates (default: 3000).")
+  int steps;
+
+  @Option(names = "--batch", defaultValue = "256", description = "Positions per update (default: 256).")
+  int batch;
+
+  @Option(names = "--forward-batch", defaultValue = "8", description = "Sequences per forward pass (default: 8).")
+  int forwardBatch;
+
+  @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: 1e-3).")
+  double lr;
+
+  @Option(names = "--threshold", defaultValue = "0.8", description = "Stop threshold stored in the config (default: 0.8).")
+  double threshold;
+
+  @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")
+  long seed;
+
+  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).")
+  int threads;
+
+  @Spec CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    long start = System.nanoTime();
+    ModelWeights pw = ModelWeights.load(primaryDir);
+    Path tok = primaryDir.resolve("tokenizer.json");
+    try (RecipeRun r = new RecipeRun(run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), threads)) {
+      PrimaryFingerprint fp = PrimaryFingerprint.of(pw.config(), PrimaryFingerprint.vocabularyHash(r.tokenizer));
+      TrainModel secondary = SecondaryLoader.load(secondaryDir, fp);
+      TrainModel primary = TrainModel.plain(pw);
+      LanguageModelStep step = new LanguageModelStep(r.gemm, secondary, primary, 1f, 0f, forwardBatch,
+          dataOpts.seqLen, false);
+      System.err.printf("router: collecting %d + %d draft positions (block length %d)%n", positions, valPositions,
+          blockLength);
+      RouterTrainer.Dataset train = RouterTrainer.collect(step, r.trainSequences(seed), blockLength, topK, positions,
+          seed, true);
+      RouterTrainer.Dataset val = RouterTrainer.collect(step, r.validationSequences(), blockLength, topK, valPositions,
+          seed, false);
+      RouterConfig config = new RouterConfig(topK, secondary.config.hiddenSize(), hidden, threshold,
+          secondary.config.vocabSize());
+      RouterWeights weights = RouterTrainer.train(r.pool, config, train, val, steps, batch, lr, seed,
+          System.err::println, Math.max(1, steps / 10));
+      RouterTrainer.Quality q = RouterTrainer.quality(weights, val);
+      weights.save(out, DType.BF16);
+      ObjectMapper json = new ObjectMapper();
+      ObjectNode n = json.createObjectNode();
+      n.put("recipe", "router");
+      n.put("command", "./tandem train router " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+      n.put("secondary", secondaryDir.toString());
+      n.put("training_positions", train.n());
+      n.put("validation_positions", val.n());
+      n.put("block_length", blockLength);
+      n.put("updates", steps);
+      n.put("validation_bce", q.bce());
+      n.put("validation_mae", q.mae());
+      n.put("validation_correlation", q.correlation());
+      n.put("validation_mean_tv", q.meanLabel());
+      n.put("wall_seconds", Math.round((System.nanoTime() - start) / 1e9));
+      AtomicFiles.writeString(out.resolve("training.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+      System.err.println("router: held out " + q + "; wrote " + out);
+    }
+    return 0;
+  }
+}

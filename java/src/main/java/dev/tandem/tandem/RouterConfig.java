@@ -1,0 +1,83 @@
+package dev.tandem.tandem;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.tandem.util.AtomicFiles;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The block-length router of SPEED (DESIGN.md, "Adaptive block length"): a 2-layer MLP that reads the
+ * secondary's distribution at a draft step and predicts the total-variation distance between the
+ * secondary's and the primary's distributions there; drafting stops when the prediction exceeds
+ * {@link #threshold}.
+ *
+ * <p><b>Checkpoint format</b> (a directory): {@code config.json}
+ * <pre>{"model_type": "tandem_router", "top_k": K, "embedding_dim": D, "hidden_size": H,
+ *  "feature_size": 1 + K + K*D, "threshold": 0.8, "secondary_hidden_size": D, "secondary_vocab_size": V}</pre>
+ * and {@code model.safetensors} with {@code router.feature_mean} [F], {@code router.feature_std} [F]
+ * (input standardisation), {@code router.fc1.weight} [H][F], {@code router.fc1.bias} [H],
+ * {@code router.fc2.weight} [1][H], {@code router.fc2.bias} [1]. See {@link RouterFeatures} for the
+ * feature vector and {@link RouterWeights#forward} for the computation.
+ */
+public record RouterConfig(int topK, int embeddingDim, int hiddenSize, double threshold, int secondaryVocabSize) {
+  public static final String MODEL_TYPE = "tandem_router";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  public RouterConfig {
+    if (topK < 1) throw new IllegalArgumentException("top_k must be >= 1, got " + topK);
+    if (embeddingDim < 1 || hiddenSize < 1) throw new IllegalArgumentException("sizes must be >= 1");
+    if (!(threshold > 0 && threshold <= 1)) throw new IllegalArgumentException("threshold must be in (0, 1]");
+    if (topK > secondaryVocabSize) throw new IllegalArgumentException("top_k exceeds the vocabulary");
+  }
+
+  /** 1 (entropy) + K (top-k probabilities) + K * D (embeddings of the top-k tokens). */
+  public int featureSize() {
+    return 1 + topK + topK * embeddingDim;
+  }
+
+  public RouterConfig withThreshold(double t) {
+    return new RouterConfig(topK, embeddingDim, hiddenSize, t, secondaryVocabSize);
+  }
+
+  public ObjectNode toJson() {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("model_type", MODEL_TYPE);
+    n.put("top_k", topK);
+    n.put("embedding_dim", embeddingDim);
+    n.put("hidden_size", hiddenSize);
+    n.put("feature_size", featureSize());
+    n.put("threshold", threshold);
+    n.put("secondary_hidden_size", embeddingDim);
+    n.put("secondary_vocab_size", secondaryVocabSize);
+    n.put("features", "entropy of the secondary's distribution (nats); its top-k probabilities, descending;"
+        + " the secondary's input embeddings (model.embed_tokens.weight rows) of those k tokens, in that order");
+    n.put("output", "sigmoid(fc2(relu(fc1((x - mean) / std)))): predicted total-variation distance to the primary");
+    return n;
+  }
+
+  public void write(Path file) throws IOException {
+    AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
+  }
+
+  public static RouterConfig read(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) throw new IOException("router config not found: " + file);
+    JsonNode n = JSON.readTree(file.toFile());
+    if (!MODEL_TYPE.equals(n.path("model_type").asText())) {
+      throw new IOException(file + ": not a router config (model_type is not \"" + MODEL_TYPE + "\")");
+    }
+    try {
+      RouterConfig c = new RouterConfig(n.path("top_k").asInt(), n.path("embedding_dim").asInt(),
+          n.path("hidden_size").asInt(), n.path("threshold").asDouble(0.8), n.path("secondary_vocab_size").asInt());
+      if (n.has("feature_size") && n.get("feature_size").asInt() != c.featureSize()) {
+        throw new IllegalArgumentException("feature_size " + n.get("feature_size").asInt() + " does not match 1 + k + k*d = "
+            + c.featureSize());
+      }
+      return c;
+    } catch (IllegalArgumentException e) {
+      throw new IOException(file + ": " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,278 @@
+package dev.tandem.train;
+
+import dev.tandem.backend.cpu.WorkerPool;
+import dev.tandem.model.TensorNames;
+import dev.tandem.tandem.RouterConfig;
+import dev.tandem.tandem.RouterFeatures;
+import dev.tandem.tandem.RouterWeights;
+import dev.tandem.train.data.PackedSequences;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Trains the SPEED router (a 2-layer MLP, see {@link RouterConfig}) on soft labels: at draft positions
+ * of training text the label is the total-variation distance {@code 0.5 sum_v |q(v) - p(v)|} between the
+ * secondary's distribution q (training form, two-source attention with the given block length) and the
+ * primary's p; the features are {@link RouterFeatures} of q. Loss: binary cross-entropy against the soft
+ * label, {@code -(y log s + (1 - y) log(1 - s))}, s = the router's output.
+ *
+ * <p>Draft positions are those the secondary predicts at inference: {@code p >= b(p)} (every position for
+ * a plain drafter). A block length above the secondary's training one covers drafts further from the
+ * boundary, as at inference with long blocks.
+ */
+public final class RouterTrainer {
+  /** Features [n][F] and labels [n] of draft positions. */
+  public record Dataset(float[] features, float[] labels, int n, int featureSize) {}
+
+  /** Held-out quality: mean BCE, mean absolute error, correlation, mean label and mean prediction. */
+  public record Quality(double bce, double mae, double correlation, double meanLabel, double meanPrediction) {
+    @Override
+    public String toString() {
+      return String.format(Locale.ROOT, "BCE %.4f, MAE %.4f, correlation %.3f, mean TV %.3f, mean prediction %.3f",
+          bce, mae, correlation, meanLabel, meanPrediction);
+    }
+  }
+
+  private RouterTrainer() {}
+
+  /**
+   * Runs the primary and the secondary over sequences of {@code data} (in cursor order from {@code seed})
+   * and collects up to {@code maxPositions} draft positions.
+   */
+  public static Dataset collect(LanguageModelStep step, PackedSequences data, int blockLength, int topK,
+      int maxPositions, long seed, boolean shuffled) {
+    TrainModel secondary = step.student;
+    int vocab = secondary.config.vocabSize(), d = secondary.config.hiddenSize();
+    float[] embeddings = secondary.find(TensorNames.EMBEDDING).value;
+    int featureSize = 1 + topK + topK * d;
+    var a = step.activations();
+    int batch = a.batch(), seqLen = a.seqLen();
+    int perBatch = 0;
+    for (int p = 0; p < seqLen; p++) if (!secondary.isTandem() || p >= AttentionOp.boundary(p, blockLength)) perBatch++;
+    perBatch *= batch;
+    int batches = Math.max(1, Math.min((maxPositions + perBatch - 1) / perBatch, data.count() / batch));
+    int n = Math.min(maxPositions, batches * perBatch);
+    float[] features = new float[n * featureSize];
+    float[] labels = new float[n];
+    int[] topIds = new int[topK];
+    int got = 0;
+    long cursor = 0;
+    PackedSequences source = data;
+    for (int bi = 0; bi < batches && got < n; bi++) {
+      for (int b = 0; b < batch; b++) {
+        int seq = shuffled ? source.sequenceAt(cursor++) : bi * batch + b;
+        source.copy(seq, step.inputs(), step.targets(), b * seqLen);
+        step.gammas()[b] = blockLength;
+      }
+      step.forwardOnly();
+      float[] q = step.studentLogits(), pLogits = step.primaryLogits();
+      for (int row = 0; row < a.rows() && got < n; row++) {
+        int p = row % seqLen;
+        if (secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
+        RouterFeatures.compute(q, row * vocab, vocab, topK, embeddings, d, features, got * featureSize, topIds);
+        labels[got] = (float) totalVariation(q, pLogits, row * vocab, vocab);
+        got++;
+      }
+    }
+    return new Dataset(features, labels, got, featureSize);
+  }
+
+  /** 0.5 * sum |softmax(a) - softmax(b)| over one row. */
+  public static double totalVariation(float[] a, float[] b, int at, int vocab) {
+    float la = CrossEntropyOp.logSumExp(a, at, vocab), lb = CrossEntropyOp.logSumExp(b, at, vocab);
+    double tv = 0;
+    for (int v = 0; v < vocab; v++) tv += Math.abs(Math.exp(a[at + v] - la) - Math.exp(b[at + v] - lb));
+    return tv / 2;
+  }
+
+  /** The MLP in training form: parameters and the forward/backward of one batch. */
+  static final class Mlp {
+    final int features, hidden;
+    final Param w1, b1, w2, b2;  // [H][F], [1][H], [1][H], [1][1]
+    final float[] mean, std;    // [F]
+
+    Mlp(int features, int hidden, float[] mean, float[] std, long seed) {
+      this.features = features;
+      this.hidden = hidden;
+      this.mean = mean;
+      this.std = std;
+      SplittableRandom r = new SplittableRandom(seed);
+      float[] w = new float[hidden * features];
+      double s1 = Math.sqrt(2.0 / features);
+      for (int i = 0; i < w.length; i++) w[i] = (float) (r.nextGaussian() * s1);
+      float[] v = new float[hidden];
+      double s2 = Math.sqrt(1.0 / hidden);
+      for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextGaussian() * s2);
+      w1 = new Param("router.fc1.weight", hidden, features, w);
+      b1 = new Param("router.fc1.bias", 1, hidden, new float[hidden]);
+      w2 = new Param("router.fc2.weight", 1, hidden, v);
+      b2 = new Param("router.fc2.bias", 1, 1, new float[1]);
+    }
+
+    List<Param> params() {
+      return List.of(w1, b1, w2, b2);
+    }
+
+    /**
+     * Forward (and with {@code labels}, the BCE loss and backward, adding to the gradients) over rows
+     * [0, n) of standardised features x [n][F]. Returns the mean loss (NaN without labels); out: [n].
+     */
+    double run(Gemm gemm, float[] x, int n, float[] labels, float[] out, float[] act) {
+      gemm.linearForward(x, n, features, w1.value, hidden, act);
+      for (int i = 0; i < n; i++) {
+        double z = b2.value[0];
+        for (int j = 0; j < hidden; j++) {
+          float a = act[i * hidden + j] + b1.value[j];
+          a = a > 0 ? a : 0;
+          act[i * hidden + j] = a;
+          z += (double) w2.value[j] * a;
+        }
+        out[i] = (float) (1 / (1 + Math.exp(-z)));
+        if (labels != null) out[i] = (float) z;  // keep the logit for the loss
+      }
+      if (labels == null) return Double.NaN;
+      double loss = 0;
+      // dz = (sigmoid(z) - y) / n; reuse act as dA after the per-row gradient of w2 and b2.
+      for (int i = 0; i < n; i++) {
+        double z = out[i];
+        double s = 1 / (1 + Math.exp(-z));
+        double y = labels[i];
+        // Stable BCE with logits: max(z, 0) - z y + log(1 + exp(-|z|)).
+        loss += Math.max(z, 0) - z * y + Math.log1p(Math.exp(-Math.abs(z)));
+        float dz = (float) ((s - y) / n);
+        b2.grad[0] += dz;
+        for (int j = 0; j < hidden; j++) {
+          float a = act[i * hidden + j];
+          w2.grad[j] += dz * a;
+          act[i * hidden + j] = a > 0 ? dz * w2.value[j] : 0f;
+        }
+        out[i] = (float) s;
+      }
+      for (int i = 0; i < n; i++) for (int j = 0; j < hidden; j++) b1.grad[j] += act[i * hidden + j];
+      gemm.linearBackwardWeight(act, n, hidden, x, features, w1.grad);
+      return loss / n;
+    }
+
+    RouterWeights weights(RouterConfig c) {
+      return new RouterWeights(c, mean.clone(), std.clone(), w1.value.clone(), b1.value.clone(), w2.value.clone(),
+          b2.value[0]);
+    }
+  }
+
+  /** The mean and std of each feature over a dataset (std floored at 1e-3). */
+  static float[][] statistics(Dataset data) {
+    float[] mean = null, std = null;
+    int f = data.featureSize(), n = data.n();
+    {
+      mean = new float[f];
+      std = new float[f];
+      double[] s = new double[f], ss = new double[f];
+      for (int i = 0; i < n; i++) {
+        for (int j = 0; j < f; j++) {
+          double v = data.features()[i * f + j];
+          s[j] += v;
+          ss[j] += v * v;
+        }
+      }
+      for (int j = 0; j < f; j++) {
+        double m = s[j] / n;
+        mean[j] = (float) m;
+        std[j] = (float) Math.max(1e-3, Math.sqrt(Math.max(0, ss[j] / n - m * m)));
+      }
+    }
+    return new float[][] {mean, std};
+  }
+
+  /** A standardised copy of a dataset. */
+  static Dataset standardised(Dataset data, float[] mean, float[] std) {
+    int f = data.featureSize(), n = data.n();
+    float[] x = new float[n * f];
+    for (int i = 0; i < n; i++) {
+      for (int j = 0; j < f; j++) x[i * f + j] = (data.features()[i * f + j] - mean[j]) / std[j];
+    }
+    return new Dataset(x, data.labels(), n, f);
+  }
+
+  /**
+   * Trains the router on {@code train} (a standardised copy) for {@code steps} Adam updates of
+   * {@code batch} random rows; returns the weights. {@code validation} is standardised (a copy) with
+   * the training statistics and scored every {@code evalEvery} updates through {@code report}.
+   */
+  public static RouterWeights train(WorkerPool pool, RouterConfig config, Dataset train, Dataset validation,
+      int steps, int batch, double lr, long seed, java.util.function.Consumer<String> report, int evalEvery) {
+    Gemm gemm = new Gemm(pool);
+    float[][] stats = statistics(train);
+    train = standardised(train, stats[0], stats[1]);
+    if (validation != null) validation = standardised(validation, stats[0], stats[1]);
+    Mlp mlp = new Mlp(train.featureSize(), config.hiddenSize(), stats[0], stats[1], seed);
+    AdamW adam = new AdamW(mlp.params(), 0.9, 0.999, 1e-8, 0.0);
+    LearningRate schedule = new LearningRate(lr, lr / 10, Math.min(50, steps / 10), steps);
+    int f = train.featureSize();
+    float[] x = new float[batch * f], y = new float[batch], out = new float[batch], act = new float[batch * mlp.hidden];
+    SplittableRandom r = new SplittableRandom(seed);
+    double running = Double.NaN;
+    for (int step = 0; step < steps; step++) {
+      for (int i = 0; i < batch; i++) {
+        int row = r.nextInt(train.n());
+        System.arraycopy(train.features(), row * f, x, i * f, f);
+        y[i] = train.labels()[row];
+      }
+      for (Param p : mlp.params()) p.zeroGrad();
+      double loss = mlp.run(gemm, x, batch, y, out, act);
+      adam.update(pool, schedule.at(step), 1.0);
+      running = Double.isNaN(running) ? loss : 0.98 * running + 0.02 * loss;
+      if (report != null && ((step + 1) % evalEvery == 0 || step + 1 == steps)) {
+        String v = validation == null ? "" : "; held out: " + quality(gemm, mlp, validation);
+        report.accept(String.format(Locale.ROOT, "router %d/%d: train BCE %.4f%s", step + 1, steps, running, v));
+      }
+    }
+    return mlp.weights(config);
+  }
+
+  /** Quality of the MLP on a standardised dataset. */
+  static Quality quality(Gemm gemm, Mlp mlp, Dataset data) {
+    int f = data.featureSize(), chunk = 1024;
+    float[] out = new float[chunk], act = new float[chunk * mlp.hidden], x = new float[chunk * f];
+    double bce = 0, mae = 0, sy = 0, sp = 0, syy = 0, spp = 0, syp = 0;
+    for (int start = 0; start < data.n(); start += chunk) {
+      int m = Math.min(chunk, data.n() - start);
+      System.arraycopy(data.features(), start * f, x, 0, m * f);
+      mlp.run(gemm, x, m, null, out, act);
+      for (int i = 0; i < m; i++) {
+        double p = Math.min(1 - 1e-7, Math.max(1e-7, out[i])), y = data.labels()[start + i];
+        bce -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
+        mae += Math.abs(p - y);
+        sy += y;
+        sp += p;
+        syy += y * y;
+        spp += p * p;
+        syp += y * p;
+      }
+    }
+    int n = data.n();
+    double cov = syp / n - sy / n * sp / n;
+    double corr = cov / Math.sqrt(Math.max(1e-12, (syy / n - sy * sy / n / n) * (spp / n - sp * sp / n / n)));
+    return new Quality(bce / n, mae / n, corr, sy / n, sp / n);
+  }
+
+  /** Quality of finished router weights on raw (unstandardised) features. */
+  public static Quality quality(RouterWeights w, Dataset raw) {
+    int f = raw.featureSize();
+    double bce = 0, mae = 0, sy = 0, sp = 0, syy = 0, spp = 0, syp = 0;
+    for (int i = 0; i < raw.n(); i++) {
+      double p = Math.min(1 - 1e-7, Math.max(1e-7, w.forward(raw.features(), i * f))), y = raw.labels()[i];
+      bce -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
+      mae += Math.abs(p - y);
+      sy += y;
+      sp += p;
+      syy += y * y;
+      spp += p * p;
+      syp += y * p;
+    }
+    int n = raw.n();
+    double cov = syp / n - sy / n * sp / n;
+    double corr = cov / Math.sqrt(Math.max(1e-12, (syy / n - sy * sy / n / n) * (spp / n - sp * sp / n / n)));
+    return new Quality(bce / n, mae / n, corr, sy / n, sp / n);
+  }
+}

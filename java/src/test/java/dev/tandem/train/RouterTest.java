@@ -1,0 +1,113 @@
+package dev.tandem.train;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.tandem.backend.cpu.WorkerPool;
+import dev.tandem.io.DType;
+import dev.tandem.tandem.RouterConfig;
+import dev.tandem.tandem.RouterFeatures;
+import dev.tandem.tandem.RouterWeights;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The router: features, the MLP's backward against finite differences, the checkpoint round trip. */
+class RouterTest {
+  static final WorkerPool POOL = new WorkerPool(2);
+
+  @AfterAll
+  static void close() {
+    POOL.close();
+  }
+
+  @Test
+  void featuresAreEntropyTopKProbabilitiesAndEmbeddings() {
+    float[] logits = {0f, 2f, 1f, 2f, -1f};  // tie between ids 1 and 3: the lower id first
+    int vocab = 5, d = 2, k = 3;
+    float[] emb = {0, 0, 10, 11, 20, 21, 30, 31, 40, 41};
+    float[] out = new float[1 + k + k * d];
+    RouterFeatures.compute(logits, 0, vocab, k, emb, d, out, 0, new int[k]);
+    double z = 0;
+    for (float l : logits) z += Math.exp(l);
+    double entropy = 0;
+    for (float l : logits) entropy -= Math.exp(l) / z * (l - Math.log(z));
+    assertThat((double) out[0]).isCloseTo(entropy, within(1e-5));
+    assertThat((double) out[1]).isCloseTo(Math.exp(2) / z, within(1e-6));
+    assertThat((double) out[2]).isCloseTo(Math.exp(2) / z, within(1e-6));
+    assertThat((double) out[3]).isCloseTo(Math.exp(1) / z, within(1e-6));
+    assertThat(new float[] {out[4], out[5], out[6], out[7], out[8], out[9]}).containsExactly(10, 11, 30, 31, 20, 21);
+  }
+
+  @Test
+  void mlpBackwardMatchesFiniteDifferences() {
+    SplittableRandom r = new SplittableRandom(3);
+    int n = 7, f = 9, h = 5;
+    float[] x = new float[n * f], y = new float[n];
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    for (int i = 0; i < n; i++) y[i] = (float) r.nextDouble();
+    RouterTrainer.Mlp mlp = new RouterTrainer.Mlp(f, h, new float[f], new float[f], 5);
+    for (int j = 0; j < h; j++) mlp.b1.value[j] = (float) (0.3 * r.nextGaussian());
+    mlp.b2.value[0] = 0.2f;
+    Gemm gemm = new Gemm(POOL);
+    for (Param p : mlp.params()) p.zeroGrad();
+    mlp.run(gemm, x.clone(), n, y, new float[n], new float[n * h]);
+    for (Param p : mlp.params()) {
+      double[] values = RefOps.toDouble(p.value);
+      double[] fd = OpGradientTest.numericGradient(v -> {
+        double[] w1 = p == mlp.w1 ? v : RefOps.toDouble(mlp.w1.value), b1 = p == mlp.b1 ? v : RefOps.toDouble(mlp.b1.value);
+        double[] w2 = p == mlp.w2 ? v : RefOps.toDouble(mlp.w2.value), b2 = p == mlp.b2 ? v : RefOps.toDouble(mlp.b2.value);
+        double loss = 0;
+        for (int i = 0; i < n; i++) {
+          double z = b2[0];
+          for (int j = 0; j < h; j++) {
+            double a = b1[j];
+            for (int k = 0; k < f; k++) a += w1[j * f + k] * x[i * f + k];
+            z += w2[j] * Math.max(0, a);
+          }
+          double s = 1 / (1 + Math.exp(-z));
+          loss -= y[i] * Math.log(s) + (1 - y[i]) * Math.log(1 - s);
+        }
+        return loss / n;
+      }, values);
+      OpGradientTest.assertNear("router " + p.name, fd, p.grad, 1e-4);
+    }
+  }
+
+  @Test
+  void checkpointRoundTripAndForward(@TempDir Path dir) throws IOException {
+    SplittableRandom r = new SplittableRandom(4);
+    RouterConfig c = new RouterConfig(2, 3, 4, 0.8, 10);
+    int f = c.featureSize(), h = c.hiddenSize();
+    float[] mean = new float[f], std = new float[f], w1 = new float[h * f], b1 = new float[h], w2 = new float[h];
+    for (int i = 0; i < f; i++) {
+      mean[i] = (float) r.nextGaussian();
+      std[i] = 0.5f + (float) r.nextDouble();
+    }
+    for (int i = 0; i < w1.length; i++) w1[i] = (float) r.nextGaussian();
+    for (int i = 0; i < h; i++) {
+      b1[i] = (float) r.nextGaussian();
+      w2[i] = (float) r.nextGaussian();
+    }
+    RouterWeights w = new RouterWeights(c, mean, std, w1, b1, w2, 0.1f);
+    w.save(dir.resolve("f32"));
+    RouterWeights back = RouterWeights.load(dir.resolve("f32"));
+    float[] x = new float[f];
+    for (int i = 0; i < f; i++) x[i] = (float) r.nextGaussian();
+    assertThat(back.forward(x, 0)).isEqualTo(w.forward(x, 0));
+    assertThat(back.config()).isEqualTo(c);
+    w.save(dir.resolve("bf16"), DType.BF16);
+    assertThat((double) RouterWeights.load(dir.resolve("bf16")).forward(x, 0)).isCloseTo(w.forward(x, 0), within(2e-2));
+    // The forward is sigmoid(w2 . relu(W1 (x - mean) / std + b1) + b2).
+    double z = 0.1;
+    for (int j = 0; j < h; j++) {
+      double a = b1[j];
+      for (int i = 0; i < f; i++) a += w1[j * f + i] * ((x[i] - mean[i]) / std[i]);
+      z += w2[j] * Math.max(0, a);
+    }
+    assertThat((double) w.forward(x, 0)).isCloseTo(1 / (1 + Math.exp(-z)), within(1e-5));
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Trains the demo models of models/demo/ with the `tandem train` recipes, in order, on the text files of
+# CORPUS_DIR (default: corpora/, see scripts/fetch-corpus.sh). Every stage is resumable: run the script
+# again after an interruption and it continues from the last checkpoints (runs/demo/*) and skips what is
+# finished. Logs go to stderr; run it as
+#   nohup scripts/train-demo.sh /path/to/corpora > runs/demo.log 2>&1 &
+# DRY=1 runs every stage for 2 updates into /tmp (a check that the whole chain works, a few minutes).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+corpus=${1:-$root/corpora}
+files=("$corpus"/austen.txt.gz "$corpus"/kjv.txt.gz "$corpus"/sotu.txt.gz)
+for f in "${files[@]}"; do [[ -f $f ]] || { echo "missing $f (run scripts/fetch-corpus.sh)" >&2; exit 1; }; done
+
+models=$root/models/demo
+runs=$root/runs/demo
+steps() { echo "$1"; }
+positions=65536
+if [[ ${DRY:-0} == 1 ]]; then
+  models=/tmp/tandem-dry/models; runs=/tmp/tandem-dry/runs
+  steps() { echo 2; }
+  positions=512
+fi
+mkdir -p "$models" "$runs"
+export TANDEM_JAVA_OPTS=${TANDEM_JAVA_OPTS:--Xmx6g}
+t() { echo "[$(date -u +%H:%M:%S)] ./tandem $*" >&2; "$root/tandem" "$@"; }
+
+# Shared settings: sequences of 256 tokens, 8 per update; 1% of the text (by 8 KiB segment) held out.
+# Stages started from another model (--init) get their own --seed, so they draw the text in another order.
+common=(--seq-len 256 --batch 8 --resume)
+small=(--hidden 128 --layers 2 --heads 4 --intermediate 384 --max-positions 512)
+blocks=(--block-length 2,3,4,5,6,7,8)
+
+[[ -f $models/tokenizer/tokenizer.json ]] || t train tokenizer --vocab 2048 --out "$models/tokenizer" "${files[@]}"
+tok=$models/tokenizer/tokenizer.json
+
+t train primary --tokenizer "$tok" --hidden 384 --layers 8 --heads 6 --intermediate 1024 --max-positions 512 \
+  --steps "$(steps 420)" --lr 1.5e-3 --warmup 40 --val-every 30 --val-sequences 16 --checkpoint-every 15 \
+  "${common[@]}" --run "$runs/primary" --out "$models/primary" "${files[@]}"
+
+t train drafter --tokenizer "$tok" "${small[@]}" --steps "$(steps 300)" --lr 2e-3 --warmup 30 --val-every 50 \
+  --val-sequences 16 --checkpoint-every 50 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" "${files[@]}"
+
+t train drafter-distil --primary "$models/primary" --init "$models/drafter" --steps "$(steps 240)" --lr 1e-3 \
+  --warmup 20 --seed 2 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --run "$runs/drafter-distil" --out "$models/drafter-distil" "${files[@]}"
+
+t train tandem-ce --primary "$models/primary" --init-decoder "$models/drafter" "${blocks[@]}" --steps "$(steps 120)" \
+  --lr 1.5e-3 --warmup 20 --seed 3 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --run "$runs/tandem-ce" --out "$models/tandem-ce" "${files[@]}"
+
+t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 120)" \
+  --lr 1e-3 --warmup 20 --seed 4 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
+  --run "$runs/tandem-distil" --out "$models/tandem-distil" "${files[@]}"
+
+[[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \
+  --secondary "$models/tandem-distil" --block-length 8 --positions "$positions" --val-positions 8192 \
+  --steps "$(steps 3000)" --seq-len 256 --run "$runs/router" --out "$models/router" "${files[@]}"
+
+t train eval --primary "$models/primary" --secondary "$models/drafter" --secondary "$models/drafter-distil" \
+  --secondary "$models/tandem-ce" --secondary "$models/tandem-distil" --block-length 2,8 --sequences 270 \
+  --seq-len 256 --run "$runs/eval" "${files[@]}" | tee "$runs/eval.md"
+echo "[$(date -u +%H:%M:%S)] done: $models" >&2
