@@ -5,7 +5,7 @@ import picocli.CommandLine.Command;
 
 /** {@code tandem bench ...}: end-to-end benchmarks. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-    subcommands = {DecodeBenchCommand.class, KernelBenchCommand.class})
+    subcommands = {DecodeBenchCommand.class, KernelBenchCommand.class, PaperBenchCommand.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {

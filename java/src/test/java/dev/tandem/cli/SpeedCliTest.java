@@ -17,6 +17,10 @@ class SpeedCliTest {
   static Path primary, secondary, drafter, router, otherPrimary;
 
   static Path config(String name, int hidden, int layers, int vocab) throws Exception {
+    return config(dir, name, hidden, layers, vocab);
+  }
+
+  static Path config(Path dir, String name, int hidden, int layers, int vocab) throws Exception {
     Path file = dir.resolve(name + ".json");
     Files.writeString(file, """
         {"vocab_size": %d, "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d,

@@ -1,0 +1,220 @@
+package dev.tandem.cli;
+
+import dev.tandem.backend.Backend;
+import dev.tandem.backend.BackendProvider;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.sampling.SamplingParams;
+import dev.tandem.spec.BlockLengthPolicy;
+import dev.tandem.spec.DrafterEvaluation;
+import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.train.data.TextSplit;
+import dev.tandem.util.AtomicFiles;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code tandem bench paper}: the paper's tables in miniature on the demo models, written as a
+ * markdown report: Table 1 (accuracy, cross-entropy, relative accuracy, TV distance of the four small
+ * models on held-out text), Table 2 (SPEED speedup over the primary alone, greedy, batch 1, held-out
+ * prompts, same run) and Tables 4/5 (the router against the best fixed gamma).
+ */
+@Command(name = "paper", mixinStandardHelpOptions = true,
+    description = "The paper's Tables 1, 2, 4 and 5 in miniature on the demo models; writes a markdown report.")
+public final class PaperBenchCommand implements Callable<Integer> {
+  @Parameters(arity = "1..*", description = "The text files the demo models were trained on (held-out part used).")
+  List<Path> files;
+
+  @Option(names = "--models", description = "The demo models' directory (default: models/demo of the project).")
+  Path models;
+
+  @Option(names = "--out", defaultValue = "bench/PAPER.md", description = "The report (default: bench/PAPER.md).")
+  Path out;
+
+  @Option(names = "--eval-positions", defaultValue = "6000", description = "Held-out positions for Table 1.")
+  int evalPositions;
+
+  @Option(names = "--prompts", defaultValue = "8", description = "Held-out prompts for Tables 2, 4 and 5.")
+  int promptCount;
+
+  @Option(names = "--prompt-tokens", defaultValue = "32", description = "Tokens per prompt.")
+  int promptTokens;
+
+  @Option(names = "--max-tokens", defaultValue = "64", description = "New tokens per prompt.")
+  int maxTokens;
+
+  @Option(names = "--gammas", split = ",", defaultValue = "3,5,7", description = "Fixed block lengths for Table 2.")
+  int[] gammas;
+
+  @Option(names = "--gamma-max", defaultValue = "17", description = "gamma_max of the router (Tables 4 and 5).")
+  int gammaMax;
+
+  @Option(names = "--segment-bytes", defaultValue = "" + TextSplit.DEFAULT_SEGMENT_BYTES,
+      description = "The training split's segment size (default: 8192).")
+  int segmentBytes;
+
+  @Option(names = "--val-fraction", defaultValue = "" + TextSplit.DEFAULT_VALIDATION_FRACTION,
+      description = "The training split's held-out share (default: 0.01).")
+  double valFraction;
+
+  @Mixin DeviceOptions device;
+
+  @Spec picocli.CommandLine.Model.CommandSpec spec;
+
+  private static final String[] SMALL = {"drafter", "drafter-distil", "tandem-ce", "tandem-distil"};
+  private static final String[] SMALL_NAMES = {"Plain drafter (CE)", "Distilled drafter", "Tandem-CE", "Tandem-Distil"};
+
+  private Path dir;
+
+  @Override
+  public Integer call() throws Exception {
+    dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", "demo");
+    for (String name : List.of("primary", "drafter", "drafter-distil", "tandem-ce", "tandem-distil", "router")) {
+      if (!Files.isDirectory(dir.resolve(name))) throw new IllegalArgumentException(dir.resolve(name) + " not found");
+    }
+    TextSplit split = TextSplit.of(files, segmentBytes, valFraction);
+    String heldOut = String.join("\n", split.texts(true));
+    if (heldOut.isEmpty()) throw new IllegalArgumentException("no held-out text in " + files);
+    SpeedSetup[] setups = new SpeedSetup[SMALL.length];
+    for (int i = 0; i < SMALL.length; i++) setups[i] = SpeedSetup.load(dir.resolve("primary"), dir.resolve(SMALL[i]));
+    Tokenizer tokenizer = setups[0].primary.tokenizer();
+    int[] tokens = tokenizer.encode(heldOut);
+    int context = setups[0].contextLength(null, 4096);
+    StringBuilder report = new StringBuilder();
+    report.append("# The paper's tables in miniature (demo models)\n\n");
+    report.append("Made by `").append(commandLine()).append("` on ").append(Instant.now()).append(", ");
+    try (Backend backend = device.backend()) {
+      report.append(BackendProvider.describe(backend)).append(", ")
+          .append(Runtime.getRuntime().availableProcessors()).append(" processors. Held-out text: the validation"
+              + " segments of the training split (").append(split.bytes(true)).append(" bytes, ")
+          .append(tokens.length).append(" tokens); never seen in training.\n\n");
+      table1(report, backend, setups, tokens, context);
+      List<GenerationRequest> prompts = prompts(tokens);
+      tables2to5(report, backend, setups, prompts, context);
+    }
+    AtomicFiles.writeString(out, report.toString());
+    System.out.print(report);
+    System.err.println("wrote " + out);
+    return 0;
+  }
+
+  private String commandLine() {
+    List<String> args = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
+    return "./tandem bench paper " + String.join(" ", args);
+  }
+
+  private void table1(StringBuilder report, Backend backend, SpeedSetup[] setups, int[] tokens, int context) {
+    report.append("## Table 1: the small models on held-out text\n\nTeacher forced, primary blocks of 2"
+        + " (`tandem eval --block-length 2`): each model predicts the token after the first position of every block"
+        + " (a tandem secondary with the primary's states of the earlier blocks), ").append(evalPositions)
+        .append(" positions at most.\n\n| model | accuracy | cross-entropy | relative accuracy | TV distance |\n"
+            + "|---|---|---|---|---|\n");
+    double primaryAccuracy = 0, primaryCe = 0;
+    for (int i = 0; i < setups.length; i++) {
+      DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
+      int window = Math.min(256, context);
+      try (SpeculativeGenerator models = setups[i].generator(backend, BlockLengthPolicy.fixed(2), window, 1, 3, false)) {
+        DrafterEvaluation evaluation = new DrafterEvaluation(models.primary(), models.drafter(), 2);
+        for (int start = 0; start + 3 < tokens.length && totals.positions < evalPositions; start += window) {
+          evaluation.window(Arrays.copyOfRange(tokens, start, Math.min(tokens.length, start + window)), totals, null);
+        }
+      }
+      report.append(String.format("| %s | %.2f %% | %.3f | %.2f %% | %.3f |%n", SMALL_NAMES[i], 100 * totals.accuracy(),
+          totals.crossEntropy(), 100 * totals.relativeAccuracy(), totals.meanTotalVariation()));
+      primaryAccuracy = totals.primaryAccuracy();
+      primaryCe = totals.primaryCrossEntropy();
+      System.err.printf("table 1: %s done (%d positions)%n", SMALL_NAMES[i], totals.positions);
+    }
+    report.append(String.format("| (the primary itself) | %.2f %% | %.3f | 100 %% | 0 |%n%n", 100 * primaryAccuracy,
+        primaryCe));
+  }
+
+  private List<GenerationRequest> prompts(int[] tokens) {
+    List<GenerationRequest> prompts = new ArrayList<>();
+    int stride = Math.max(promptTokens, tokens.length / Math.max(1, promptCount));
+    for (int i = 0; i < promptCount && i * stride + promptTokens <= tokens.length; i++) {
+      prompts.add(new GenerationRequest(Arrays.copyOfRange(tokens, i * stride, i * stride + promptTokens), maxTokens,
+          SamplingParams.greedy(), -1, i));
+    }
+    if (prompts.isEmpty()) throw new IllegalArgumentException("the held-out text is too short for one prompt");
+    return prompts;
+  }
+
+  /** Runs each prompt alone (batch 1) and sums tokens and decode time. */
+  private record Measured(double tokensPerSecond, SpeedMetrics metrics, boolean identical) {}
+
+  private Measured speedAtBatch1(SpeculativeGenerator speed, List<GenerationRequest> prompts, List<int[]> reference) {
+    SpeedMetrics totals = new SpeedMetrics();
+    boolean identical = true;
+    SpeedComparison.speed(speed, List.of(prompts.getFirst()));  // warm-up
+    for (int p = 0; p < prompts.size(); p++) {
+      SpeedComparison.Run run = SpeedComparison.speed(speed, List.of(prompts.get(p)));
+      totals.add(run.metrics());
+      identical &= Arrays.equals(run.tokens().getFirst(), reference.get(p));
+    }
+    return new Measured(totals.decodeTokensPerSecond(), totals, identical);
+  }
+
+  private void tables2to5(StringBuilder report, Backend backend, SpeedSetup[] setups, List<GenerationRequest> prompts,
+      int context) throws Exception {
+    // The primary alone, batch 1, each prompt on its own.
+    List<int[]> reference = new ArrayList<>();
+    double primaryTokens = 0, primarySeconds = 0;
+    SpeedComparison.primaryAlone(backend, setups[0].primary.weights(), context, List.of(prompts.getFirst()));
+    for (GenerationRequest p : prompts) {
+      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setups[0].primary.weights(), context, List.of(p));
+      reference.add(run.tokens().getFirst());
+      primaryTokens += run.tokens().getFirst().length - 1;
+      primarySeconds += (run.tokens().getFirst().length - 1) / run.tokensPerSecond();
+    }
+    double primaryRate = primaryTokens / primarySeconds;
+    System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
+    report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
+        .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
+        .append(" new tokens each; decode tokens/s (prefill excluded) measured in this run. The primary alone: ")
+        .append(String.format("%.1f", primaryRate)).append(" tokens/s.\n\n| drafter | gamma | tokens/s | speedup |"
+            + " mean accepted length | primary runs | drafter runs | identical |\n|---|---|---|---|---|---|---|---|\n");
+    double bestSpeedup = 0;
+    String bestRow = "";
+    for (int i : new int[] {1, 3}) {  // distilled drafter, Tandem-Distil
+      for (int gamma : gammas) {
+        try (SpeculativeGenerator speed = setups[i].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
+            false)) {
+          Measured m = speedAtBatch1(speed, prompts, reference);
+          String row = String.format("| %s | %d | %.1f | %.2fx | %.2f | %d | %d | %s |%n", SMALL_NAMES[i], gamma,
+              m.tokensPerSecond(), m.tokensPerSecond() / primaryRate, m.metrics().meanAcceptedLength(),
+              m.metrics().primaryRuns, m.metrics().drafterRuns, m.identical() ? "yes" : "NO");
+          report.append(row);
+          if (i == 3 && m.tokensPerSecond() / primaryRate > bestSpeedup) {
+            bestSpeedup = m.tokensPerSecond() / primaryRate;
+            bestRow = row.replace("| " + SMALL_NAMES[i] + " | ", "| fixed gamma = ");
+          }
+          System.err.printf("table 2: %s gamma %d done%n", SMALL_NAMES[i], gamma);
+        }
+      }
+    }
+    BlockLengthPolicy routerPolicy = setups[3].policy(null, dir.resolve("router"), gammaMax, null);
+    try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
+      Measured m = speedAtBatch1(speed, prompts, reference);
+      report.append("\n## Tables 4 and 5: the router against the best fixed gamma\n\nTandem-Distil secondary, same"
+          + " prompts; the router stops drafting when its predicted disagreement exceeds its threshold (")
+          .append(routerPolicy).append(").\n\n| policy | gamma | tokens/s | speedup | mean accepted length |"
+              + " primary runs | secondary runs | identical |\n|---|---|---|---|---|---|---|---|\n");
+      report.append(bestRow);
+      report.append(String.format("| router | <= %d | %.1f | %.2fx | %.2f | %d | %d | %s |%n", gammaMax,
+          m.tokensPerSecond(), m.tokensPerSecond() / primaryRate, m.metrics().meanAcceptedLength(),
+          m.metrics().primaryRuns, m.metrics().drafterRuns, m.identical() ? "yes" : "NO"));
+    }
+  }
+}
