@@ -16,6 +16,14 @@ out=$(cd "$out" && pwd)
 cd "$root"
 
 java=$root/.jre/bin/java
+# A runtime carried compressed (bench/prepare-device.sh --slim: .jre.tar.xz, about 20 MB instead of 45).
+if [[ ! -x $java && -f $root/.jre.tar.xz ]]; then
+  mkdir -p /tmp/tandem-jre && tar -xJf "$root/.jre.tar.xz" -C /tmp/tandem-jre && java=/tmp/tandem-jre/.jre/bin/java
+fi
+# Demo models carried compressed (.models.tar.xz of models/demo/...), when the tree could not hold them.
+if [[ ! -d $root/models/demo/primary && -f $root/.models.tar.xz ]]; then
+  tar -xJf "$root/.models.tar.xz" -C "$root"
+fi
 if [[ ! -x $java ]]; then
   for d in "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64; do [[ -n $d && -x $d/bin/java ]] && { java=$d/bin/java; break; }; done
 fi
@@ -81,6 +89,19 @@ if [[ $gpu == yes ]]; then
   frac=$(grep -m1 '^achieved' "$out/bench-decode.txt" | sed -E 's/ +/ /g')
   summary bench-decode "$last_status" "${last_seconds}s" "$frac"
   [[ -n $tps ]] && summary "" "" "" "$tps"
+  # 6. SPEED on the GPU with the demo models (when they are here): primary alone vs the two drafters.
+  if [[ -d $root/models/demo/primary && -d $root/models/demo/tandem-distil ]]; then
+    run demo 90 demo-gpu.txt "$java" "${flags[@]}" -Xmx16g -Dtandem.home="$root" -cp "$cp" dev.tandem.cli.Main demo \
+      --device cuda --max-tokens 96
+    summary demo-gpu "$last_status" "${last_seconds}s" "$(grep -E '^SPEED, Tandem' "$out/demo-gpu.txt" | sed -E 's/ +/ /g')"
+    if [[ -d $root/models/demo/router ]]; then
+      run router 60 speed-router-gpu.txt "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed --device cuda \
+        --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" \
+        --router "$root/models/demo/router" --gamma-max 17 --prompt "It is a truth universally acknowledged, that" \
+        --max-tokens 96 --compare
+      summary speed-router "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-gpu.txt" | head -1)"
+    fi
+  fi
 else
   for f in bench-kernels.txt bench-decode.txt; do echo "skipped: no GPU ($probe_line)" > "$out/$f"; done
   summary bench-kernels "skipped" "-" "no GPU: GPU parts skipped"
@@ -96,4 +117,5 @@ fi
   [[ -f $out/bench-kernels.txt ]] && grep -E '^(matmul|attention)' "$out/bench-kernels.txt" | awk '{printf "  %-22s %s %s %s %s %s %s %s\n", $1, $2, $3, $4, $5, $(NF-2)"us", $(NF-1)"GB/s", $NF}' | head -40
   grep -E '^ +[0-9]+ +[0-9.]+ +[0-9.]+x$|^block pass' "$out/bench-decode.txt" 2>/dev/null | sed 's/^/  /'
   sed -n '/^profile: plain decode step/,/^all kernels/p' "$out/bench-decode.txt" 2>/dev/null | head -24 | sed 's/^/  /'
+  grep -E '^(primary alone|SPEED)|tokens/s' "$out/demo-gpu.txt" 2>/dev/null | sed 's/^/  /'
 } | tee "$out/summary.txt"

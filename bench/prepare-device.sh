@@ -39,14 +39,28 @@ trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && "$jdk/bin/jar" xf "$root/$natives" && rm -f lib/libJNvPTXCompiler* lib/libJNvrtc* lib/libJCudaRuntime* \
   && rm -f "$root/$natives" && "$jdk/bin/jar" cf "$root/$natives" -C "$tmp" lib)
 
-# 4. Sizes.
+# 4. --slim: the runtime as .jre.tar.xz (device-check.sh unpacks it), for runs that carry the demo
+#    models too: carry [".jre.tar.xz", "java/target"] instead of [".jre", "java/target"].
+if [[ ${1:-} == --slim ]]; then
+  tar -cJf .jre.tar.xz .jre
+  grep -qxF '.jre.tar.xz' "$(git rev-parse --git-path info/exclude)" || echo '.jre.tar.xz' >> "$(git rev-parse --git-path info/exclude)"
+  jre_carried=$(du -sb .jre.tar.xz | cut -f1)
+  echo "slim: .jre.tar.xz $(echo "$jre_carried/1048576" | bc -l | cut -c1-5) MiB" >&2
+fi
+
+# 5. Sizes.
 tree=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
 untracked=$(git ls-files -z --others --exclude-standard | xargs -0 -r du -cb 2>/dev/null | tail -1 | cut -f1)
 jre=$(du -sb .jre | cut -f1)
+[[ ${1:-} == --slim ]] && jre=$jre_carried
 target=$(du -sb java/target | cut -f1)
 total=$(( tree + ${untracked:-0} + jre + target ))
 printf 'tree %.1f MiB (+ untracked %.1f MiB), .jre %.1f MiB, java/target %.1f MiB: total %.1f MiB (limit 64 MiB)\n' \
   "$(echo "$tree/1048576" | bc -l)" "$(echo "${untracked:-0}/1048576" | bc -l)" "$(echo "$jre/1048576" | bc -l)" \
   "$(echo "$target/1048576" | bc -l)" "$(echo "$total/1048576" | bc -l)"
 if (( total >= 64 * 1048576 )); then echo "prepare-device: over 64 MiB" >&2; exit 1; fi
-echo 'carry: [".jre", "java/target"]   command: bench/device-check.sh "$OUT"'
+if [[ ${1:-} == --slim ]]; then
+  echo 'carry: [".jre.tar.xz", "java/target"]   command: bench/device-check.sh "$OUT"'
+else
+  echo 'carry: [".jre", "java/target"]   command: bench/device-check.sh "$OUT"'
+fi
