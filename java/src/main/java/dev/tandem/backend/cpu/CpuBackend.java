@@ -16,6 +16,9 @@ import dev.tandem.sampling.Sampler;
  * depend on the thread count.
  */
 public final class CpuBackend implements Backend {
+  /** Multiply-adds under which an operation runs on the calling thread (about 30 us of work). */
+  private static final long SMALL_WORK = 1L << 18;
+
   private final boolean reference;
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
@@ -142,7 +145,10 @@ public final class CpuBackend implements Backend {
     int[] panelStart = new int[ws.length + 1];
     for (int m = 0; m < ws.length; m++) panelStart[m + 1] = panelStart[m] + (ws[m].rows() + lanes - 1) / lanes;
     int totalPanels = panelStart[ws.length];
-    int chunk = Math.max(2, roundUp((totalPanels + pool.threads() * 4 - 1) / (pool.threads() * 4), 2));
+    // Small products (a tiny drafter's layers) run on the calling thread: waking the pool costs more.
+    long work = (long) n * totalPanels * lanes * k;
+    int chunk = work < SMALL_WORK ? totalPanels
+        : Math.max(2, roundUp((totalPanels + pool.threads() * 4 - 1) / (pool.threads() * 4), 2));
     int tasks = (totalPanels + chunk - 1) / chunk;
     pool.run(tasks, (task, worker) -> {
       int c0 = task * chunk, c1 = Math.min(totalPanels, c0 + chunk);
@@ -211,12 +217,19 @@ public final class CpuBackend implements Backend {
       return;
     }
     float scale = (float) (1.0 / Math.sqrt(headDim));
-    pool.run(n * heads, (task, worker) -> {
+    WorkerPool.Body attend = (task, worker) -> {
       int i = task / heads, h = task % heads;
       int kvBase = c.offset(rows.slot(i), 0) + (h / group) * headDim;
       VectorOps.attendHead(qs, i * width + h * headDim, keys, values, kvBase, kvDim, rows.position(i) + 1,
           headDim, scale, os, i * width + h * headDim, scoreScratch[worker]);
-    });
+    };
+    long work = 0;
+    for (int i = 0; i < n; i++) work += (long) (rows.position(i) + 1) * heads * headDim;
+    if (work < SMALL_WORK) {  // short contexts: the calling thread, no pool wake-up
+      for (int task = 0; task < n * heads; task++) attend.run(task, 0);
+    } else {
+      pool.run(n * heads, attend);
+    }
   }
 
   private void ensureScoreScratch(int capacity) {
