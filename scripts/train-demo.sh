@@ -33,22 +33,26 @@ blocks=(--block-length 2,3,4,5,6,7,8)
 [[ -f $models/tokenizer/tokenizer.json ]] || t train tokenizer --vocab 2048 --out "$models/tokenizer" "${files[@]}"
 tok=$models/tokenizer/tokenizer.json
 
+# The primary in two stages (one cosine schedule each; the second a warm restart from the first's weights).
 t train primary --tokenizer "$tok" --hidden 384 --layers 8 --heads 6 --intermediate 1024 --max-positions 512 \
   --steps "$(steps 420)" --lr 1.5e-3 --warmup 40 --val-every 30 --val-sequences 16 --checkpoint-every 15 \
-  "${common[@]}" --run "$runs/primary" --out "$models/primary" "${files[@]}"
+  "${common[@]}" --run "$runs/primary" --out "$runs/primary-stage1" "${files[@]}"
+t train primary --tokenizer "$tok" --init "$runs/primary-stage1" --steps "$(steps 480)" --lr 1e-3 --min-lr 1e-4 \
+  --warmup 20 --seed 5 --val-every 30 --val-sequences 16 --checkpoint-every 15 "${common[@]}" \
+  --run "$runs/primary-2" --out "$models/primary" "${files[@]}"
 
-t train drafter --tokenizer "$tok" "${small[@]}" --steps "$(steps 300)" --lr 2e-3 --warmup 30 --val-every 50 \
+t train drafter --tokenizer "$tok" "${small[@]}" --steps "$(steps 800)" --lr 2e-3 --warmup 30 --val-every 100 \
   --val-sequences 16 --checkpoint-every 50 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" "${files[@]}"
 
-t train drafter-distil --primary "$models/primary" --init "$models/drafter" --steps "$(steps 240)" --lr 1e-3 \
+t train drafter-distil --primary "$models/primary" --init "$models/drafter" --steps "$(steps 360)" --lr 1e-3 \
   --warmup 20 --seed 2 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/drafter-distil" --out "$models/drafter-distil" "${files[@]}"
 
-t train tandem-ce --primary "$models/primary" --init-decoder "$models/drafter" "${blocks[@]}" --steps "$(steps 120)" \
+t train tandem-ce --primary "$models/primary" --init-decoder "$models/drafter" "${blocks[@]}" --steps "$(steps 180)" \
   --lr 1.5e-3 --warmup 20 --seed 3 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/tandem-ce" --out "$models/tandem-ce" "${files[@]}"
 
-t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 120)" \
+t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 180)" \
   --lr 1e-3 --warmup 20 --seed 4 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/tandem-distil" --out "$models/tandem-distil" "${files[@]}"
 

@@ -78,7 +78,7 @@ public final class LossPlot {
       g.drawString(Long.toString(step), x - 10, top + plotH + 18);
     }
     g.drawString("update", left + plotW / 2 - 20, height - 12);
-    g.drawString("loss (nats/token)", 8, top - 8);
+    g.drawString("loss (nats/token)", width - right - 110, top - 8);
 
     long offset = 0;
     int legendY = top + 18;

@@ -89,7 +89,13 @@ public final class RecipeRun implements AutoCloseable {
     LanguageModelStep step = new LanguageModelStep(gemm, student, primary, hardWeight, softWeight, loop.batch(),
         data.seqLen(), true);
     Trainer trainer = new Trainer(dir, name, step, trainSequences(loop.seed()), validationSequences(),
-        loop.options(steps));
+        loop.options(steps)).afterValidation(() -> {
+          try {
+            plot();
+          } catch (IOException | RuntimeException e) {
+            System.err.println("could not draw the loss plot: " + e.getMessage());
+          }
+        });
     if (!Trainer.isDone(dir)) {
       System.err.printf(Locale.ROOT, "%s: %,d parameters, %d updates of %d x %d tokens, %,d training FLOPs per"
           + " token%s%n", name, student.parameterCount(), steps, loop.batch(), data.seqLen(),

@@ -45,6 +45,7 @@ public final class Trainer {
   private final Options o;
   private Progress progress;
   private Long stopAfter;  // tests: stop (as if killed) after this many updates in this session
+  private Runnable afterValidation = () -> {};
 
   public Trainer(Path dir, String label, LanguageModelStep step, PackedSequences train, PackedSequences validation,
       Options options) {
@@ -64,6 +65,12 @@ public final class Trainer {
 
   public Trainer progress(Progress p) {
     this.progress = p;
+    return this;
+  }
+
+  /** Called after every validation measurement (e.g. to redraw the loss plot). */
+  public Trainer afterValidation(Runnable r) {
+    this.afterValidation = r;
     return this;
   }
 
@@ -142,6 +149,7 @@ public final class Trainer {
       double elapsed = elapsedBefore + (System.nanoTime() - sessionStart) / 1e9;
       log.append(new TrainLog.Row(stepIndex, tokens, lr, losses.loss(), losses.hard(), losses.soft(), norm,
           tokensPerSecond, elapsed, val));
+      if (!Double.isNaN(val)) afterValidation.run();
       double eta = (o.steps() - stepIndex) * sessionSeconds / sessionUpdates;
       progress.update(stepIndex, losses.loss(), lastVal, tokensPerSecond, eta, lr);
       if (stepIndex % o.checkpointEvery() == 0 || stepIndex == o.steps()) {

@@ -61,6 +61,12 @@ class TrainRecipesTest {
     List<String> tiny = List.of("--hidden", "16", "--layers", "2", "--heads", "2", "--intermediate", "24");
     run(with(small, with(tiny, "train", "drafter", "--tokenizer", tok, "--steps", "2", "--run",
         runs.resolve("d").toString(), "--out", m.resolve("d").toString(), c)));
+    run(with(small, "train", "drafter", "--tokenizer", tok, "--init", m.resolve("d").toString(), "--steps", "1", "--run",
+        runs.resolve("d2").toString(), "--out", m.resolve("d2").toString(), c));
+    assertThat(ModelWeights.load(m.resolve("d2")).config().hiddenSize()).isEqualTo(16);
+    assertThat(runs.resolve("d2/loss.png")).exists();
+    run("train", "bench", "--hidden", "16", "--layers", "1", "--heads", "2", "--intermediate", "24", "--vocab", "64",
+        "--batch", "2", "--seq-len", "16", "--steps", "1");
     run(with(small, "train", "drafter-distil", "--primary", p, "--init", m.resolve("d").toString(), "--steps", "2",
         "--run", runs.resolve("dd").toString(), "--out", m.resolve("dd").toString(), c));
     run(with(small, with(tiny, "train", "tandem-ce", "--primary", p, "--steps", "2", "--run",
