@@ -14,8 +14,12 @@ nvcc=${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
 # -fmad=false: no implicit multiply-add contraction anywhere; the kernels write every fma they
 # want (__fmaf_rn), so inlining a shared device function into two kernels cannot round differently.
 flags=(-arch=compute_80 -O3 -lineinfo -std=c++17 -fmad=false)
-mkdir -p native
-rm -f native/*.ptx
+# native/sm90/: the same sources for compute_90 (Hopper and later), where pdl_wait and
+# pdl_launch_dependents (kernels/common.cuh) become griddepcontrol instructions: the backend loads
+# these on a GPU of compute capability 9.0 or newer and launches with programmatic dependent launch.
+flags90=(-arch=compute_90 -O3 -lineinfo -std=c++17 -fmad=false)
+mkdir -p native/sm90
+rm -f native/*.ptx native/sm90/*.ptx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : > native/RESOURCES.txt
@@ -26,6 +30,7 @@ trap 'rm -rf "$tmp"' EXIT
 for src in kernels/*.cu; do
   name=$(basename "$src" .cu)
   "$nvcc" -ptx "${flags[@]}" -o "native/$name.ptx" "$src"
+  "$nvcc" -ptx "${flags90[@]}" -o "native/sm90/$name.ptx" "$src"
   "$nvcc" -cubin -arch=sm_90 -O3 -std=c++17 -fmad=false -Xptxas -v -o "$tmp/$name.cubin" "$src" 2> "$tmp/$name.log"
   {
     echo
@@ -37,8 +42,8 @@ for src in kernels/*.cu; do
 done
 {
   echo "# sha256 of the kernel sources and of the PTX built from them (./build-native.sh)"
-  echo "nvcc $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') ${flags[*]}"
+  echo "nvcc $("$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') ${flags[*]} (sm90/: ${flags90[*]})"
   (cd kernels && sha256sum $(ls *.cu *.cuh | LC_ALL=C sort)) | sed 's/^\([0-9a-f]*\)  /source \1 kernels\//'
-  (cd native && sha256sum $(ls *.ptx | LC_ALL=C sort)) | sed 's/^\([0-9a-f]*\)  /ptx \1 native\//'
+  (cd native && sha256sum $(ls *.ptx sm90/*.ptx | LC_ALL=C sort)) | sed 's/^\([0-9a-f]*\)  /ptx \1 native\//'
 } > native/MANIFEST
 cat native/MANIFEST >&2

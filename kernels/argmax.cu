@@ -9,6 +9,7 @@ extern "C" __global__ void __launch_bounds__(1024) argmax_f32(
     const float* __restrict__ x,  // [n][cols]
     int* __restrict__ out,        // [n]
     int n, int cols) {
+  pdl_begin();
   __shared__ float bestValue[1024];
   __shared__ int bestIndex[1024];
   int i = blockIdx.x;

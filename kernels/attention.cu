@@ -32,6 +32,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_bloc
     const int* __restrict__ slots,       // [n]
     float* __restrict__ out,             // [n][heads * headDim]
     int n, int heads, int kvHeads, int headDim, int capacity, int rowsPerBlock, float scale) {
+  pdl_begin();
   extern __shared__ float smem[];
   float* Q = smem;                              // [ATT_PAIRS][headDim]
   float* K = Q + ATT_PAIRS * headDim;           // [ATT_TILE][headDim + 1]
@@ -115,6 +116,7 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
     int* __restrict__ tickets,           // [n][kvHeads], zero between launches
     float* __restrict__ out,             // [n][heads * headDim]
     int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
+  pdl_begin();
   extern __shared__ float smem[];
   __shared__ int lastChunk;
   float* Q = smem;

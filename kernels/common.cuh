@@ -11,6 +11,39 @@
 
 #define FULL_MASK 0xffffffffu
 
+// Programmatic dependent launch (Hopper and later: the PTX of native/sm90/, built for compute_90). A
+// kernel launched with programmatic stream serialization (CudaBackend, PDL on) may start while the
+// previous kernel of the stream is still running; its blocks then wait in pdl_wait until that kernel
+// has finished and its writes are visible. Rules every kernel follows:
+//   - pdl_wait() before reading anything an earlier kernel wrote and before any exit, so that a
+//     finished kernel implies finished predecessors (dependencies two kernels back stay safe);
+//   - pdl_launch_dependents() right after, so the next kernel's blocks may be scheduled as this
+//     kernel's blocks retire (they run their prologue, then wait).
+// Only immutable data (weights) is read before pdl_wait. Without PDL, or in the compute_80 PTX, both
+// are no-ops.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+// Fetches the line holding p into L2 (no registers held, nothing returned).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
+// Both, in that order: the prologue of a kernel with nothing to prefetch.
+__device__ __forceinline__ void pdl_begin() {
+  pdl_wait();
+  pdl_launch_dependents();
+}
+
 // The float a bfloat16 bit pattern represents (exact).
 __device__ __forceinline__ float bf16_bits_to_float(uint16_t bits) {
   return __uint_as_float(((uint32_t)bits) << 16);

@@ -7,6 +7,7 @@ extern "C" __global__ void __launch_bounds__(256) copy_rows_f32(
     const float* __restrict__ src,  // [rows][cols] from the first copied row
     float* __restrict__ dst,        // [rows][cols] from the first destination row
     int count) {
+  pdl_begin();
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx < count) dst[idx] = src[idx];
 }

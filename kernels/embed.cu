@@ -9,6 +9,7 @@ extern "C" __global__ void __launch_bounds__(256) embed_bf16(
     const int* __restrict__ tokens,      // [n] token id of each row
     float* __restrict__ out,             // [n][d]
     int n, int d, int vocab) {
+  pdl_begin();
   int i = blockIdx.y;
   int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n || j >= d) return;

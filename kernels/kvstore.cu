@@ -12,6 +12,7 @@ extern "C" __global__ void __launch_bounds__(256) kv_store_bf16(
     uint16_t* __restrict__ keys,        // [slots][capacity][kvDim] bf16, this layer
     uint16_t* __restrict__ values,      // [slots][capacity][kvDim] bf16, this layer
     int n, int kvDim, int capacity, int slotCount) {
+  pdl_begin();
   int i = blockIdx.y;
   int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n || j >= kvDim) return;

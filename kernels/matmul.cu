@@ -44,6 +44,10 @@
 #define MM_NORM 1
 #define MM_SWIGLU 2
 #define MM_RESIDUAL 4
+// Resident blocks of 256 threads per SM the compiler must allow (a register cap): bound by the weight
+// stream, these kernels need many loads in flight. n = 1: 5 (at most 51 registers), n = 2 and 4: 4
+// (64), n = 8: 2 (128; its 32 accumulators per lane need them).
+#define MM_MIN_BLOCKS(NR) ((NR) == 1 ? 5 : (NR) == 8 ? 2 : 4)
 
 template <int NR>
 __device__ __forceinline__ void matmul_small(
@@ -66,7 +70,6 @@ __device__ __forceinline__ void matmul_small(
     col0 = block * 2;
     m = m0;
     out = out0;
-    if (col0 >= m) return;
     for (int c = 0; c < MM_COLS; c++) {
       wSrc[c] = c < 2 ? w0 : w1;
       wRow[c] = col0 + (c & 1);
@@ -78,7 +81,6 @@ __device__ __forceinline__ void matmul_small(
     else if (block < b0 + b1) { block -= b0; w = w1; out = out1; m = m1; }
     else { block -= b0 + b1; w = w2; out = out2; m = m2; }
     col0 = block * MM_COLS;
-    if (col0 >= m) return;  // uniform over the block
     for (int c = 0; c < MM_COLS; c++) {
       wSrc[c] = w;
       wRow[c] = col0 + c;
@@ -87,6 +89,20 @@ __device__ __forceinline__ void matmul_small(
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   bool vectorized = (k & 7) == 0;
   bool norm = (flags & MM_NORM) != 0;
+  bool active = col0 < m;  // uniform over the block
+
+  // Prologue (programmatic dependent launch): the weights are immutable, so the 16 bytes of each column
+  // this lane reads in its first step are fetched into L2 before waiting for the previous kernel, whose
+  // tail the fetch overlaps (a prefetch holds no registers); x is read only after the wait.
+  int firstStep = warp * MM_STEP + lane * 8;
+  if (active && vectorized && firstStep < k) {
+#pragma unroll
+    for (int c = 0; c < MM_COLS; c++) {
+      if (wRow[c] < m) prefetch_l2(wSrc[c] + (size_t)wRow[c] * k + firstStep);
+    }
+  }
+  pdl_begin();
+  if (!active) return;
 
   for (int r0 = 0; r0 < n; r0 += NR) {
     float acc[NR][MM_COLS];
@@ -200,7 +216,7 @@ __device__ __forceinline__ void matmul_small(
 }
 
 #define MATMUL_SMALL_ENTRY(NR)                                                                      \
-  extern "C" __global__ void __launch_bounds__(MM_WARPS * 32) matmul_bf16_n##NR(                    \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * 32, MM_MIN_BLOCKS(NR)) matmul_bf16_n##NR(               \
       const float* __restrict__ x,      /* [n][k] */                                                \
       const uint16_t* __restrict__ w0,  /* [m0][k] bf16 */                                          \
       float* __restrict__ out0,         /* [n][m0] */                                               \
@@ -225,6 +241,7 @@ extern "C" __global__ void __launch_bounds__(256) matmul_bf16_tiled(
     const uint16_t* __restrict__ w,  // [m][k] bf16
     float* __restrict__ out,         // [n][m]
     int n, int k, int m) {
+  pdl_begin();
   __shared__ float xs[TILE][TILE + 1];
   __shared__ float ws[TILE][TILE + 1];
   int tx = threadIdx.x & 31, ty = threadIdx.x >> 5;  // 32 x 8 threads
@@ -257,6 +274,7 @@ extern "C" __global__ void __launch_bounds__(256) convert_f32_bf16(
     const float* __restrict__ in,  // [count]
     uint16_t* __restrict__ out,    // [count] bf16
     int count) {
+  pdl_begin();
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx < count) out[idx] = float_to_bf16_bits(in[idx]);
 }

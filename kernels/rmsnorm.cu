@@ -11,6 +11,7 @@ extern "C" __global__ void __launch_bounds__(256) rmsnorm_f32(
     const float* __restrict__ gain,  // [d]
     float* __restrict__ out,         // [n][d]
     int n, int d, float eps) {
+  pdl_begin();
   __shared__ float scratch[32];
   int i = blockIdx.x;
   if (i >= n) return;

@@ -12,6 +12,7 @@ extern "C" __global__ void __launch_bounds__(256) rope_f32(
     const float* __restrict__ table,      // [tableRows][headDim]: cos in [0, half), sin in [half, headDim)
     const int* __restrict__ positions,    // [n]
     int n, int heads, int headDim, int width, int tableRows) {
+  pdl_begin();
   int half = headDim >> 1;
   long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   long long total = (long long)n * heads * half;
@@ -49,6 +50,7 @@ extern "C" __global__ void __launch_bounds__(256) rope_kv_store_f32(
     uint16_t* __restrict__ keys,          // [slotCount][capacity][kvDim] bf16, this layer
     uint16_t* __restrict__ values,        // [slotCount][capacity][kvDim] bf16, this layer
     int n, int heads, int kvHeads, int headDim, int qWidth, int tableRows, int capacity, int slotCount) {
+  pdl_begin();
   int half = headDim >> 1;
   int pairsPerRow = (heads + kvHeads) * half;
   long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;

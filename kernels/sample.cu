@@ -20,6 +20,7 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS) sample_f32(
     const int* __restrict__ positions,    // [n] position of the token each row picks
     int* __restrict__ out,                // [n] token ids
     int n, int vocab, float invTemperature, unsigned int seedLo, unsigned int seedHi) {
+  pdl_begin();
   __shared__ double segmentSum[SAMPLE_THREADS];
   __shared__ float scratch[32];
   __shared__ int chosen, lastPositive;

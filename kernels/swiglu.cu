@@ -8,6 +8,7 @@ extern "C" __global__ void __launch_bounds__(256) swiglu_f32(
     const float* __restrict__ up,    // [count]
     float* __restrict__ out,         // [count]
     int count) {
+  pdl_begin();
   int idx = blockIdx.x * blockDim.x + threadIdx.x;
   if (idx >= count) return;
   out[idx] = swiglu_value(gate[idx], up[idx]);

@@ -40,7 +40,7 @@ public final class BackendProvider {
   /** A short description for reports: "cpu, 8 threads", "cuda: NVIDIA H100 ... , CUDA driver 13.0". */
   public static String describe(Backend backend) {
     if (backend instanceof CpuBackend cpu) return cpu.name() + ", " + cpu.threads() + " thread" + (cpu.threads() == 1 ? "" : "s");
-    if (backend instanceof CudaBackend cuda) return "cuda: " + cuda.probe().describe();
+    if (backend instanceof CudaBackend cuda) return "cuda: " + cuda.probe().describe() + "; " + cuda.launchMode();
     return backend.name();
   }
 }

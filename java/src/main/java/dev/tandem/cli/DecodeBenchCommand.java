@@ -77,7 +77,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Mixin DeviceOptions device;
 
   private record Result(String backend, long weightBytes, String bandwidthLabel, double bandwidth, double stepMs,
-      double graphStepMs, double[] blockMs) {
+      double graphStepMs, double graphWithoutPdlMs, double[] blockMs) {
     double bestStepMs() {
       return graphStepMs > 0 ? Math.min(stepMs, graphStepMs) : stepMs;
     }
@@ -157,19 +157,19 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     double stepMs = median(stepNanos) / 1e6;
 
     double graphStepMs = 0;
+    double graphWithoutPdlMs = 0;  // the same graph captured with plain launches (where PDL is available)
     boolean graphFailed = false;
-    if (backend instanceof CudaBackend && !noGraph) {
-      long[] graphNanos = new long[tokens];
-      try (CudaDecodeStep step = new CudaDecodeStep(decoder, cache, 0)) {
-        for (int round = 0; round < 2; round++) {  // round 0 captures
-          prefill(decoder, cache, rows, prompt, one);
-          for (int t = 0; t < tokens; t++) {
-            long start = System.nanoTime();
-            step.step(one, one);
-            graphNanos[t] = System.nanoTime() - start;
+    if (backend instanceof CudaBackend cuda && !noGraph) {
+      try {
+        graphStepMs = graphStepMs(decoder, cache, rows, prompt, one);
+        if (cuda.programmaticLaunchAvailable()) {
+          cuda.useProgrammaticLaunch(false);
+          try {
+            graphWithoutPdlMs = graphStepMs(decoder, cache, rows, prompt, one);
+          } finally {
+            cuda.useProgrammaticLaunch(true);
           }
         }
-        graphStepMs = median(graphNanos) / 1e6;
       } catch (RuntimeException e) {  // report, and keep the plain-step and block-pass figures
         System.err.println("bench decode: the CUDA-graph step failed: " + e);
         graphFailed = true;
@@ -197,7 +197,8 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     if (backend instanceof CudaBackend cuda && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
-    return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs, blockMs);
+    return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs,
+        graphWithoutPdlMs, blockMs);
   }
 
   /** Kernel-by-kernel tables of plain decode steps and of one verification-sized block pass. */
@@ -260,6 +261,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       n.put(r.bandwidthLabel().startsWith("copy") ? "copy_bandwidth_gb_s" : "read_bandwidth_gb_s", r.bandwidth());
       n.put("decode_ms_per_token", r.stepMs());
       if (r.graphStepMs() > 0) n.put("decode_graph_ms_per_token", r.graphStepMs());
+      if (r.graphWithoutPdlMs() > 0) n.put("decode_graph_without_pdl_ms_per_token", r.graphWithoutPdlMs());
       n.put("decode_tokens_per_second", 1000 / best);
       n.put("achieved_gb_s", achieved);
       n.put("fraction_of_bandwidth", achieved / r.bandwidth());
@@ -280,12 +282,32 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       System.out.printf("decode, graph    %.3f ms/token = %.1f tokens/s (captured forward + argmax, replayed)%n",
           r.graphStepMs(), 1000 / r.graphStepMs());
     }
+    if (r.graphWithoutPdlMs() > 0) {
+      System.out.printf("decode, graph, no PDL %.3f ms/token = %.1f tokens/s (same graph, plain launches; PDL"
+          + " gains %.2fx)%n", r.graphWithoutPdlMs(), 1000 / r.graphWithoutPdlMs(), r.graphWithoutPdlMs() / r.graphStepMs());
+    }
     System.out.printf("achieved         %.1f GB/s = %.0f%% of the bandwidth (best of the above)%n", achieved,
         100 * achieved / r.bandwidth());
     System.out.println("block pass       q   ms       cost / (q=1)");
     for (int b = 0; b < blocks.length; b++) {
       System.out.printf("                 %-3d %-8.3f %.2fx%n", blocks[b], r.blockMs()[b], r.blockMs()[b] / single);
     }
+  }
+
+  /** Median ms of a decode step captured once as a CUDA graph and replayed (forward + argmax). */
+  private double graphStepMs(Decoder decoder, KvCache cache, BatchRows rows, int[] prompt, int[] one) {
+    long[] graphNanos = new long[tokens];
+    try (CudaDecodeStep step = new CudaDecodeStep(decoder, cache, 0)) {
+      for (int round = 0; round < 2; round++) {  // round 0 captures
+        prefill(decoder, cache, rows, prompt, one);
+        for (int t = 0; t < tokens; t++) {
+          long start = System.nanoTime();
+          step.step(one, one);
+          graphNanos[t] = System.nanoTime() - start;
+        }
+      }
+    }
+    return median(graphNanos) / 1e6;
   }
 
   private static double median(long[] values) {

@@ -24,7 +24,7 @@ public final class InitRouterCommand implements Callable<Integer> {
   @Option(names = "--hidden", defaultValue = "64", description = "Hidden width of the MLP.")
   int hidden;
 
-  @Option(names = "--threshold", defaultValue = "0.8", description = "Stop drafting above this predicted disagreement.")
+  @Option(names = "--threshold", defaultValue = "0.5", description = "Stop drafting above this predicted disagreement (default: 0.5).")
   float threshold;
 
   @Option(names = "--seed", defaultValue = "0", description = "Random seed.")

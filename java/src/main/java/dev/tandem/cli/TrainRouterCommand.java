@@ -68,7 +68,11 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: 1e-3).")
   double lr;
 
-  @Option(names = "--threshold", defaultValue = "0.8", description = "Stop threshold stored in the config (default: 0.8).")
+  // The router regresses the total-variation distance, so its output estimates the chance that the draft token is
+  // rejected: 0.5 stops drafting where a rejection becomes more likely than an acceptance.
+  @Option(names = "--threshold", defaultValue = "0.5",
+      description = "Stop threshold stored in the config: drafting stops when the predicted total-variation distance"
+          + " exceeds it (default: 0.5).")
   double threshold;
 
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")

@@ -16,7 +16,7 @@ import java.nio.file.Path;
  *
  * <p><b>Checkpoint format</b> (a directory): {@code config.json}
  * <pre>{"model_type": "tandem_router", "top_k": K, "embedding_dim": D, "hidden_size": H,
- *  "feature_size": 1 + K + K*D, "threshold": 0.8, "secondary_hidden_size": D, "secondary_vocab_size": V}</pre>
+ *  "feature_size": 1 + K + K*D, "threshold": 0.5, "secondary_hidden_size": D, "secondary_vocab_size": V}</pre>
  * and {@code model.safetensors} with {@code router.feature_mean} [F], {@code router.feature_std} [F]
  * (input standardisation), {@code router.fc1.weight} [H][F], {@code router.fc1.bias} [H],
  * {@code router.fc2.weight} [1][H], {@code router.fc2.bias} [1]. See {@link RouterFeatures} for the

@@ -16,7 +16,6 @@ import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
-import jcuda.driver.CUfunction;
 import jcuda.driver.CUgraph;
 import jcuda.driver.JCudaDriver;
 
@@ -47,14 +46,18 @@ public final class CudaBackend implements Backend {
    * @param checkEveryLaunch synchronize after every launch, so a kernel fault names its kernel (tests)
    * @param useCublas        bind cuBLAS for n > 64 (else the own tiled kernel)
    * @param decodeAttention  use the split-KV decode kernel when every sequence has one row
+   * @param programmaticLaunch launch with programmatic dependent launch where the GPU has it (compute
+   *                         capability 9.0 and later) and the driver binds cuLaunchKernelEx; the
+   *                         environment variable {@code TANDEM_CUDA_PDL=off} turns it off too
    */
-  public record Options(boolean checkEveryLaunch, boolean useCublas, boolean decodeAttention) {
+  public record Options(boolean checkEveryLaunch, boolean useCublas, boolean decodeAttention,
+      boolean programmaticLaunch) {
     public static Options defaults() {
-      return new Options(false, true, true);
+      return new Options(false, true, true, true);
     }
 
     public static Options checked() {
-      return new Options(true, true, true);
+      return new Options(true, true, true, true);
     }
   }
 
@@ -66,7 +69,10 @@ public final class CudaBackend implements Backend {
   private final CUdevice device = new CUdevice();
   private final CUcontext context = new CUcontext();
   private final CudaStream stream;
-  private final PtxModules modules = new PtxModules();
+  private final PtxModules modules;
+  private final ProgrammaticLaunch pdl;      // null where PDL is unavailable or off
+  private final String pdlStatus;
+  private boolean pdlOn;                     // launches use PDL (pdl != null; switchable for comparisons)
   private final DeviceRows rows;
   private final Cublas cublas;
   private final String cublasStatus;
@@ -98,6 +104,14 @@ public final class CudaBackend implements Backend {
     this.cublas = loaded;
     this.cublasStatus = loaded != null ? "cuBLAS " + loaded.library()
         : options.useCublas() ? "own tiled GEMM (no cuBLAS: " + why + ")" : "own tiled GEMM (cuBLAS off)";
+    this.modules = new PtxModules(PtxModules.variantFor(probe.computeMajor()));
+    StringBuilder whyNoPdl = new StringBuilder();
+    boolean off = "off".equalsIgnoreCase(System.getenv("TANDEM_CUDA_PDL"));
+    if (!options.programmaticLaunch() || off) whyNoPdl.append(off ? "TANDEM_CUDA_PDL=off" : "off");
+    else if (probe.computeMajor() < 9) whyNoPdl.append("needs compute capability 9.0");
+    this.pdl = whyNoPdl.isEmpty() ? ProgrammaticLaunch.bind(whyNoPdl).orElse(null) : null;
+    this.pdlOn = pdl != null;
+    this.pdlStatus = pdl != null ? "programmatic dependent launch" : "no programmatic dependent launch (" + whyNoPdl + ")";
   }
 
   /** A backend on device 0; an IllegalStateException saying why when there is no usable GPU. */
@@ -120,6 +134,20 @@ public final class CudaBackend implements Backend {
 
   /** What serves products with more than 64 rows: cuBLAS (which library) or the own tiled kernel. */
   public String largeMatmulPath() { return cublasStatus; }
+
+  /** Whether launches use programmatic dependent launch, or why not. */
+  public String launchMode() { return pdlOn ? pdlStatus : pdl != null ? "no programmatic dependent launch (switched off)" : pdlStatus; }
+
+  /** Whether programmatic dependent launch is available here (then {@link #useProgrammaticLaunch} switches it). */
+  public boolean programmaticLaunchAvailable() { return pdl != null; }
+
+  /**
+   * Switches programmatic dependent launch for the following launches and captures (benchmarks compare
+   * both in one run); ignored where it is unavailable.
+   */
+  public void useProgrammaticLaunch(boolean on) {
+    pdlOn = on && pdl != null;
+  }
 
   CudaStream stream() { return stream; }
 
@@ -285,13 +313,13 @@ public final class CudaBackend implements Backend {
 
   private void launch(Kernel kernel, LaunchGeometry g, KernelArgs args) {
     ensureCurrent();
-    CUfunction function = modules.function(kernel);
-    Pointer params = args.toPointer();
+    PtxModules.Function function = modules.function(kernel);
     CudaEvent profileStart = profiler != null && !capturing ? profiler.before(stream) : null;
     int result;
     try {
-      result = JCudaDriver.cuLaunchKernel(function, g.gridX(), g.gridY(), g.gridZ(), g.blockX(), g.blockY(), g.blockZ(),
-          g.sharedBytes(), stream.handle(), params, null);
+      result = pdlOn ? pdl.launch(function.address(), g, stream.address(), args)
+          : JCudaDriver.cuLaunchKernel(function, g.gridX(), g.gridY(), g.gridZ(), g.blockX(), g.blockY(), g.blockZ(),
+              g.sharedBytes(), stream.handle(), args.toPointer(), null);
     } catch (CudaException e) {
       throw new CudaCallException("launching " + kernel.entry + " " + g + " failed: " + e.getMessage(), e);
     }
@@ -876,6 +904,7 @@ public final class CudaBackend implements Backend {
         rows::close,
         () -> { if (cublas != null) cublas.close(); },
         modules::close,
+        () -> { if (pdl != null) pdl.close(); },
         stream::close,
         () -> Cu.check("cuDevicePrimaryCtxRelease", () -> JCudaDriver.cuDevicePrimaryCtxRelease(device)),
     };

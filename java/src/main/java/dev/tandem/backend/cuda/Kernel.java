@@ -34,8 +34,13 @@ enum Kernel {
     this.entry = entry;
   }
 
-  /** Classpath resource of the module's PTX. */
+  /** Classpath resource of the module's compute_80 PTX. */
   String resource() {
-    return "/native/" + module + ".ptx";
+    return resource("");
+  }
+
+  /** Classpath resource of the module's PTX in a variant folder ({@code ""} or {@code "sm90/"}). */
+  String resource(String variant) {
+    return "/native/" + variant + module + ".ptx";
   }
 }

@@ -1,6 +1,9 @@
 package dev.tandem.backend.cuda;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
@@ -15,11 +18,13 @@ final class KernelArgs {
 
   private final List<Kind> kinds = new ArrayList<>(16);
   private final List<NativePointerObject> values = new ArrayList<>(16);
+  private long[] raw = new long[16];  // each value's bits (pointer: the address; int, float: the low 32 bits)
 
   /** A device address (a kernel's pointer parameter). */
   KernelArgs ptr(long address) {
     kinds.add(Kind.U64);
     values.add(Pointer.to(new long[] {address}));
+    keep(address);
     return this;
   }
 
@@ -27,13 +32,37 @@ final class KernelArgs {
   KernelArgs i32(int value) {
     kinds.add(Kind.U32);
     values.add(Pointer.to(new int[] {value}));
+    keep(value & 0xffffffffL);
     return this;
   }
 
   KernelArgs f32(float value) {
     kinds.add(Kind.F32);
     values.add(Pointer.to(new float[] {value}));
+    keep(Float.floatToRawIntBits(value) & 0xffffffffL);
     return this;
+  }
+
+  private void keep(long bits) {
+    int i = kinds.size() - 1;
+    if (i == raw.length) raw = Arrays.copyOf(raw, 2 * raw.length);
+    raw[i] = bits;
+  }
+
+  /**
+   * Writes each value into its own 8-byte slot of {@code slots} (a pointer as 8 bytes, an int or a
+   * float as 4, little-endian as the GPU reads them), for a kernelParams array whose entry i points
+   * at slot i; returns the number of values.
+   */
+  int writeValues(MemorySegment slots, int capacity) {
+    if (kinds.size() > capacity) {
+      throw new IllegalArgumentException(kinds.size() + " kernel parameters, at most " + capacity + " supported");
+    }
+    for (int i = 0; i < kinds.size(); i++) {
+      if (kinds.get(i) == Kind.U64) slots.set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * i, raw[i]);
+      else slots.set(ValueLayout.JAVA_INT_UNALIGNED, 8L * i, (int) raw[i]);
+    }
+    return kinds.size();
   }
 
   List<Kind> kinds() {

@@ -17,26 +17,50 @@ import jcuda.driver.JITOptions;
  * compiles them for the device on first load), and the kernel functions in them; owned.
  */
 final class PtxModules implements AutoCloseable {
+  /** A kernel function whose raw handle cuLaunchKernelEx (through the FFM API) can take. */
+  static final class Function extends CUfunction {
+    long address() {
+      return getNativePointer();
+    }
+  }
+
   private final Map<String, CUmodule> modules = new HashMap<>();
-  private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+  private final Map<Kernel, Function> functions = new EnumMap<>(Kernel.class);
+  private final String variant;
+
+  /**
+   * @param variant the PTX folder under {@code /native/}: {@code ""} (compute_80) or {@code "sm90/"}
+   *                (compute_90, with the programmatic-dependent-launch instructions)
+   */
+  PtxModules(String variant) {
+    this.variant = variant;
+  }
+
+  /** The PTX compute capability a device of this major version loads: the sm90 PTX from Hopper on. */
+  static String variantFor(int computeMajor) {
+    return computeMajor >= 9 ? "sm90/" : "";
+  }
+
+  String variant() { return variant; }
 
   /** The function of a kernel, loading its module on first use. */
-  CUfunction function(Kernel kernel) {
-    CUfunction f = functions.get(kernel);
+  Function function(Kernel kernel) {
+    Function f = functions.get(kernel);
     if (f != null) return f;
     CUmodule module = modules.get(kernel.module);
+    String resource = kernel.resource(variant);
     if (module == null) {
-      byte[] ptx = readPtx(kernel.resource());
+      byte[] ptx = readPtx(resource);
       CUmodule loaded = new CUmodule();
       try {
-        Cu.check("cuModuleLoadData(" + kernel.resource() + ")", () -> JCudaDriver.cuModuleLoadData(loaded, ptx));
+        Cu.check("cuModuleLoadData(" + resource + ")", () -> JCudaDriver.cuModuleLoadData(loaded, ptx));
       } catch (CudaCallException e) {
         throw new CudaCallException(e.getMessage() + jitLog(ptx), e);
       }
       modules.put(kernel.module, loaded);
       module = loaded;
     }
-    CUfunction function = new CUfunction();
+    Function function = new Function();
     CUmodule m = module;
     Cu.check("cuModuleGetFunction(" + kernel.entry + ")", () -> JCudaDriver.cuModuleGetFunction(function, m, kernel.entry));
     functions.put(kernel, function);

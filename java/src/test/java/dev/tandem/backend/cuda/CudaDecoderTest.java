@@ -23,6 +23,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -227,5 +228,37 @@ class CudaDecoderTest {
         assertThat(graphTokens[t]).as("step %d: graph replay vs plain forward", t).containsExactly(plainTokens[t]);
       }
     }
+  }
+  /**
+   * Programmatic dependent launch only changes when kernels may start, never what they compute: logits
+   * of plain block-mode passes and tokens of a replayed graph are bitwise the same with it and without.
+   */
+  @Test
+  void programmaticDependentLaunchChangesNothingBitwise() {
+    Assumptions.assumeTrue(gpu.programmaticLaunchAvailable(), "no programmatic dependent launch here: " + gpu.launchMode());
+    int[] prompt = tokens(77, 21);
+    float[][] logits = new float[2][];
+    int[][] graphTokens = new int[2][10];
+    try (Decoder decoder = new Decoder(WEIGHTS, gpu, 128, 16)) {
+      for (int mode = 0; mode < 2; mode++) {
+        gpu.useProgrammaticLaunch(mode == 0);
+        try (KvCache cache = decoder.newCache(1)) {
+          logits[mode] = runInBlocks(decoder, cache, 0, prompt, 1, 5, 2, 8);
+          int[] current = {prompt[prompt.length - 1]};
+          try (CudaDecodeStep step = new CudaDecodeStep(decoder, cache, 0)) {
+            for (int t = 0; t < graphTokens[mode].length; t++) {
+              int[] next = new int[1];
+              step.step(current, next);
+              graphTokens[mode][t] = next[0];
+              current = next;
+            }
+          }
+        }
+      }
+    } finally {
+      gpu.useProgrammaticLaunch(true);
+    }
+    assertThat(logits[0]).as("block-mode logits with PDL vs without").containsExactly(logits[1]);
+    assertThat(graphTokens[0]).as("graph-replayed tokens with PDL vs without").containsExactly(graphTokens[1]);
   }
 }

@@ -339,7 +339,7 @@ class CudaKernelsTest {
     gpu.matmul(xs, ws, n, out);
     System.out.println("large matmul path: " + gpu.largeMatmulPath());
     assertWithin("large-n matmul (" + gpu.largeMatmulPath() + ")", expected, down(out, n), n * m, bound);
-    try (CudaBackend tiled = CudaBackend.create(new CudaBackend.Options(true, false, true))) {
+    try (CudaBackend tiled = CudaBackend.create(new CudaBackend.Options(true, false, true, true))) {
       Tensor xt = tiled.allocate("x", n, k), wt = tiled.weights("w", w, m, k), ot = tiled.allocate("out", n, m);
       tiled.upload(xt, x, n);
       tiled.poison(ot);

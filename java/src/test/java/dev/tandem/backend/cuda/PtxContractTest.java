@@ -72,12 +72,17 @@ class PtxContractTest {
     return kinds;
   }
 
+  /** The PTX folders the backend loads from: compute_80, and compute_90 from Hopper on. */
+  static final List<String> VARIANTS = List.of("", "sm90/");
+
   @Test
   void everyLaunchedKernelIsAnEntryOfTheCommittedPtx() {
-    for (Kernel k : Kernel.values()) {
-      assertThat(entryParameters(ptx(k.module), k.entry))
-          .as("entry %s in native/%s.ptx (run ./build-native.sh after editing kernels/)", k.entry, k.module)
-          .isNotNull();
+    for (String variant : VARIANTS) {
+      for (Kernel k : Kernel.values()) {
+        assertThat(entryParameters(ptx(variant + k.module), k.entry))
+            .as("entry %s in native/%s%s.ptx (run ./build-native.sh after editing kernels/)", k.entry, variant, k.module)
+            .isNotNull();
+      }
     }
   }
 
@@ -85,18 +90,51 @@ class PtxContractTest {
   void launchersPackTheParametersTheEntriesDeclare() {
     Map<Kernel, KernelArgs> samples = samples();
     assertThat(samples.keySet()).as("a sample for every kernel").containsExactlyInAnyOrder(Kernel.values());
-    for (Kernel k : Kernel.values()) {
-      assertThat(samples.get(k).kinds())
-          .as("parameters of %s (PTX) vs its Java launcher", k.entry)
-          .containsExactlyElementsOf(entryParameters(ptx(k.module), k.entry));
+    for (String variant : VARIANTS) {
+      for (Kernel k : Kernel.values()) {
+        assertThat(samples.get(k).kinds())
+            .as("parameters of %s (native/%s PTX) vs its Java launcher", k.entry, variant)
+            .containsExactlyElementsOf(entryParameters(ptx(variant + k.module), k.entry));
+      }
     }
   }
 
   @Test
-  void ptxTargetsComputeCapability80() {
+  void ptxTargetsComputeCapability80AndTheHopperVariant90() {
     for (Kernel k : Kernel.values()) {
-      assertThat(ptx(k.module)).as("native/%s.ptx", k.module).contains(".target sm_80");
+      assertThat(ptx(k.module)).as("native/%s.ptx", k.module).contains(".target sm_80").doesNotContain("griddepcontrol");
+      assertThat(ptx("sm90/" + k.module)).as("native/sm90/%s.ptx", k.module).contains(".target sm_90");
     }
+    assertThat(PtxModules.variantFor(8)).isEmpty();
+    assertThat(PtxModules.variantFor(9)).isEqualTo("sm90/");
+    assertThat(PtxModules.variantFor(10)).isEqualTo("sm90/");
+  }
+
+  /**
+   * Under programmatic dependent launch a kernel may start before its predecessor ends, so every
+   * entry of the Hopper PTX must wait (griddepcontrol.wait) before it reads activations or exits, and
+   * release its successor (griddepcontrol.launch_dependents); without this a PDL launch would race.
+   */
+  @Test
+  void everyHopperEntryWaitsForItsPredecessorAndReleasesItsSuccessor() {
+    for (Kernel k : Kernel.values()) {
+      String body = entryBody(ptx("sm90/" + k.module), k.entry);
+      int wait = body.indexOf("griddepcontrol.wait");
+      assertThat(wait).as("griddepcontrol.wait in %s", k.entry).isGreaterThanOrEqualTo(0);
+      assertThat(body).as("griddepcontrol.launch_dependents in %s", k.entry).contains("griddepcontrol.launch_dependents");
+      // Before the wait: no global load other than the matmul's L2 prefetch of the (immutable) weights, and no exit.
+      String prologue = body.substring(0, wait);
+      assertThat(prologue).as("%s reads global memory before griddepcontrol.wait", k.entry).doesNotContain("ld.global");
+      assertThat(prologue).as("%s may exit before griddepcontrol.wait", k.entry).doesNotContain("ret;");
+    }
+  }
+
+  /** The text of an .entry from its name to the end of its body (the next .entry or the end). */
+  static String entryBody(String ptx, String entry) {
+    Matcher m = Pattern.compile("\\.entry\\s+" + Pattern.quote(entry) + "\\s*\\(").matcher(ptx);
+    assertThat(m.find()).as("entry %s", entry).isTrue();
+    int next = ptx.indexOf(".entry", m.end());
+    return ptx.substring(m.end(), next < 0 ? ptx.length() : next);
   }
 
   /** kernels/ next to the working directory (repository root) or one level up (Maven runs in java/). */
