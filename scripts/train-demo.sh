@@ -52,9 +52,13 @@ t train tandem-ce --primary "$models/primary" --init-decoder "$models/drafter" "
   --lr 1.5e-3 --warmup 20 --seed 3 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
   --run "$runs/tandem-ce" --out "$models/tandem-ce" "${files[@]}"
 
+# Tandem-Distil in two distillation stages (the second a warm restart from the first's weights).
 t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 180)" \
   --lr 1e-3 --warmup 20 --seed 4 --val-every 40 --val-sequences 16 --checkpoint-every 20 "${common[@]}" \
-  --run "$runs/tandem-distil" --out "$models/tandem-distil" "${files[@]}"
+  --run "$runs/tandem-distil" --out "$runs/tandem-distil-stage1" "${files[@]}"
+t train tandem-distil --primary "$models/primary" --init "$runs/tandem-distil-stage1" "${blocks[@]}" \
+  --steps "$(steps 420)" --lr 1e-3 --warmup 20 --seed 6 --val-every 60 --val-sequences 16 --checkpoint-every 20 \
+  "${common[@]}" --run "$runs/tandem-distil-2" --out "$models/tandem-distil" "${files[@]}"
 
 [[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \
   --secondary "$models/tandem-distil" --block-length 8 --positions "$positions" --val-positions 8192 \
