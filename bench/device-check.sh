@@ -5,7 +5,8 @@
 # Steps, in order, each under its own timeout, each logged to OUTDIR, the script going on after a
 # failing step: nvidia-smi; the driver and device as the engine's probe sees them; the GPU test suite
 # (JUnit console launcher, no Maven); the kernel benchmarks; the end-to-end decode benchmark
-# (Llama-3.2-1B shape, random bf16 weights). A short table comes last. Expected: about 3 minutes;
+# (Llama-3.2-1B shape, random bf16 weights; again with JCuda's launches for comparison); SPEED with
+# the demo models when they are here. A short table comes last. Expected: about 3 minutes;
 # the step timeouts (15 + 45 + 150 + 75 + 75 s) bound it to 6 minutes.
 # Without a GPU (a dry run on a development machine) the GPU steps are skipped and say so.
 # SKIP_STEPS=kernels,demo (comma-separated step names) leaves steps out of a short rerun.
@@ -96,6 +97,11 @@ if [[ $gpu == yes ]]; then
   frac=$(grep -m1 '^achieved' "$out/bench-decode.txt" | sed -E 's/ +/ /g')
   summary bench-decode "$last_status" "${last_seconds}s" "$frac"
   [[ -n $tps ]] && summary "" "" "" "$tps"
+  # The same steps launched through JCuda's cuLaunchKernel instead of cuLaunchKernelEx (FFM): the host's
+  # launch cost, measured on the same machine.
+  run decode-jcuda 60 bench-decode-jcuda.txt env TANDEM_CUDA_LAUNCH=jcuda "$java" "${flags[@]}" -Xmx32g -cp "$cp" \
+    dev.tandem.cli.Main bench decode --device cuda --shape llama-3.2-1b --tokens 64 --repeats 3 --blocks 1,8
+  summary decode-jcuda "$last_status" "${last_seconds}s" "$(grep -E '^decode' "$out/bench-decode-jcuda.txt" | sed -E 's/ +/ /g' | cut -d' ' -f1-7 | paste -sd';' -)"
   # 6. SPEED on the GPU with the demo models (when they are here): primary alone vs the two drafters.
   if [[ -d $root/models/demo/primary && -d $root/models/demo/tandem-distil ]]; then
     run demo 90 demo-gpu.txt "$java" "${flags[@]}" -Xmx16g -Dtandem.home="$root" -cp "$cp" dev.tandem.cli.Main demo \
@@ -107,6 +113,13 @@ if [[ $gpu == yes ]]; then
         --router "$root/models/demo/router" --gamma-max 17 --prompt "It is a truth universally acknowledged, that" \
         --max-tokens 96 --compare
       summary speed-router "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-gpu.txt" | head -1)"
+      for t in 0.2 0.3; do
+        run "router-$t" 60 "speed-router-$t-gpu.txt" "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed \
+          --device cuda --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" \
+          --router "$root/models/demo/router" --router-threshold "$t" --gamma-max 17 \
+          --prompt "It is a truth universally acknowledged, that" --max-tokens 96 --compare
+        summary "router $t" "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-$t-gpu.txt" | head -1); $(grep -oE 'mean accepted length [0-9.]+' "$out/speed-router-$t-gpu.txt")"
+      done
     fi
   fi
 else

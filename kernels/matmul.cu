@@ -30,6 +30,8 @@
 //     as swiglu_f32 on the two products).
 //   MM_RESIDUAL: out0 += product (the residual stream takes the projection directly; bitwise the
 //     same as add_f32 on the product).
+//   MM_PREFETCH: before its pdl_wait, each lane fetches the weights of its first step into L2 (set
+//     by the backend when it launches with programmatic dependent launch; see kernels/common.cuh).
 //
 // matmul_bf16_tiled: the fallback for large n when no cuBLAS loads: 32 x 32 output tiles, k in
 //   tiles of 32 through shared memory, one thread per 4 outputs (a column of the tile, rows
@@ -44,6 +46,7 @@
 #define MM_NORM 1
 #define MM_SWIGLU 2
 #define MM_RESIDUAL 4
+#define MM_PREFETCH 8
 // Resident blocks of 256 threads per SM the compiler must allow (a register cap): bound by the weight
 // stream, these kernels need many loads in flight. n = 1: 5 (at most 51 registers), n = 2 and 4: 4
 // (64), n = 8: 2 (128; its 32 accumulators per lane need them).
@@ -95,7 +98,7 @@ __device__ __forceinline__ void matmul_small(
   // this lane reads in its first step are fetched into L2 before waiting for the previous kernel, whose
   // tail the fetch overlaps (a prefetch holds no registers); x is read only after the wait.
   int firstStep = warp * MM_STEP + lane * 8;
-  if (active && vectorized && firstStep < k) {
+  if ((flags & MM_PREFETCH) && active && vectorized && firstStep < k) {
 #pragma unroll
     for (int c = 0; c < MM_COLS; c++) {
       if (wRow[c] < m) prefetch_l2(wSrc[c] + (size_t)wRow[c] * k + firstStep);

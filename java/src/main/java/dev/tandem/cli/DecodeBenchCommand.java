@@ -77,7 +77,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Mixin DeviceOptions device;
 
   private record Result(String backend, long weightBytes, String bandwidthLabel, double bandwidth, double stepMs,
-      double graphStepMs, double graphWithoutPdlMs, double[] blockMs) {
+      double graphStepMs, double stepWithoutPdlMs, double graphWithPdlMs, double[] blockMs) {
     double bestStepMs() {
       return graphStepMs > 0 ? Math.min(stepMs, graphStepMs) : stepMs;
     }
@@ -140,39 +140,43 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     SplittableRandom random = new SplittableRandom(1);
     int[] prompt = random.ints(promptLength, 0, c.vocabSize()).toArray();
 
-    // Decode at batch 1: feed the argmax back, one position per pass.
+    // Decode at batch 1: feed the argmax back, one position per pass. Where programmatic dependent launch
+    // is available, both steps are measured again with the other choice (plain steps without it, the
+    // graph with it), same run.
+    CudaBackend cuda = backend instanceof CudaBackend gpu ? gpu : null;
+    boolean comparePdl = cuda != null && cuda.programmaticLaunchAvailable();
     int[] one = new int[1];
-    long[] stepNanos = new long[tokens];
-    for (int round = 0; round < 2; round++) {  // round 0 warms up (JIT, module loads)
-      prefill(decoder, cache, rows, prompt, one);
-      for (int t = 0; t < tokens; t++) {
-        long start = System.nanoTime();
-        rows.clear();
-        rows.addSequence(0, one, 0, 1, cache.length(0));
-        decoder.forward(rows, cache, LogitsMode.LAST);
-        decoder.argmaxLogits(one);
-        stepNanos[t] = System.nanoTime() - start;
-      }
-    }
-    double stepMs = median(stepNanos) / 1e6;
-
-    double graphStepMs = 0;
-    double graphWithoutPdlMs = 0;  // the same graph captured with plain launches (where PDL is available)
+    double stepMs = 0, graphStepMs = 0, stepOtherPdlMs = 0, graphOtherPdlMs = 0;
     boolean graphFailed = false;
-    if (backend instanceof CudaBackend cuda && !noGraph) {
-      try {
-        graphStepMs = graphStepMs(decoder, cache, rows, prompt, one);
-        if (cuda.programmaticLaunchAvailable()) {
-          cuda.useProgrammaticLaunch(false);
+    try {
+      for (boolean other : comparePdl ? new boolean[] {false, true} : new boolean[] {false}) {
+        if (comparePdl) {
+          cuda.useProgrammaticLaunch(!other);    // default: on for plain launches
+          cuda.useProgrammaticLaunchInGraphs(other);  // default: off in graphs
+        }
+        double plain = plainStepMs(decoder, cache, rows, prompt, one);
+        double graph = 0;
+        if (cuda != null && !noGraph && !graphFailed) {
+          if (other) cuda.useProgrammaticLaunch(true);
           try {
-            graphWithoutPdlMs = graphStepMs(decoder, cache, rows, prompt, one);
-          } finally {
-            cuda.useProgrammaticLaunch(true);
+            graph = graphStepMs(decoder, cache, rows, prompt, one);
+          } catch (RuntimeException e) {  // report, and keep the plain-step and block-pass figures
+            System.err.println("bench decode: the CUDA-graph step failed: " + e);
+            graphFailed = true;
           }
         }
-      } catch (RuntimeException e) {  // report, and keep the plain-step and block-pass figures
-        System.err.println("bench decode: the CUDA-graph step failed: " + e);
-        graphFailed = true;
+        if (other) {
+          stepOtherPdlMs = plain;
+          graphOtherPdlMs = graph;
+        } else {
+          stepMs = plain;
+          graphStepMs = graph;
+        }
+      }
+    } finally {
+      if (comparePdl) {
+        cuda.useProgrammaticLaunch(true);
+        cuda.useProgrammaticLaunchInGraphs(false);
       }
     }
 
@@ -194,11 +198,11 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       }
       blockMs[b] = median(nanos) / 1e6;
     }
-    if (backend instanceof CudaBackend cuda && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
+    if (cuda != null && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
     return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs,
-        graphWithoutPdlMs, blockMs);
+        stepOtherPdlMs, graphOtherPdlMs, blockMs);
   }
 
   /** Kernel-by-kernel tables of plain decode steps and of one verification-sized block pass. */
@@ -261,7 +265,8 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       n.put(r.bandwidthLabel().startsWith("copy") ? "copy_bandwidth_gb_s" : "read_bandwidth_gb_s", r.bandwidth());
       n.put("decode_ms_per_token", r.stepMs());
       if (r.graphStepMs() > 0) n.put("decode_graph_ms_per_token", r.graphStepMs());
-      if (r.graphWithoutPdlMs() > 0) n.put("decode_graph_without_pdl_ms_per_token", r.graphWithoutPdlMs());
+      if (r.stepWithoutPdlMs() > 0) n.put("decode_without_pdl_ms_per_token", r.stepWithoutPdlMs());
+      if (r.graphWithPdlMs() > 0) n.put("decode_graph_with_pdl_ms_per_token", r.graphWithPdlMs());
       n.put("decode_tokens_per_second", 1000 / best);
       n.put("achieved_gb_s", achieved);
       n.put("fraction_of_bandwidth", achieved / r.bandwidth());
@@ -282,9 +287,15 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       System.out.printf("decode, graph    %.3f ms/token = %.1f tokens/s (captured forward + argmax, replayed)%n",
           r.graphStepMs(), 1000 / r.graphStepMs());
     }
-    if (r.graphWithoutPdlMs() > 0) {
-      System.out.printf("decode, graph, no PDL %.3f ms/token = %.1f tokens/s (same graph, plain launches; PDL"
-          + " gains %.2fx)%n", r.graphWithoutPdlMs(), 1000 / r.graphWithoutPdlMs(), r.graphWithoutPdlMs() / r.graphStepMs());
+    if (r.stepWithoutPdlMs() > 0) {
+      System.out.printf("decode, no PDL   %.3f ms/token = %.1f tokens/s (plain steps without programmatic dependent"
+          + " launch: PDL gains %.2fx there)%n", r.stepWithoutPdlMs(), 1000 / r.stepWithoutPdlMs(),
+          r.stepWithoutPdlMs() / r.stepMs());
+    }
+    if (r.graphWithPdlMs() > 0) {
+      System.out.printf("decode, graph, PDL %.3f ms/token = %.1f tokens/s (the graph captured with programmatic"
+          + " dependent launch: %.2fx the default graph)%n", r.graphWithPdlMs(), 1000 / r.graphWithPdlMs(),
+          r.graphStepMs() / r.graphWithPdlMs());
     }
     System.out.printf("achieved         %.1f GB/s = %.0f%% of the bandwidth (best of the above)%n", achieved,
         100 * achieved / r.bandwidth());
@@ -292,6 +303,23 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     for (int b = 0; b < blocks.length; b++) {
       System.out.printf("                 %-3d %-8.3f %.2fx%n", blocks[b], r.blockMs()[b], r.blockMs()[b] / single);
     }
+  }
+
+  /** Median ms of a plain decode step (forward + argmax, one position), after a warm-up round. */
+  private double plainStepMs(Decoder decoder, KvCache cache, BatchRows rows, int[] prompt, int[] one) {
+    long[] stepNanos = new long[tokens];
+    for (int round = 0; round < 2; round++) {  // round 0 warms up (JIT, module loads)
+      prefill(decoder, cache, rows, prompt, one);
+      for (int t = 0; t < tokens; t++) {
+        long start = System.nanoTime();
+        rows.clear();
+        rows.addSequence(0, one, 0, 1, cache.length(0));
+        decoder.forward(rows, cache, LogitsMode.LAST);
+        decoder.argmaxLogits(one);
+        stepNanos[t] = System.nanoTime() - start;
+      }
+    }
+    return median(stepNanos) / 1e6;
   }
 
   /** Median ms of a decode step captured once as a CUDA graph and replayed (forward + argmax). */

@@ -115,8 +115,7 @@ public final class PaperBenchCommand implements Callable<Integer> {
   }
 
   private String commandLine() {
-    List<String> args = new ArrayList<>(spec.commandLine().getParseResult().originalArgs());
-    return "./tandem bench paper " + String.join(" ", args);
+    return TrainOptions.invocation(spec);
   }
 
   private void table1(StringBuilder report, Backend backend, SpeedSetup[] setups, int[] tokens, int context) {

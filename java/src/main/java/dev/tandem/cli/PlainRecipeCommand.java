@@ -54,8 +54,7 @@ abstract class PlainRecipeCommand implements Callable<Integer> {
         model = TrainModel.plain(RecipeRun.initialWeights(config, loop.seed()));
       }
       Trainer.Summary summary = run.stage("ce", model, null, 1f, 0f, loop, steps, runOpts.resume);
-      ObjectNode training = run.trainingJson(recipe(), "./tandem train " + recipe() + " "
-          + String.join(" ", spec.commandLine().getParseResult().originalArgs()), model);
+      ObjectNode training = run.trainingJson(recipe(), TrainOptions.invocation(spec), model);
       if (init != null) training.put("init", init.toString());
       RecipeRun.addStage(training, "ce", summary, loop, steps, 1f, 0f);
       run.savePlain(model, runOpts.out, training);

@@ -47,6 +47,6 @@ abstract class SecondaryRecipeCommand implements Callable<Integer> {
   }
 
   String commandLine() {
-    return "./tandem train " + recipe() + " " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
+    return TrainOptions.invocation(spec);
   }
 }

@@ -4,7 +4,6 @@ import dev.tandem.model.LlamaConfig;
 import dev.tandem.train.RecipeRun;
 import dev.tandem.train.data.TextSplit;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -131,7 +130,11 @@ final class TrainOptions {
     boolean resume;
   }
 
-  static String commandLine(String recipe, String[] args) {
-    return "./tandem train " + recipe + " " + String.join(" ", Arrays.asList(args));
+  /**
+   * The command as typed, for training.json and reports: picocli's original arguments are the whole
+   * command line (subcommand names included), so they follow {@code ./tandem} directly.
+   */
+  static String invocation(picocli.CommandLine.Model.CommandSpec spec) {
+    return "./tandem " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
   }
 }

@@ -109,7 +109,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
       ObjectMapper json = new ObjectMapper();
       ObjectNode n = json.createObjectNode();
       n.put("recipe", "router");
-      n.put("command", "./tandem train router " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+      n.put("command", TrainOptions.invocation(spec));
       n.put("secondary", secondaryDir.toString());
       n.put("training_positions", train.n());
       n.put("validation_positions", val.n());

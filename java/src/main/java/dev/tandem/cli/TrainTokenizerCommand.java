@@ -50,7 +50,7 @@ public final class TrainTokenizerCommand implements Callable<Integer> {
     ObjectMapper json = new ObjectMapper();
     ObjectNode n = json.createObjectNode();
     n.put("recipe", "tokenizer");
-    n.put("command", "./tandem train tokenizer " + String.join(" ", spec.commandLine().getParseResult().originalArgs()));
+    n.put("command", TrainOptions.invocation(spec));
     n.put("vocab_size", tokenizer.vocabSize());
     n.put("training_bytes", split.bytes(false));
     n.put("split_sha256", split.fingerprint());

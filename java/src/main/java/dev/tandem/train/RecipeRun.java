@@ -112,8 +112,16 @@ public final class RecipeRun implements AutoCloseable {
   public void plot() throws IOException {
     List<LossPlot.Stage> stages = new ArrayList<>();
     for (String s : stageNames) stages.add(new LossPlot.Stage(s, TrainLog.read(runDir.resolve(s).resolve(TrainLog.FILE))));
-    LossPlot.write(runDir.resolve("loss.png"), runDir.getFileName() + ": training and validation loss", stages);
+    try {
+      LossPlot.write(runDir.resolve("loss.png"), runDir.getFileName() + ": training and validation loss", stages);
+    } catch (NoClassDefFoundError e) {  // a runtime without java.desktop (a jlink'ed one): the CSV log has it all
+      if (!plotSkipNoted) System.err.println("loss plot skipped: this Java runtime has no java.desktop module ("
+          + e.getMessage() + "); the losses are in " + TrainLog.FILE);
+      plotSkipNoted = true;
+    }
   }
+
+  private boolean plotSkipNoted;
 
   /** A new plain model: N(0, 0.02) matrices, residual output projections scaled by 1/sqrt(2 L), unit norms. */
   public static ModelWeights initialWeights(LlamaConfig c, long seed) {

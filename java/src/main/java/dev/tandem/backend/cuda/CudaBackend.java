@@ -49,6 +49,9 @@ public final class CudaBackend implements Backend {
    * @param programmaticLaunch launch with programmatic dependent launch where the GPU has it (compute
    *                         capability 9.0 and later) and the driver binds cuLaunchKernelEx; the
    *                         environment variable {@code TANDEM_CUDA_PDL=off} turns it off too
+   *
+   * <p>Launches go through cuLaunchKernelEx bound with the FFM API ({@link LaunchKernelEx}) when the
+   * driver has it; {@code TANDEM_CUDA_LAUNCH=jcuda} uses JCuda's cuLaunchKernel instead (comparisons).
    */
   public record Options(boolean checkEveryLaunch, boolean useCublas, boolean decodeAttention,
       boolean programmaticLaunch) {
@@ -70,9 +73,11 @@ public final class CudaBackend implements Backend {
   private final CUcontext context = new CUcontext();
   private final CudaStream stream;
   private final PtxModules modules;
-  private final ProgrammaticLaunch pdl;      // null where PDL is unavailable or off
-  private final String pdlStatus;
-  private boolean pdlOn;                     // launches use PDL (pdl != null; switchable for comparisons)
+  private final LaunchKernelEx launchEx;   // cuLaunchKernelEx through the FFM API; null: JCuda's cuLaunchKernel
+  private final String launchStatus;
+  private final boolean pdlAvailable;      // launchEx, a GPU of compute capability 9.0+, the sm90 PTX, not switched off
+  private boolean pdlOn;                   // launches use PDL (switchable where available, for comparisons)
+  private boolean pdlInGraphs;             // ... and so do captured launches (measured slower in a replayed graph)
   private final DeviceRows rows;
   private final Cublas cublas;
   private final String cublasStatus;
@@ -104,14 +109,24 @@ public final class CudaBackend implements Backend {
     this.cublas = loaded;
     this.cublasStatus = loaded != null ? "cuBLAS " + loaded.library()
         : options.useCublas() ? "own tiled GEMM (no cuBLAS: " + why + ")" : "own tiled GEMM (cuBLAS off)";
-    this.modules = new PtxModules(PtxModules.variantFor(probe.computeMajor()));
+    // TANDEM_CUDA_PTX=sm80 loads the compute_80 PTX on any GPU (a comparison; it has no PDL instructions).
+    boolean forceSm80 = "sm80".equalsIgnoreCase(System.getenv("TANDEM_CUDA_PTX"));
+    this.modules = new PtxModules(forceSm80 ? "" : PtxModules.variantFor(probe.computeMajor()));
+    StringBuilder whyNoEx = new StringBuilder();
+    boolean jcuda = "jcuda".equalsIgnoreCase(System.getenv("TANDEM_CUDA_LAUNCH"));
+    if (jcuda) whyNoEx.append("TANDEM_CUDA_LAUNCH=jcuda");
+    this.launchEx = jcuda ? null : LaunchKernelEx.bind(whyNoEx).orElse(null);
     StringBuilder whyNoPdl = new StringBuilder();
     boolean off = "off".equalsIgnoreCase(System.getenv("TANDEM_CUDA_PDL"));
-    if (!options.programmaticLaunch() || off) whyNoPdl.append(off ? "TANDEM_CUDA_PDL=off" : "off");
+    if (launchEx == null) whyNoPdl.append("needs cuLaunchKernelEx");
+    else if (!options.programmaticLaunch() || off) whyNoPdl.append(off ? "TANDEM_CUDA_PDL=off" : "off");
     else if (probe.computeMajor() < 9) whyNoPdl.append("needs compute capability 9.0");
-    this.pdl = whyNoPdl.isEmpty() ? ProgrammaticLaunch.bind(whyNoPdl).orElse(null) : null;
-    this.pdlOn = pdl != null;
-    this.pdlStatus = pdl != null ? "programmatic dependent launch" : "no programmatic dependent launch (" + whyNoPdl + ")";
+    else if (modules.variant().isEmpty()) whyNoPdl.append("TANDEM_CUDA_PTX=sm80: compute_80 PTX");
+    this.pdlAvailable = whyNoPdl.isEmpty();
+    this.pdlOn = pdlAvailable;
+    this.launchStatus = (launchEx != null ? "cuLaunchKernelEx (FFM)" : "JCuda cuLaunchKernel (" + whyNoEx + ")")
+        + (pdlAvailable ? "" : ", no programmatic dependent launch (" + whyNoPdl + ")") + ", PTX native/"
+        + modules.variant();
   }
 
   /** A backend on device 0; an IllegalStateException saying why when there is no usable GPU. */
@@ -135,18 +150,33 @@ public final class CudaBackend implements Backend {
   /** What serves products with more than 64 rows: cuBLAS (which library) or the own tiled kernel. */
   public String largeMatmulPath() { return cublasStatus; }
 
-  /** Whether launches use programmatic dependent launch, or why not. */
-  public String launchMode() { return pdlOn ? pdlStatus : pdl != null ? "no programmatic dependent launch (switched off)" : pdlStatus; }
+  /** How kernels are launched: the entry point, with or without programmatic dependent launch (why not), the PTX. */
+  public String launchMode() {
+    return launchStatus + (!pdlAvailable ? "" : !pdlOn ? ", programmatic dependent launch switched off"
+        : pdlInGraphs ? ", programmatic dependent launch (graphs too)" : ", programmatic dependent launch (not in graphs)");
+  }
+
+  /** Whether the following launches use programmatic dependent launch. */
+  public boolean programmaticLaunchOn() { return pdlOn; }
 
   /** Whether programmatic dependent launch is available here (then {@link #useProgrammaticLaunch} switches it). */
-  public boolean programmaticLaunchAvailable() { return pdl != null; }
+  public boolean programmaticLaunchAvailable() { return pdlAvailable; }
 
   /**
-   * Switches programmatic dependent launch for the following launches and captures (benchmarks compare
-   * both in one run); ignored where it is unavailable.
+   * Switches programmatic dependent launch for the following launches (benchmarks compare both in one
+   * run); ignored where it is unavailable. On by default where available.
    */
   public void useProgrammaticLaunch(boolean on) {
-    pdlOn = on && pdl != null;
+    pdlOn = on && pdlAvailable;
+  }
+
+  /**
+   * Whether launches captured into a graph use programmatic dependent launch too (when it is on). Off by
+   * default: a replayed decode graph of the Llama-3.2-1B shape measured 3 % slower with it on an H200,
+   * while plain launches gain 4 % (docs/CUDA.md).
+   */
+  public void useProgrammaticLaunchInGraphs(boolean on) {
+    pdlInGraphs = on;
   }
 
   CudaStream stream() { return stream; }
@@ -311,13 +341,23 @@ public final class CudaBackend implements Backend {
   // ---------------------------------------------------------------------------------------------
   // Launching
 
+  /** Whether this launch uses programmatic dependent launch. */
+  private boolean programmatic() {
+    return pdlOn && (!capturing || pdlInGraphs);
+  }
+
+  /** The small-n products prefetch their first weights only where a PDL launch lets that overlap. */
+  private int prefetchFlag() {
+    return programmatic() ? Matmul.PREFETCH : 0;
+  }
+
   private void launch(Kernel kernel, LaunchGeometry g, KernelArgs args) {
     ensureCurrent();
     PtxModules.Function function = modules.function(kernel);
     CudaEvent profileStart = profiler != null && !capturing ? profiler.before(stream) : null;
     int result;
     try {
-      result = pdlOn ? pdl.launch(function.address(), g, stream.address(), args)
+      result = launchEx != null ? launchEx.launch(function.address(), g, stream.address(), args, programmatic())
           : JCudaDriver.cuLaunchKernel(function, g.gridX(), g.gridY(), g.gridZ(), g.blockX(), g.blockY(), g.blockZ(),
               g.sharedBytes(), stream.handle(), args.toPointer(), null);
     } catch (CudaException e) {
@@ -428,7 +468,8 @@ public final class CudaBackend implements Backend {
         m[j] = ws[first + j].rows();
       }
       launch(kernel, Matmul.smallGeometry(m[0], m[1], m[2]),
-          Matmul.smallArgs(xs.address(), w[0], o[0], w[1], o[1], w[2], o[2], gain, n, k, m[0], m[1], m[2], eps, flags));
+          Matmul.smallArgs(xs.address(), w[0], o[0], w[1], o[1], w[2], o[2], gain, n, k, m[0], m[1], m[2], eps,
+              flags | prefetchFlag()));
     }
   }
 
@@ -491,7 +532,7 @@ public final class CudaBackend implements Backend {
     int m = wGate.rows();
     launch(Matmul.smallKernel(n), Matmul.swigluGeometry(m), Matmul.smallArgs(xs.address(), of(wGate).address(),
         h.address(), of(wUp).address(), 0L, 0L, 0L, g.address(), n, xs.cols(), m, m, 0, eps,
-        Matmul.NORM | Matmul.SWIGLU));
+        Matmul.NORM | Matmul.SWIGLU | prefetchFlag()));
   }
 
   @Override
@@ -904,7 +945,7 @@ public final class CudaBackend implements Backend {
         rows::close,
         () -> { if (cublas != null) cublas.close(); },
         modules::close,
-        () -> { if (pdl != null) pdl.close(); },
+        () -> { if (launchEx != null) launchEx.close(); },
         stream::close,
         () -> Cu.check("cuDevicePrimaryCtxRelease", () -> JCudaDriver.cuDevicePrimaryCtxRelease(device)),
     };

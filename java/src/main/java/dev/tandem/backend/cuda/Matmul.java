@@ -28,6 +28,8 @@ final class Matmul {
   static final int NORM = 1;
   static final int SWIGLU = 2;
   static final int RESIDUAL = 4;
+  /** Prefetch the first weights into L2 before waiting for the previous kernel (with PDL launches). */
+  static final int PREFETCH = 8;
 
   /** SwiGLU-fused gate/up: 2 columns of each weight per block, ceil(m / 2) blocks. */
   static LaunchGeometry swigluGeometry(int m) {

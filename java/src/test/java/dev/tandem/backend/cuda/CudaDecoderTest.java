@@ -242,6 +242,7 @@ class CudaDecoderTest {
     try (Decoder decoder = new Decoder(WEIGHTS, gpu, 128, 16)) {
       for (int mode = 0; mode < 2; mode++) {
         gpu.useProgrammaticLaunch(mode == 0);
+        gpu.useProgrammaticLaunchInGraphs(mode == 0);
         try (KvCache cache = decoder.newCache(1)) {
           logits[mode] = runInBlocks(decoder, cache, 0, prompt, 1, 5, 2, 8);
           int[] current = {prompt[prompt.length - 1]};
@@ -257,6 +258,7 @@ class CudaDecoderTest {
       }
     } finally {
       gpu.useProgrammaticLaunch(true);
+      gpu.useProgrammaticLaunchInGraphs(false);
     }
     assertThat(logits[0]).as("block-mode logits with PDL vs without").containsExactly(logits[1]);
     assertThat(graphTokens[0]).as("graph-replayed tokens with PDL vs without").containsExactly(graphTokens[1]);

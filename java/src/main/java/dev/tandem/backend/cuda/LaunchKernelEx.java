@@ -12,13 +12,16 @@ import java.lang.invoke.MethodHandle;
 import java.util.Optional;
 
 /**
- * Kernel launches with programmatic dependent launch (PDL): {@code cuLaunchKernelEx} with the attribute
- * {@code CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION}, bound through the FFM API because
- * JCuda 12.6 does not bind cuLaunchKernelEx. A kernel so launched may start while its predecessor on
- * the stream is still running; the kernels wait for it themselves (pdl_wait in kernels/common.cuh),
- * so only their prologue (the first weight prefetch) overlaps the predecessor's tail, and the gap
- * between two kernels of a graph shrinks. Stream capture records these launches as programmatic
- * graph edges (CUDA 12.3 and later).
+ * Kernel launches through {@code cuLaunchKernelEx}, bound with the FFM API (JCuda 12.6 does not bind it):
+ * a launch writes into native memory the backend owns and calls the driver directly, with none of the
+ * per-launch objects and JNI copies of JCuda's cuLaunchKernel (on an H200 host a decode step of
+ * about 100 kernels launched this way took 1.1 ms instead of 2.7 ms; docs/CUDA.md).
+ *
+ * <p>Optionally with programmatic dependent launch (PDL): the attribute
+ * {@code CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION} lets a kernel start while its
+ * predecessor on the stream is still running; the kernels wait for it themselves (pdl_wait in
+ * kernels/common.cuh), so only their prologue (the first weight prefetch) overlaps the predecessor's
+ * tail. Stream capture records such launches as programmatic graph edges (CUDA 12.3 and later).
  *
  * <p>The structures, declared by hand from cuda.h (CUDA 12 and 13):
  * <pre>
@@ -30,7 +33,7 @@ import java.util.Optional;
  * the parameters at launch), so a launch allocates nothing. Not thread-safe (the backend is not).
  * Owned: {@link #close} frees them.
  */
-final class ProgrammaticLaunch implements AutoCloseable {
+final class LaunchKernelEx implements AutoCloseable {
   static final int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
   static final int MAX_PARAMETERS = 32;
 
@@ -53,14 +56,14 @@ final class ProgrammaticLaunch implements AutoCloseable {
   private final MemorySegment pointers = arena.allocate(8L * MAX_PARAMETERS, 8);    // [MAX_PARAMETERS] void*
   private boolean closed;
 
-  private ProgrammaticLaunch(MemorySegment symbol) {
+  /** {@code symbol}: cuLaunchKernelEx, or in tests a stand-in with its signature. */
+  LaunchKernelEx(MemorySegment symbol) {
     ValueLayout a = ValueLayout.ADDRESS;
     this.launchKernelEx = Linker.nativeLinker().downcallHandle(symbol,
         FunctionDescriptor.of(ValueLayout.JAVA_INT, a, a, a, a));
     attribute.set(ValueLayout.JAVA_INT, 0, CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);
     attribute.set(ValueLayout.JAVA_INT, 8, 1);  // value.programmaticStreamSerializationAllowed = 1
     config.set(ValueLayout.ADDRESS, CONFIG.byteOffset(MemoryLayout.PathElement.groupElement("attrs")), attribute);
-    config.set(ValueLayout.JAVA_INT, CONFIG.byteOffset(MemoryLayout.PathElement.groupElement("numAttrs")), 1);
     for (int i = 0; i < MAX_PARAMETERS; i++) pointers.setAtIndex(ValueLayout.ADDRESS, i, values.asSlice(8L * i, 8));
   }
 
@@ -68,7 +71,7 @@ final class ProgrammaticLaunch implements AutoCloseable {
    * Binds cuLaunchKernelEx from the driver library JCuda loaded ({@code libcuda.so.1}); empty, with the
    * reason appended to {@code why}, when the driver has no such entry point (drivers before CUDA 11.8).
    */
-  static Optional<ProgrammaticLaunch> bind(StringBuilder why) {
+  static Optional<LaunchKernelEx> bind(StringBuilder why) {
     try {
       SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
       Optional<MemorySegment> symbol = driver.find("cuLaunchKernelEx");
@@ -76,21 +79,29 @@ final class ProgrammaticLaunch implements AutoCloseable {
         why.append("the driver has no cuLaunchKernelEx");
         return Optional.empty();
       }
-      return Optional.of(new ProgrammaticLaunch(symbol.get()));
+      return Optional.of(new LaunchKernelEx(symbol.get()));
     } catch (IllegalArgumentException | IllegalCallerException e) {
       why.append("libcuda.so.1 not bound through the FFM API: ").append(e.getMessage());
       return Optional.empty();
     }
   }
 
-  /** Launches {@code function} (a CUfunction address) on {@code stream} with PDL; the CUresult. */
-  int launch(long function, LaunchGeometry g, long stream, KernelArgs args) {
-    if (closed) throw new IllegalStateException("programmatic launch was closed");
+  /**
+   * Launches {@code function} (a CUfunction address) on {@code stream}, with programmatic dependent
+   * launch when {@code programmatic}; the CUresult.
+   */
+  int launch(long function, LaunchGeometry g, long stream, KernelArgs args, boolean programmatic) {
+    if (closed) throw new IllegalStateException("cuLaunchKernelEx binding was closed");
     write(config, g, stream);
+    config.set(ValueLayout.JAVA_INT, CONFIG.byteOffset(MemoryLayout.PathElement.groupElement("numAttrs")),
+        programmatic ? 1 : 0);
     int count = args.writeValues(values, MAX_PARAMETERS);
+    // Locals of type MemorySegment: invokeExact matches the static types of its arguments exactly (a
+    // conditional expression there would be typed Object).
+    MemorySegment kernel = MemorySegment.ofAddress(function);
+    MemorySegment params = count == 0 ? MemorySegment.NULL : pointers;
     try {
-      return (int) launchKernelEx.invokeExact(config, MemorySegment.ofAddress(function),
-          count == 0 ? MemorySegment.NULL : pointers, MemorySegment.NULL);
+      return (int) launchKernelEx.invokeExact(config, kernel, params, MemorySegment.NULL);
     } catch (Throwable t) {
       throw new CudaCallException("cuLaunchKernelEx failed in the foreign call: " + t, t);
     }
