@@ -61,7 +61,10 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--gamma-max", defaultValue = "17", description = "gamma_max of the router (Tables 4 and 5).")
   int gammaMax;
 
-  @Option(names = "--router-thresholds", split = ",", defaultValue = "0.2,0.3,0.4,0.5",
+  @Option(names = "--repeats", defaultValue = "3", description = "Repeats of every SPEED measurement (default: 3).")
+  int repeats;
+
+  @Option(names = "--router-thresholds", split = ",", defaultValue = "0.15,0.2,0.25,0.3",
       description = "Stop thresholds tried for the router besides the one it stores (Tables 4 and 5).")
   float[] routerThresholds;
 
@@ -85,6 +88,7 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", "demo");
+    if (repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
     for (String name : List.of("primary", "drafter", "drafter-distil", "tandem-ce", "tandem-distil", "router")) {
       if (!Files.isDirectory(dir.resolve(name))) throw new IllegalArgumentException(dir.resolve(name) + " not found");
     }
@@ -155,64 +159,96 @@ public final class PaperBenchCommand implements Callable<Integer> {
     return prompts;
   }
 
-  /** Runs each prompt alone (batch 1) and sums tokens and decode time. */
-  private record Measured(double tokensPerSecond, SpeedMetrics metrics, boolean identical) {}
+  /**
+   * One configuration measured {@code repeats} times, each repeat running the primary alone and then
+   * SPEED over the same prompts (batch 1, each prompt on its own), so every speedup is a ratio taken
+   * side by side; the report gives the medians. Metrics and identity come from the first repeat (the
+   * tokens are deterministic).
+   */
+  private record Measured(double tokensPerSecond, double speedup, SpeedMetrics metrics, boolean identical) {}
 
-  private Measured speedAtBatch1(SpeculativeGenerator speed, List<GenerationRequest> prompts, List<int[]> reference) {
-    SpeedMetrics totals = new SpeedMetrics();
+  private Measured measure(Backend backend, SpeedSetup primary, SpeculativeGenerator speed,
+      List<GenerationRequest> prompts, List<int[]> reference, int context) {
+    double[] rates = new double[repeats], speedups = new double[repeats];
+    SpeedMetrics first = null;
     boolean identical = true;
     SpeedComparison.speed(speed, List.of(prompts.getFirst()));  // warm-up
-    for (int p = 0; p < prompts.size(); p++) {
-      SpeedComparison.Run run = SpeedComparison.speed(speed, List.of(prompts.get(p)));
-      totals.add(run.metrics());
-      identical &= Arrays.equals(run.tokens().getFirst(), reference.get(p));
+    for (int r = 0; r < repeats; r++) {
+      double primaryRate = primaryAlone(backend, primary, prompts, context, null);
+      SpeedMetrics totals = new SpeedMetrics();
+      for (int p = 0; p < prompts.size(); p++) {
+        SpeedComparison.Run run = SpeedComparison.speed(speed, List.of(prompts.get(p)));
+        totals.add(run.metrics());
+        identical &= Arrays.equals(run.tokens().getFirst(), reference.get(p));
+      }
+      if (first == null) first = totals;
+      rates[r] = totals.decodeTokensPerSecond();
+      speedups[r] = rates[r] / primaryRate;
     }
-    return new Measured(totals.decodeTokensPerSecond(), totals, identical);
+    return new Measured(median(rates), median(speedups), first, identical);
+  }
+
+  /** The primary alone over the prompts (batch 1): decode tokens/s; collects its tokens when asked. */
+  private static double primaryAlone(Backend backend, SpeedSetup setup, List<GenerationRequest> prompts, int context,
+      List<int[]> tokens) {
+    double generated = 0, seconds = 0;
+    for (GenerationRequest p : prompts) {
+      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, List.of(p));
+      if (tokens != null) tokens.add(run.tokens().getFirst());
+      generated += run.tokens().getFirst().length - 1;
+      seconds += (run.tokens().getFirst().length - 1) / run.tokensPerSecond();
+    }
+    return generated / seconds;
+  }
+
+  private static double median(double[] values) {
+    double[] sorted = values.clone();
+    Arrays.sort(sorted);
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
+  private String row(String name, String gamma, Measured m) {
+    return String.format("| %s | %s | %.1f | %.2fx | %.2f | %d | %d | %s |%n", name, gamma, m.tokensPerSecond(),
+        m.speedup(), m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
+        m.identical() ? "yes" : "NO");
   }
 
   private void tables2to5(StringBuilder report, Backend backend, SpeedSetup[] setups, List<GenerationRequest> prompts,
       int context) throws Exception {
-    // The primary alone, batch 1, each prompt on its own.
+    // The primary alone: warm-up, and the reference tokens every SPEED run must reproduce.
     List<int[]> reference = new ArrayList<>();
-    double primaryTokens = 0, primarySeconds = 0;
-    SpeedComparison.primaryAlone(backend, setups[0].primary.weights(), context, List.of(prompts.getFirst()));
-    for (GenerationRequest p : prompts) {
-      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setups[0].primary.weights(), context, List.of(p));
-      reference.add(run.tokens().getFirst());
-      primaryTokens += run.tokens().getFirst().length - 1;
-      primarySeconds += (run.tokens().getFirst().length - 1) / run.tokensPerSecond();
-    }
-    double primaryRate = primaryTokens / primarySeconds;
+    primaryAlone(backend, setups[0], List.of(prompts.getFirst()), context, null);
+    double primaryRate = primaryAlone(backend, setups[0], prompts, context, reference);
     System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
+    String header = "| %s | gamma | tokens/s | speedup | mean accepted length | primary runs | %s runs | identical |\n"
+        + "|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
         .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
-        .append(" new tokens each; decode tokens/s (prefill excluded) measured in this run. The primary alone: ")
-        .append(String.format("%.1f", primaryRate)).append(" tokens/s.\n\n| drafter | gamma | tokens/s | speedup |"
-            + " mean accepted length | primary runs | drafter runs | identical |\n|---|---|---|---|---|---|---|---|\n");
+        .append(" new tokens each; decode tokens/s (prefill excluded). Each row is the median of ").append(repeats)
+        .append(" repeats; a repeat runs the primary alone and then SPEED over the same prompts, and the speedup is"
+            + " their ratio (the primary alone ran at ").append(String.format("%.1f", primaryRate))
+        .append(" tokens/s in the first measurement).\n\n").append(String.format(header, "drafter", "drafter"));
     double bestSpeedup = 0;
     String bestRow = "";
     for (int i : new int[] {1, 3}) {  // distilled drafter, Tandem-Distil
       for (int gamma : gammas) {
         try (SpeculativeGenerator speed = setups[i].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
             false)) {
-          Measured m = speedAtBatch1(speed, prompts, reference);
-          String row = String.format("| %s | %d | %.1f | %.2fx | %.2f | %d | %d | %s |%n", SMALL_NAMES[i], gamma,
-              m.tokensPerSecond(), m.tokensPerSecond() / primaryRate, m.metrics().meanAcceptedLength(),
-              m.metrics().primaryRuns, m.metrics().drafterRuns, m.identical() ? "yes" : "NO");
-          report.append(row);
-          if (i == 3 && m.tokensPerSecond() / primaryRate > bestSpeedup) {
-            bestSpeedup = m.tokensPerSecond() / primaryRate;
-            bestRow = row.replace("| " + SMALL_NAMES[i] + " | ", "| fixed gamma = ");
+          Measured m = measure(backend, setups[0], speed, prompts, reference, context);
+          report.append(row(SMALL_NAMES[i], String.valueOf(gamma), m));
+          if (i == 3 && m.speedup() > bestSpeedup) {
+            bestSpeedup = m.speedup();
+            bestRow = row("fixed gamma", String.valueOf(gamma), m);
           }
           System.err.printf("table 2: %s gamma %d done%n", SMALL_NAMES[i], gamma);
         }
       }
     }
     report.append("\n## Tables 4 and 5: the router against the best fixed gamma\n\nTandem-Distil secondary, same"
-        + " prompts; the router stops drafting when its predicted disagreement (total-variation distance to the"
-        + " primary) exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the"
-        + " threshold stored with the router.\n\n| policy | gamma | tokens/s | speedup | mean accepted length |"
-        + " primary runs | secondary runs | identical |\n|---|---|---|---|---|---|---|---|\n");
+        + " prompts and repeats; the router stops drafting when its predicted disagreement (total-variation distance"
+        + " to the primary) exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses"
+        + " the threshold stored with the router.\n\n").append(String.format(header, "policy", "secondary"));
     report.append(bestRow);
     float stored = (float) RouterWeights.load(dir.resolve("router")).config().threshold();
     List<Float> thresholds = new ArrayList<>(List.of(stored));
@@ -220,11 +256,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
     for (float threshold : thresholds) {
       BlockLengthPolicy routerPolicy = setups[3].policy(null, dir.resolve("router"), gammaMax, threshold);
       try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
-        Measured m = speedAtBatch1(speed, prompts, reference);
-        report.append(String.format("| router, threshold %.2f | <= %d | %.1f | %.2fx | %.2f | %d | %d | %s |%n",
-            threshold, gammaMax, m.tokensPerSecond(), m.tokensPerSecond() / primaryRate,
-            m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
-            m.identical() ? "yes" : "NO"));
+        Measured m = measure(backend, setups[0], speed, prompts, reference, context);
+        report.append(row(String.format("router, threshold %.2f", threshold), "<= " + gammaMax, m));
         System.err.printf("tables 4/5: router threshold %.2f done%n", threshold);
       }
     }

@@ -53,10 +53,11 @@ class DemoCliTest {
     Path report = dir.resolve("paper.md");
     CliTest.Run r = run("bench", "paper", text.toString(), "--models", models.toString(), "--out", report.toString(),
         "--eval-positions", "40", "--prompts", "2", "--prompt-tokens", "8", "--max-tokens", "6", "--gammas", "2,3",
-        "--gamma-max", "4", "--val-fraction", "0.5", "--segment-bytes", "256", "--device", "cpu");
+        "--gamma-max", "4", "--val-fraction", "0.5", "--segment-bytes", "256", "--device", "cpu", "--repeats", "2");
     ok(r);
     String md = Files.readString(report);
     assertThat(md).contains("## Table 1").contains("Tandem-Distil").contains("## Table 2").contains("## Tables 4 and 5")
-        .contains("./tandem bench paper").doesNotContain("| NO |");
+        .contains("`./tandem bench paper " + text).doesNotContain("bench paper bench paper").contains("median of 2 repeats")
+        .contains("router, threshold 0.15").doesNotContain("| NO |");
   }
 }
