@@ -68,12 +68,13 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Option(names = "--lr", defaultValue = "1e-3", description = "Peak learning rate (default: 1e-3).")
   double lr;
 
-  // The router regresses the total-variation distance, so its output estimates the chance that the draft token is
-  // rejected: 0.5 stops drafting where a rejection becomes more likely than an acceptance.
-  @Option(names = "--threshold", defaultValue = "0.5",
+  // The router regresses the total-variation distance, and a regression shrinks its predictions toward the mean:
+  // a fixed threshold such as 0.5 is then rarely crossed. "mean" stores the mean label of the training positions:
+  // drafting stops where the secondary looks less reliable than it usually is. Chosen from training text only.
+  @Option(names = "--threshold", defaultValue = "mean",
       description = "Stop threshold stored in the config: drafting stops when the predicted total-variation distance"
-          + " exceeds it (default: 0.5).")
-  double threshold;
+          + " exceeds it; 'mean' (default): the mean total-variation distance of the training positions.")
+  String threshold;
 
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")
   long seed;
@@ -100,7 +101,8 @@ public final class TrainRouterCommand implements Callable<Integer> {
           seed, true);
       RouterTrainer.Dataset val = RouterTrainer.collect(step, r.validationSequences(), blockLength, topK, valPositions,
           seed, false);
-      RouterConfig config = new RouterConfig(topK, secondary.config.hiddenSize(), hidden, threshold,
+      double stop = stopThreshold(threshold, train);
+      RouterConfig config = new RouterConfig(topK, secondary.config.hiddenSize(), hidden, stop,
           secondary.config.vocabSize());
       RouterWeights weights = RouterTrainer.train(r.pool, config, train, val, steps, batch, lr, seed,
           System.err::println, Math.max(1, steps / 10));
@@ -119,10 +121,31 @@ public final class TrainRouterCommand implements Callable<Integer> {
       n.put("validation_mae", q.mae());
       n.put("validation_correlation", q.correlation());
       n.put("validation_mean_tv", q.meanLabel());
+      n.put("threshold", stop);
+      n.put("threshold_rule", threshold.equals("mean") ? "mean total-variation distance of the training positions"
+          : "given");
       n.put("wall_seconds", Math.round((System.nanoTime() - start) / 1e9));
       AtomicFiles.writeString(out.resolve("training.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
       System.err.println("router: held out " + q + "; wrote " + out);
     }
     return 0;
+  }
+
+  /** The stored stop threshold: a number in (0, 1], or "mean" (the training labels' mean). */
+  static double stopThreshold(String option, RouterTrainer.Dataset train) {
+    if (option.equals("mean")) {
+      double sum = 0;
+      for (int i = 0; i < train.n(); i++) sum += train.labels()[i];
+      if (train.n() == 0) throw new IllegalArgumentException("no training positions to take the mean threshold from");
+      return Math.max(1e-3, sum / train.n());
+    }
+    double t;
+    try {
+      t = Double.parseDouble(option);
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("--threshold must be a number in (0, 1] or 'mean', got '" + option + "'");
+    }
+    if (!(t > 0 && t <= 1)) throw new IllegalArgumentException("--threshold must be in (0, 1], got " + option);
+    return t;
   }
 }

@@ -1,6 +1,10 @@
 package dev.tandem.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.tandem.model.ModelWeights;
 import dev.tandem.tandem.RouterWeights;
@@ -89,6 +93,12 @@ class TrainRecipesTest {
         m.resolve("router").toString(), c);
     RouterWeights router = RouterWeights.load(m.resolve("router"));
     assertThat(router.config().featureSize()).isEqualTo(1 + 4 + 4 * 16);
+    // The default threshold is the mean label of the training positions, recorded with the rule.
+    JsonNode routerTraining = new ObjectMapper().readTree(m.resolve("router/training.json").toFile());
+    assertThat(router.config().threshold()).isEqualTo(routerTraining.get("threshold").asDouble())
+        .isStrictlyBetween(0.0, 1.0);
+    assertThat(routerTraining.get("threshold_rule").asText()).contains("mean");
+    assertThat(routerTraining.get("command").asText()).startsWith("./tandem train router --primary");
     run("train", "eval", "--primary", p, "--secondary", m.resolve("dd").toString(), "--secondary",
         m.resolve("td").toString(), "--block-length", "2,3", "--seq-len", "16", "--segment-bytes", "256",
         "--val-fraction", "0.1", "--batch",
@@ -98,5 +108,16 @@ class TrainRecipesTest {
         "--intermediate", "48", "--steps", "3", "--resume", "--run", runs.resolve("p").toString(), "--out",
         m.resolve("p2").toString(), c));
     assertThat(ModelWeights.load(m.resolve("p2")).get("lm_head.weight")).isEqualTo(primary.get("lm_head.weight"));
+  }
+
+  @Test
+  void routerThresholdIsAFractionOrTheTrainingMean() {
+    var data = new dev.tandem.train.RouterTrainer.Dataset(new float[3], new float[] {0.1f, 0.2f, 0.6f}, 3, 1);
+    assertThat(TrainRouterCommand.stopThreshold("mean", data)).isCloseTo(0.3, org.assertj.core.data.Offset.offset(1e-6));
+    assertThat(TrainRouterCommand.stopThreshold("0.25", data)).isEqualTo(0.25);
+    for (String bad : new String[] {"0", "1.5", "-0.1", "half", "NaN"}) {
+      assertThatThrownBy(() -> TrainRouterCommand.stopThreshold(bad, data)).as(bad)
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("--threshold");
+    }
   }
 }
