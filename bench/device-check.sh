@@ -113,7 +113,7 @@ if [[ $gpu == yes ]]; then
         --router "$root/models/demo/router" --gamma-max 17 --prompt "It is a truth universally acknowledged, that" \
         --max-tokens 96 --compare
       summary speed-router "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-gpu.txt" | head -1)"
-      for t in 0.2 0.3; do
+      for t in 0.15 0.25; do
         run "router-$t" 60 "speed-router-$t-gpu.txt" "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed \
           --device cuda --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" \
           --router "$root/models/demo/router" --router-threshold "$t" --gamma-max 17 \
