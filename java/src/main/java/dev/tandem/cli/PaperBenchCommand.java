@@ -46,13 +46,13 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--eval-positions", defaultValue = "6000", description = "Held-out positions for Table 1.")
   int evalPositions;
 
-  @Option(names = "--prompts", defaultValue = "8", description = "Held-out prompts for Tables 2, 4 and 5.")
+  @Option(names = "--prompts", defaultValue = "16", description = "Held-out prompts for Tables 2, 4 and 5 (default: 16).")
   int promptCount;
 
   @Option(names = "--prompt-tokens", defaultValue = "32", description = "Tokens per prompt.")
   int promptTokens;
 
-  @Option(names = "--max-tokens", defaultValue = "64", description = "New tokens per prompt.")
+  @Option(names = "--max-tokens", defaultValue = "128", description = "New tokens per prompt (default: 128).")
   int maxTokens;
 
   @Option(names = "--gammas", split = ",", defaultValue = "3,5,7", description = "Fixed block lengths for Table 2.")
