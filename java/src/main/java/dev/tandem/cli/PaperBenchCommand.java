@@ -6,6 +6,7 @@ import dev.tandem.engine.GenerationRequest;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.spec.BlockLengthPolicy;
 import dev.tandem.spec.DrafterEvaluation;
+import dev.tandem.spec.RouterPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
 import dev.tandem.spec.SpeedMetrics;
 import dev.tandem.tandem.RouterWeights;
@@ -67,6 +68,10 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--router-thresholds", split = ",", defaultValue = "0.15,0.2,0.25,0.3",
       description = "Stop thresholds tried for the router besides the one it stores (Tables 4 and 5).")
   float[] routerThresholds;
+
+  @Option(names = "--survival-thresholds", split = ",", defaultValue = "0.2,0.3,0.4",
+      description = "Thresholds tried for the router's survival rule (Tables 4 and 5).")
+  float[] survivalThresholds;
 
   @Option(names = "--segment-bytes", defaultValue = "" + TextSplit.DEFAULT_SEGMENT_BYTES,
       description = "The training split's segment size (default: 8192).")
@@ -247,8 +252,10 @@ public final class PaperBenchCommand implements Callable<Integer> {
     }
     report.append("\n## Tables 4 and 5: the router against the best fixed gamma\n\nTandem-Distil secondary, same"
         + " prompts and repeats; the router stops drafting when its predicted disagreement (total-variation distance"
-        + " to the primary) exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses"
-        + " the threshold stored with the router.\n\n").append(String.format(header, "policy", "secondary"));
+        + " to the primary) exceeds the threshold (the paper's rule); gamma_max ").append(gammaMax).append(". The first"
+        + " router row uses the threshold stored with the router. The survival rule (ours) stops when the product of"
+        + " (1 - predicted disagreement) over the round's drafts falls below its threshold.\n\n")
+        .append(String.format(header, "policy", "secondary"));
     report.append(bestRow);
     float stored = (float) RouterWeights.load(dir.resolve("router")).config().threshold();
     List<Float> thresholds = new ArrayList<>(List.of(stored));
@@ -259,6 +266,15 @@ public final class PaperBenchCommand implements Callable<Integer> {
         Measured m = measure(backend, setups[0], speed, prompts, reference, context);
         report.append(row(String.format("router, threshold %.2f", threshold), "<= " + gammaMax, m));
         System.err.printf("tables 4/5: router threshold %.2f done%n", threshold);
+      }
+    }
+    for (float threshold : survivalThresholds) {
+      BlockLengthPolicy routerPolicy = setups[3].policy(null, dir.resolve("router"), gammaMax, threshold,
+          RouterPolicy.Rule.SURVIVAL);
+      try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
+        Measured m = measure(backend, setups[0], speed, prompts, reference, context);
+        report.append(row(String.format("router, survival rule, threshold %.2f", threshold), "<= " + gammaMax, m));
+        System.err.printf("tables 4/5: router survival threshold %.2f done%n", threshold);
       }
     }
   }

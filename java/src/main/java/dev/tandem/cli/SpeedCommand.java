@@ -12,6 +12,7 @@ import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.spec.BlockLengthPolicy;
+import dev.tandem.spec.RouterPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
 import dev.tandem.spec.SpeedMetrics;
 import dev.tandem.spec.SpeedResult;
@@ -50,8 +51,27 @@ public final class SpeedCommand implements Callable<Integer> {
   @Option(names = "--gamma-max", description = "Most drafts per round with --router (default 8).")
   Integer gammaMax;
 
-  @Option(names = "--router-threshold", description = "Stop drafting when the predicted disagreement exceeds this.")
+  @Option(names = "--router-threshold", description = "token rule: stop drafting when the predicted disagreement"
+      + " exceeds this (default: the router's stored threshold); survival rule: stop when the estimated chance that"
+      + " all of the round's drafts are accepted falls below this.")
   Float routerThreshold;
+
+  @Option(names = "--router-rule", defaultValue = "TOKEN", converter = RouterRuleConverter.class,
+      description = "token (the paper's: one token's predicted disagreement) or survival (the product of (1 - r) over"
+          + " the round's drafts); default: token.")
+  RouterPolicy.Rule routerRule;
+
+  static final class RouterRuleConverter implements picocli.CommandLine.ITypeConverter<RouterPolicy.Rule> {
+    @Override
+    public RouterPolicy.Rule convert(String value) {
+      return switch (value.toLowerCase(java.util.Locale.ROOT)) {
+        case "token" -> RouterPolicy.Rule.TOKEN;
+        case "survival" -> RouterPolicy.Rule.SURVIVAL;
+        default -> throw new picocli.CommandLine.TypeConversionException("--router-rule is token or survival, got '"
+            + value + "'");
+      };
+    }
+  }
 
   static final class Prompts {
     @Option(names = "--prompt", description = "Prompt text.") String text;
@@ -106,7 +126,7 @@ public final class SpeedCommand implements Callable<Integer> {
             + " tokens, which leaves no room in the context of " + contextLength + " tokens (see --context)");
       }
     }
-    BlockLengthPolicy policy = setup.policy(gamma, router, gammaMax, routerThreshold);
+    BlockLengthPolicy policy = setup.policy(gamma, router, gammaMax, routerThreshold, routerRule);
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Backend backend = device.backend();
         SpeculativeGenerator speed = setup.generator(backend, policy, contextLength, requests.size(), 256, standalone)) {

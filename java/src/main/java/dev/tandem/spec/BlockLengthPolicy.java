@@ -9,12 +9,13 @@ public interface BlockLengthPolicy {
   boolean needsLogits();
 
   /**
-   * After the draft of step {@code step} (0-based) of a round: propose another?
+   * After the draft of step {@code step} (0-based) of a round of the sequence in batch slot
+   * {@code slot}: propose another?
    *
    * @param logits the drafter's logits at that step, [vocab] at {@code offset} (null unless
    *               {@link #needsLogits()})
    */
-  boolean continueDrafting(int step, float[] logits, int offset);
+  boolean continueDrafting(int slot, int step, float[] logits, int offset);
 
   /** A fixed block length gamma. */
   static BlockLengthPolicy fixed(int gamma) {
@@ -22,7 +23,7 @@ public interface BlockLengthPolicy {
     return new BlockLengthPolicy() {
       @Override public int maxDrafts() { return gamma; }
       @Override public boolean needsLogits() { return false; }
-      @Override public boolean continueDrafting(int step, float[] logits, int offset) { return step + 1 < gamma; }
+      @Override public boolean continueDrafting(int slot, int step, float[] logits, int offset) { return step + 1 < gamma; }
       @Override public String toString() { return "gamma=" + gamma; }
     };
   }

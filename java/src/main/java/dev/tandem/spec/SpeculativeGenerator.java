@@ -345,7 +345,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
             Philox.uniform(params.seed(), s.request.sequenceId(), position, RejectionSampler.STREAM_DRAFT));
       }
       boolean more = step + 1 < s.k
-          && policy.continueDrafting(step, policy.needsLogits() ? drafterLogits : null, i * vocab);
+          && policy.continueDrafting(s.slot, step, policy.needsLogits() ? drafterLogits : null, i * vocab);
       if (!more) {
         s.k = step + 1;
         s.drafting = false;

@@ -139,6 +139,23 @@ class SpeedCliTest {
         "x", "--gamma", "3", "--router", router.toString());
     assertThat(both.err()).contains("either --gamma or --router");
 
+    CliTest.Run survivalWithoutThreshold = run("speed", "--primary", primary.toString(), "--drafter",
+        secondary.toString(), "--prompt", "x", "--router", router.toString(), "--router-rule", "survival");
+    assertThat(survivalWithoutThreshold.exit()).isEqualTo(1);
+    assertThat(survivalWithoutThreshold.err()).contains("--router-rule survival needs --router-threshold");
+    CliTest.Run badRule = run("speed", "--primary", primary.toString(), "--drafter", secondary.toString(), "--prompt",
+        "x", "--router", router.toString(), "--router-rule", "sometimes");
+    assertThat(badRule.exit()).isNotZero();
+    assertThat(badRule.err()).contains("--router-rule is token or survival");
+    CliTest.Run badThreshold = run("speed", "--primary", primary.toString(), "--drafter", secondary.toString(),
+        "--prompt", "x", "--router", router.toString(), "--router-threshold", "1.5");
+    assertThat(badThreshold.err()).contains("--router-threshold must be in (0, 1]");
+    CliTest.Run survival = run("speed", "--primary", primary.toString(), "--drafter", secondary.toString(),
+        "--prompt", "x", "--max-tokens", "12", "--router", router.toString(), "--router-rule", "survival",
+        "--router-threshold", "0.3", "--compare", "--ignore-eos");
+    ok(survival);
+    assertThat(survival.err() + survival.out()).contains("survival rule").contains("outputs identical");
+
     CliTest.Run tooLong = run("speed", "--primary", primary.toString(), "--drafter", secondary.toString(), "--prompt",
         "y".repeat(70));
     assertThat(tooLong.exit()).isEqualTo(1);

@@ -17,6 +17,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Greedy SPEED emits exactly the primary's greedy continuation, for every drafter and batch size. */
@@ -83,12 +84,14 @@ class SpeedGreedyExactnessTest {
   }
 
   /**
-   * The router on (random weights, threshold 0.5 so that it stops at varying lengths): 20 seeds x
-   * gamma-max {3, 7} x {perturbed plain copy, perturbed tandem copy} x batch {1, 5}.
+   * The router on (random weights; the paper's token rule at threshold 0.5 and the survival rule at
+   * 0.15, so that both stop at varying lengths): 20 seeds x gamma-max {3, 7} x {perturbed plain copy,
+   * perturbed tandem copy} x batch {1, 5}.
    */
-  @ParameterizedTest(name = "gamma-max={0}")
-  @ValueSource(ints = {3, 7})
-  void greedySpeedWithTheRouterEqualsPrimaryGreedy(int gammaMax) {
+  @ParameterizedTest(name = "gamma-max={0}, rule={1}")
+  @CsvSource({"3, TOKEN", "7, TOKEN", "3, SURVIVAL", "7, SURVIVAL"})
+  void greedySpeedWithTheRouterEqualsPrimaryGreedy(int gammaMax, RouterPolicy.Rule rule) {
+    double threshold = rule == RouterPolicy.Rule.TOKEN ? 0.5 : 0.15;
     SpeedMetrics acceptance = new SpeedMetrics();
     for (long seed = 0; seed < 20; seed++) {
       ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), seed, 0.35);
@@ -101,13 +104,13 @@ class SpeedGreedyExactnessTest {
             : ((dev.tandem.tandem.TandemWeights) drafterWeights).decoder();
         int dim = drafterModel.config().hiddenSize();
         var router = dev.tandem.tandem.RouterWeights.random(
-            new dev.tandem.tandem.RouterConfig(4, dim, 16, 0.5, VOCAB), seed);
+            new dev.tandem.tandem.RouterConfig(4, dim, 16, threshold, VOCAB), seed);
         BlockLengthPolicy policy = new RouterPolicy(router,
-            drafterModel.get(dev.tandem.model.TensorNames.EMBEDDING), VOCAB, dim, gammaMax);
+            drafterModel.get(dev.tandem.model.TensorNames.EMBEDDING), VOCAB, dim, gammaMax, rule);
         try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafterWeights, policy, backend, 5)) {
           List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, acceptance);
           for (int r = 0; r < batch.size(); r++) {
-            String what = "seed " + seed + ", router, " + speed.drafter().kind() + ", request " + r;
+            String what = "seed " + seed + ", router (" + rule + "), " + speed.drafter().kind() + ", request " + r;
             assertThat(together.get(r).tokens()).as(what + " in a batch of 5").containsExactly(expected.get(r));
             SpeedResult alone = speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst();
             assertThat(alone.tokens()).as(what + " alone").containsExactly(expected.get(r));
