@@ -113,12 +113,21 @@ if [[ $gpu == yes ]]; then
         --router "$root/models/demo/router" --gamma-max 17 --prompt "It is a truth universally acknowledged, that" \
         --max-tokens 96 --compare
       summary speed-router "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-gpu.txt" | head -1)"
-      for t in 0.15 0.25; do
-        run "router-$t" 60 "speed-router-$t-gpu.txt" "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed \
-          --device cuda --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" \
-          --router "$root/models/demo/router" --router-threshold "$t" --gamma-max 17 \
+      for rt in token:0.15 token:0.25 survival:0.2 survival:0.3 survival:0.4; do
+        rule=${rt%%:*} t=${rt##*:}
+        run "router-$rule-$t" 60 "speed-router-$rule-$t-gpu.txt" "$java" "${flags[@]}" -Xmx16g -cp "$cp" \
+          dev.tandem.cli.Main speed --device cuda --primary "$root/models/demo/primary" \
+          --drafter "$root/models/demo/tandem-distil" --router "$root/models/demo/router" --router-rule "$rule" \
+          --router-threshold "$t" --gamma-max 17 --prompt "It is a truth universally acknowledged, that" \
+          --max-tokens 96 --compare
+        summary "$rule $t" "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-$rule-$t-gpu.txt" | head -1); $(grep -oE 'mean accepted length [0-9.]+' "$out/speed-router-$rule-$t-gpu.txt")"
+      done
+      # Fixed gamma on the same prompt, for the router rows.
+      for g in 3 5 7; do
+        run "gamma-$g" 60 "speed-gamma-$g-gpu.txt" "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed \
+          --device cuda --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" --gamma "$g" \
           --prompt "It is a truth universally acknowledged, that" --max-tokens 96 --compare
-        summary "router $t" "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-router-$t-gpu.txt" | head -1); $(grep -oE 'mean accepted length [0-9.]+' "$out/speed-router-$t-gpu.txt")"
+        summary "gamma $g" "$last_status" "${last_seconds}s" "$(grep -E 'speedup' "$out/speed-gamma-$g-gpu.txt" | head -1); $(grep -oE 'mean accepted length [0-9.]+' "$out/speed-gamma-$g-gpu.txt")"
       done
     fi
   fi
