@@ -9,7 +9,8 @@
 # the demo models when they are here. A short table comes last. Expected: about 3 minutes;
 # the step timeouts (15 + 45 + 150 + 75 + 75 s) bound it to 6 minutes.
 # Without a GPU (a dry run on a development machine) the GPU steps are skipped and say so.
-# SKIP_STEPS=kernels,demo (comma-separated step names) leaves steps out of a short rerun.
+# SKIP_STEPS=kernels,demo (comma-separated step names) leaves steps out of a short rerun; DECODE_EXTRA adds
+# options to the decode benchmark (one word, e.g. --omit-kernels=attention_bf16_decode;rope_kv_store_f32).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:?usage: bench/device-check.sh OUTDIR}
@@ -92,7 +93,7 @@ if [[ $gpu == yes ]]; then
   lmhead=$(grep -m1 'lm head n=1 ' "$out/bench-kernels.txt" | awk '{print "lm-head n=1 "$(NF-1)" GB/s ("$NF")"}')
   summary bench-kernels "$last_status" "${last_seconds}s" "$copy; $lmhead"
   run decode 75 bench-decode.txt "$java" "${flags[@]}" -Xmx32g -cp "$cp" dev.tandem.cli.Main bench decode --device cuda \
-    --shape llama-3.2-1b --tokens 64 --repeats 7 --profile 8 --trace "$out/trace-decode.json"
+    --shape llama-3.2-1b --tokens 64 --repeats 7 --profile 8 --trace "$out/trace-decode.json" ${DECODE_EXTRA:-}
   tps=$(grep -E '^decode' "$out/bench-decode.txt" | sed -E 's/ +/ /g' | cut -d' ' -f1-7 | paste -sd';' -)
   frac=$(grep -m1 '^achieved' "$out/bench-decode.txt" | sed -E 's/ +/ /g')
   summary bench-decode "$last_status" "${last_seconds}s" "$frac"

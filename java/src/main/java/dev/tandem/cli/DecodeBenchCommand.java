@@ -22,6 +22,7 @@ import dev.tandem.model.ModelShapes;
 import dev.tandem.model.ModelWeights;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -63,6 +64,11 @@ public final class DecodeBenchCommand implements Callable<Integer> {
 
   @Option(names = "--no-graph", description = "GPU: skip the CUDA-graph decode timing.")
   boolean noGraph;
+
+  @Option(names = "--omit-kernels", split = ";", description = "GPU timing experiment: after the timings, time the"
+      + " graph step again without each group of kernels (groups separated by ';', kernels in a group by ','), to"
+      + " read each group's in-graph cost as the difference (those steps compute garbage).")
+  List<String> omitGroups;
 
   @Option(names = "--profile", defaultValue = "0", description = "GPU: after the timings, profile this many plain"
       + " decode steps and one block pass of 8 kernel by kernel (CUDA events) and print the tables.")
@@ -199,6 +205,20 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       blockMs[b] = median(nanos) / 1e6;
     }
     if (cuda != null && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
+    if (cuda != null && omitGroups != null && !noGraph && !graphFailed) {
+      for (String group : omitGroups) {
+        try {
+          cuda.omitForTiming(List.of(group.split(",")));
+          double ms = graphStepMs(decoder, cache, rows, prompt, one);
+          System.out.printf("graph without %-40s %.3f ms/token: %.3f ms less than the full step%n", group, ms,
+              graphStepMs - ms);
+        } catch (RuntimeException e) {  // a garbage step may produce an id the next step refuses: report, go on
+          System.out.printf("graph without %-40s failed: %s%n", group, e.getMessage());
+        } finally {
+          cuda.omitForTiming(List.of());
+        }
+      }
+    }
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
     return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs,

@@ -351,8 +351,27 @@ public final class CudaBackend implements Backend {
     return programmatic() ? Matmul.PREFETCH : 0;
   }
 
+  /**
+   * Timing experiments only: kernels (by entry name) whose launches are skipped from now on, so that a
+   * benchmark can time a step without them and take the difference (the step then computes garbage).
+   * Unknown names are an error; an empty set restores normal work.
+   */
+  public void omitForTiming(java.util.Collection<String> entries) {
+    java.util.EnumSet<Kernel> kernels = java.util.EnumSet.noneOf(Kernel.class);
+    for (String e : entries) {
+      Kernel k = java.util.Arrays.stream(Kernel.values()).filter(x -> x.entry.equals(e)).findFirst()
+          .orElseThrow(() -> new IllegalArgumentException("no kernel named " + e + "; kernels: " + java.util.Arrays
+              .stream(Kernel.values()).map(x -> x.entry).toList()));
+      kernels.add(k);
+    }
+    omitted = kernels;
+  }
+
+  private java.util.EnumSet<Kernel> omitted = java.util.EnumSet.noneOf(Kernel.class);
+
   private void launch(Kernel kernel, LaunchGeometry g, KernelArgs args) {
     ensureCurrent();
+    if (!omitted.isEmpty() && omitted.contains(kernel)) return;
     PtxModules.Function function = modules.function(kernel);
     CudaEvent profileStart = profiler != null && !capturing ? profiler.before(stream) : null;
     int result;
