@@ -10,13 +10,12 @@
 //   (rowsPerBlock = 16 / group, so rows x group <= 16 (row, head) pairs) and one KV head; rows of
 //   different sequences inside one block are processed one sequence (run of equal slots) after the
 //   other. For a run, the K/V tiles of its slot stream through shared memory once and serve every
-//   pair; warp w carries pairs w, w + 4, w + 8, w + 12 (chunk state and total in registers); at the end
-//   of each of its chunks (its own chunk size, attn_chunk_size of its position) a pair merges its
-//   chunk state into its total.
+//   pair; warp w carries pairs w, w + 4, w + 8, w + 12 (chunk state and total in registers); at each
+//   chunk boundary a pair merges its chunk state into its total (if its position reached the chunk).
 //   Shared memory: Q of the run's pairs, one K tile (padded rows), one V tile (attn_shared_floats).
 //
 // attention_bf16_decode (split along the KV; decode steps and verification blocks, any rows):
-//   Grid (kvHeads, maxChunks = max(16, ceil(capacity / 256)), n); 4 warps. Block (h, c, i) computes the
+//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 4 warps. Block (h, c, i) computes the
 //   chunk-c state of row i for the group of query heads of KV head h; blocks whose chunk starts
 //   after the row's position exit at once (the grid is sized by the capacity, so a captured graph
 //   serves every position). A row of one chunk is written directly; otherwise each block stores its
@@ -58,13 +57,12 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_bloc
       int row = r0 + pair / group, head = kvHead * group + pair % group;
       Q[idx] = q[(size_t)row * width + (size_t)head * headDim + j];
     }
-    int position[ATT_PAIRS_PER_WARP], chunkSize[ATT_PAIRS_PER_WARP];
+    int position[ATT_PAIRS_PER_WARP];
     AttnState chunk[ATT_PAIRS_PER_WARP], total[ATT_PAIRS_PER_WARP];
 #pragma unroll
     for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
       int pair = warp + ATT_WARPS * i;
       position[i] = pair < pairs ? min(positions[r0 + pair / group], capacity - 1) : -1;
-      chunkSize[i] = attn_chunk_size(max(position[i], 0));
       attn_reset(chunk[i]);
       attn_reset(total[i]);
     }
@@ -81,13 +79,12 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_bloc
           attn_tile_update(chunk[i], Q + (warp + ATT_WARPS * i) * headDim, K, V, valid, headDim, scale, lane);
         }
       }
-      // A pair's chunk ends after this tile when the next tile starts its next chunk or it has no keys
-      // beyond this tile: its chunk state joins its total (chunks in order) and starts again.
+      bool chunkEnds = (tileStart + ATT_TILE) % ATT_CHUNK == 0 || tileStart + ATT_TILE > maxPosition;
+      if (chunkEnds) {
+        int chunkStart = tileStart / ATT_CHUNK * ATT_CHUNK;
 #pragma unroll
-      for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
-        if (position[i] >= tileStart
-            && ((tileStart + ATT_TILE) % chunkSize[i] == 0 || tileStart + ATT_TILE > position[i])) {
-          attn_merge(total[i], chunk[i]);
+        for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
+          if (position[i] >= chunkStart) attn_merge(total[i], chunk[i]);
           attn_reset(chunk[i]);
         }
       }
@@ -129,11 +126,10 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
   int kvHead = blockIdx.x, chunkIndex = blockIdx.y, row = blockIdx.z;
   if (row >= n) return;
   int position = min(positions[row], capacity - 1);
-  int chunkSize = attn_chunk_size(position);
-  int chunkStart = chunkIndex * chunkSize;
+  int chunkStart = chunkIndex * ATT_CHUNK;
   if (chunkStart > position) return;  // uniform over the block
-  int chunkEnd = min(chunkStart + chunkSize, position + 1);
-  int chunks = position / chunkSize + 1;
+  int chunkEnd = min(chunkStart + ATT_CHUNK, position + 1);
+  int chunks = position / ATT_CHUNK + 1;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int slot = slots[row];
 

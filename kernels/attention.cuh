@@ -3,10 +3,7 @@
 // token-by-token decoding agree exactly).
 //
 // Definition of a row's attention for one query head h at position p (keys 0..p of its slot):
-//   the keys are cut into chunks of attn_chunk_size(p) positions (a function of the row's own
-//   position only: 32 keys up to p = 511, doubling to 256 from p = 4095 on, so that a short row
-//   still spreads over up to 16 chunk blocks of the split-KV kernel) and each chunk into tiles of
-//   ATT_TILE;
+//   the keys are cut into chunks of ATT_CHUNK positions and each chunk into tiles of ATT_TILE;
 //   a chunk's online-softmax state (m, l, acc[headDim]) starts empty and is updated tile by tile
 //   (attn_tile_update); the chunk states are merged in chunk order (attn_merge) into the total;
 //   out = acc / l. Every operation is an explicit round-to-nearest intrinsic, so no kernel can
@@ -19,24 +16,12 @@
 #include "common.cuh"
 
 #define ATT_TILE 32            // keys per tile (one per lane when scoring)
-#define ATT_MIN_CHUNK 32       // keys per chunk at short positions (one tile)
-#define ATT_MAX_CHUNK 256      // keys per chunk from position 4095 on
-#define ATT_SHORT_CHUNKS 16    // chunks per row while the chunk is below ATT_MAX_CHUNK
+#define ATT_CHUNK 256          // keys per chunk (the unit of split-KV parallelism and of merging)
 #define ATT_WARPS 4            // warps per block
 #define ATT_PAIRS_PER_WARP 4   // (row, head) pairs a warp carries
 #define ATT_PAIRS (ATT_WARPS * ATT_PAIRS_PER_WARP)  // pairs per block
 #define ATT_MAX_HEAD_DIM 128
 #define ATT_DIMS_PER_LANE (ATT_MAX_HEAD_DIM / 32)
-
-// Keys per chunk for a row at position p: the power of two >= (p + 1) / ATT_SHORT_CHUNKS, clamped to
-// [ATT_MIN_CHUNK, ATT_MAX_CHUNK]; a multiple of ATT_TILE. A row has position / chunk + 1 chunks: at
-// most ATT_SHORT_CHUNKS below position 4095, (position + 1) / 256 rounded up beyond.
-__device__ __forceinline__ int attn_chunk_size(int p) {
-  int want = (p + ATT_SHORT_CHUNKS) / ATT_SHORT_CHUNKS;  // ceil((p + 1) / 16)
-  int chunk = ATT_MIN_CHUNK;
-  while (chunk < want && chunk < ATT_MAX_CHUNK) chunk <<= 1;
-  return chunk;
-}
 
 // Online-softmax state of one (row, head) over some keys: running max m, sum of exp(s - m) l,
 // and sum of exp(s - m) * v per owned dimension.

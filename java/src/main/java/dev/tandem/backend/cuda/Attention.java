@@ -9,9 +9,7 @@ final class Attention {
   private Attention() {}
 
   static final int TILE = 32;
-  /** Keys per chunk from position 4095 on, and chunks per row below it (attn_chunk_size in attention.cuh). */
-  static final int MAX_CHUNK = 256;
-  static final int SHORT_CHUNKS = 16;
+  static final int CHUNK = 256;
   static final int THREADS = 128;
   static final int PAIRS_PER_BLOCK = 16;
   static final int MAX_HEAD_DIM = 128;
@@ -43,20 +41,9 @@ final class Attention {
     return Math.max(1, PAIRS_PER_BLOCK / (heads / kvHeads));
   }
 
-  /**
-   * Chunks of the decode grid: enough for every position of the cache (a row has at most 16 chunks
-   * below position 4095 and (position + 1) / 256 rounded up beyond).
-   */
+  /** Chunks of the decode grid: enough for every position of the cache. */
   static int maxChunks(int capacity) {
-    return Math.max(SHORT_CHUNKS, LaunchGeometry.ceilDiv(capacity, MAX_CHUNK));
-  }
-
-  /** Keys per chunk for a row at position p: as attn_chunk_size in kernels/attention.cuh. */
-  static int chunkSize(int p) {
-    int want = (p + SHORT_CHUNKS) / SHORT_CHUNKS;
-    int chunk = TILE;
-    while (chunk < want && chunk < MAX_CHUNK) chunk <<= 1;
-    return chunk;
+    return LaunchGeometry.ceilDiv(capacity, CHUNK);
   }
 
   static LaunchGeometry blockGeometry(int n, int heads, int kvHeads, int headDim) {
