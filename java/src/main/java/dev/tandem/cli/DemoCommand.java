@@ -6,6 +6,7 @@ import dev.tandem.engine.GenerationRequest;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.spec.BlockLengthPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.spec.SpeedMetrics;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -43,6 +44,13 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--max-tokens", defaultValue = "64", description = "New tokens per prompt (default: 64).")
   int maxTokens;
 
+  @Option(names = "--repeats", defaultValue = "3", description = "Measured rounds after one warm-up round (default: 3).")
+  int repeats;
+
+  @Option(names = "--batch", description = "Run the prompts as one batch (default: one at a time, batch 1, where"
+      + " speculation pays most).")
+  boolean batch;
+
   @Option(names = "--gamma", defaultValue = "4", description = "Drafts per round for SPEED (default: 4).")
   int gamma;
 
@@ -51,6 +59,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2");
+    if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1");
     Path dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", "demo");
     for (String name : new String[] {"primary", "drafter-distil", "tandem-distil"}) {
       if (!Files.isDirectory(dir.resolve(name))) {
@@ -72,31 +81,79 @@ public final class DemoCommand implements Callable<Integer> {
     try (Backend backend = device.backend()) {
       out.printf("tandem demo: models from %s (trained by this project: see %s), %s%n", dir,
           dir.resolve("MODEL_CARD.md"), BackendProvider.describe(backend));
-      SpeedComparison.Run primary = SpeedComparison.primaryAlone(backend, distilled.primary.weights(), context,
-          requests);
+      BlockLengthPolicy policy = BlockLengthPolicy.fixed(gamma);
+      // One warm-up round (compilation, first allocations), then `repeats` rounds of the three runs side by
+      // side; each figure is the median over the rounds, each speedup the median of the per-round ratios.
+      double[][] rates = new double[3][repeats];
+      SpeedComparison.Run[] first = new SpeedComparison.Run[3];
+      int slots = batch ? requests.size() : 1;
+      try (SpeculativeGenerator withDrafter = distilled.generator(backend, policy, context, slots, 64, false);
+           SpeculativeGenerator withTandem = tandem.generator(backend, policy, context, slots, 64, false)) {
+        for (int round = -1; round < repeats; round++) {
+          SpeedComparison.Run[] runs = {primaryAlone(backend, distilled, context, requests),
+              speed(withDrafter, requests), speed(withTandem, requests)};
+          if (round < 0) continue;
+          for (int i = 0; i < 3; i++) {
+            rates[i][round] = runs[i].tokensPerSecond();
+            if (round == 0) first[i] = runs[i];
+          }
+        }
+      }
+      SpeedComparison.Run primary = first[0];
       out.printf("%nprompt: %s%nprimary, greedy: %s%n", tokenizer.decode(requests.getFirst().prompt()),
           tokenizer.decode(primary.tokens().getFirst()).strip());
-      BlockLengthPolicy policy = BlockLengthPolicy.fixed(gamma);
-      SpeedComparison.Run withDrafter, withTandem;
-      try (SpeculativeGenerator speed = distilled.generator(backend, policy, context, requests.size(), 64, false)) {
-        withDrafter = SpeedComparison.speed(speed, requests);
-      }
-      try (SpeculativeGenerator speed = tandem.generator(backend, policy, context, requests.size(), 64, false)) {
-        withTandem = SpeedComparison.speed(speed, requests);
-      }
-      out.printf("%n%d prompts x %d new tokens, greedy, batch of %d, gamma %d; decode tokens/s measured in this run%n",
-          requests.size(), maxTokens, requests.size(), gamma);
+      out.printf("%n%d prompts x %d new tokens, greedy, %s, gamma %d; decode tokens/s, median of %d rounds measured in"
+          + " this run (after a warm-up round)%n", requests.size(), maxTokens,
+          batch ? "as one batch of " + requests.size() : "one at a time (batch 1)", gamma, repeats);
       out.printf("%-36s %12s %9s %15s %10s%n", "", "tokens/s", "speedup", "mean accepted", "identical");
-      out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", primary.tokensPerSecond(), "1.00x", "-", "-");
-      row(out, "SPEED, distilled drafter", withDrafter, primary);
-      row(out, "SPEED, Tandem-Distil secondary", withTandem, primary);
+      out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", median(rates[0]), "1.00x", "-", "-");
+      row(out, "SPEED, distilled drafter", first[1], rates[1], rates[0], primary);
+      row(out, "SPEED, Tandem-Distil secondary", first[2], rates[2], rates[0], primary);
     }
     return 0;
   }
 
-  private static void row(PrintStream out, String name, SpeedComparison.Run run, SpeedComparison.Run primary) {
-    out.printf("%-36s %12.1f %8.2fx %15.2f %10s%n", name, run.tokensPerSecond(),
-        run.tokensPerSecond() / primary.tokensPerSecond(), run.metrics().meanAcceptedLength(),
-        SpeedComparison.identical(run, primary) ? "yes" : "NO");
+  private static void row(PrintStream out, String name, SpeedComparison.Run run, double[] rates, double[] primaryRates,
+      SpeedComparison.Run primary) {
+    double[] ratios = new double[rates.length];
+    for (int r = 0; r < rates.length; r++) ratios[r] = rates[r] / primaryRates[r];
+    out.printf("%-36s %12.1f %8.2fx %15.2f %10s%n", name, median(rates), median(ratios),
+        run.metrics().meanAcceptedLength(), SpeedComparison.identical(run, primary) ? "yes" : "NO");
+  }
+
+  /** The primary alone over the requests: together (--batch) or one at a time; tokens/s over all. */
+  private SpeedComparison.Run primaryAlone(Backend backend, SpeedSetup setup, int context,
+      List<GenerationRequest> requests) {
+    if (batch) return SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, requests);
+    List<int[]> tokens = new ArrayList<>();
+    double generated = 0, seconds = 0;
+    for (GenerationRequest r : requests) {
+      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, List.of(r));
+      int[] t = run.tokens().getFirst();
+      tokens.add(t);
+      generated += t.length - 1;
+      seconds += (t.length - 1) / run.tokensPerSecond();
+    }
+    return new SpeedComparison.Run(tokens, generated / seconds, new SpeedMetrics());
+  }
+
+  /** SPEED over the requests: together (--batch) or one at a time; metrics and tokens/s over all. */
+  private SpeedComparison.Run speed(SpeculativeGenerator generator, List<GenerationRequest> requests) {
+    if (batch) return SpeedComparison.speed(generator, requests);
+    List<int[]> tokens = new ArrayList<>();
+    SpeedMetrics totals = new SpeedMetrics();
+    for (GenerationRequest r : requests) {
+      SpeedComparison.Run run = SpeedComparison.speed(generator, List.of(r));
+      tokens.add(run.tokens().getFirst());
+      totals.add(run.metrics());
+    }
+    return new SpeedComparison.Run(tokens, totals.decodeTokensPerSecond(), totals);
+  }
+
+  private static double median(double[] values) {
+    double[] sorted = values.clone();
+    java.util.Arrays.sort(sorted);
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 }

@@ -42,6 +42,14 @@ class DemoCliTest {
     assertThat(r.out()).contains("primary alone").contains("SPEED, distilled drafter")
         .contains("SPEED, Tandem-Distil secondary");
     assertThat(r.out()).doesNotContain(" NO");  // greedy SPEED is identical to the primary
+    assertThat(r.out()).contains("median of 3 rounds").contains("one at a time (batch 1)");
+    CliTest.Run together = run("demo", "--models", models.toString(), "--max-tokens", "6", "--batch", "--repeats", "1",
+        "--device", "cpu");
+    ok(together);
+    assertThat(together.out()).contains("as one batch of 4").doesNotContain(" NO");
+    CliTest.Run bad = run("demo", "--models", models.toString(), "--repeats", "0", "--device", "cpu");
+    assertThat(bad.exit()).isEqualTo(1);
+    assertThat(bad.err()).contains("--repeats must be >= 1");
   }
 
   @Test
