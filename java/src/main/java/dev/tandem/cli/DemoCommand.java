@@ -6,7 +6,6 @@ import dev.tandem.engine.GenerationRequest;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.spec.BlockLengthPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
-import dev.tandem.spec.SpeedMetrics;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -106,7 +105,7 @@ public final class DemoCommand implements Callable<Integer> {
           + " this run (after a warm-up round)%n", requests.size(), maxTokens,
           batch ? "as one batch of " + requests.size() : "one at a time (batch 1)", gamma, repeats);
       out.printf("%-36s %12s %9s %15s %10s%n", "", "tokens/s", "speedup", "mean accepted", "identical");
-      out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", median(rates[0]), "1.00x", "-", "-");
+      out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", SpeedComparison.median(rates[0]), "1.00x", "-", "-");
       row(out, "SPEED, distilled drafter", first[1], rates[1], rates[0], primary);
       row(out, "SPEED, Tandem-Distil secondary", first[2], rates[2], rates[0], primary);
     }
@@ -117,43 +116,19 @@ public final class DemoCommand implements Callable<Integer> {
       SpeedComparison.Run primary) {
     double[] ratios = new double[rates.length];
     for (int r = 0; r < rates.length; r++) ratios[r] = rates[r] / primaryRates[r];
-    out.printf("%-36s %12.1f %8.2fx %15.2f %10s%n", name, median(rates), median(ratios),
+    out.printf("%-36s %12.1f %8.2fx %15.2f %10s%n", name, SpeedComparison.median(rates), SpeedComparison.median(ratios),
         run.metrics().meanAcceptedLength(), SpeedComparison.identical(run, primary) ? "yes" : "NO");
   }
 
   /** The primary alone over the requests: together (--batch) or one at a time; tokens/s over all. */
   private SpeedComparison.Run primaryAlone(Backend backend, SpeedSetup setup, int context,
       List<GenerationRequest> requests) {
-    if (batch) return SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, requests);
-    List<int[]> tokens = new ArrayList<>();
-    double generated = 0, seconds = 0;
-    for (GenerationRequest r : requests) {
-      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, List.of(r));
-      int[] t = run.tokens().getFirst();
-      tokens.add(t);
-      generated += t.length - 1;
-      seconds += (t.length - 1) / run.tokensPerSecond();
-    }
-    return new SpeedComparison.Run(tokens, generated / seconds, new SpeedMetrics());
+    return batch ? SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, requests)
+        : SpeedComparison.primaryAloneEach(backend, setup.primary.weights(), context, requests);
   }
 
   /** SPEED over the requests: together (--batch) or one at a time; metrics and tokens/s over all. */
   private SpeedComparison.Run speed(SpeculativeGenerator generator, List<GenerationRequest> requests) {
-    if (batch) return SpeedComparison.speed(generator, requests);
-    List<int[]> tokens = new ArrayList<>();
-    SpeedMetrics totals = new SpeedMetrics();
-    for (GenerationRequest r : requests) {
-      SpeedComparison.Run run = SpeedComparison.speed(generator, List.of(r));
-      tokens.add(run.tokens().getFirst());
-      totals.add(run.metrics());
-    }
-    return new SpeedComparison.Run(tokens, totals.decodeTokensPerSecond(), totals);
-  }
-
-  private static double median(double[] values) {
-    double[] sorted = values.clone();
-    java.util.Arrays.sort(sorted);
-    int n = sorted.length;
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    return batch ? SpeedComparison.speed(generator, requests) : SpeedComparison.speedEach(generator, requests);
   }
 }

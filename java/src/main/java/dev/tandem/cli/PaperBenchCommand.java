@@ -179,38 +179,15 @@ public final class PaperBenchCommand implements Callable<Integer> {
     boolean identical = true;
     SpeedComparison.speed(speed, List.of(prompts.getFirst()));  // warm-up
     for (int r = 0; r < repeats; r++) {
-      double primaryRate = primaryAlone(backend, primary, prompts, context, null);
-      SpeedMetrics totals = new SpeedMetrics();
-      for (int p = 0; p < prompts.size(); p++) {
-        SpeedComparison.Run run = SpeedComparison.speed(speed, List.of(prompts.get(p)));
-        totals.add(run.metrics());
-        identical &= Arrays.equals(run.tokens().getFirst(), reference.get(p));
-      }
-      if (first == null) first = totals;
-      rates[r] = totals.decodeTokensPerSecond();
+      double primaryRate =
+          SpeedComparison.primaryAloneEach(backend, primary.primary.weights(), context, prompts).tokensPerSecond();
+      SpeedComparison.Run run = SpeedComparison.speedEach(speed, prompts);
+      for (int p = 0; p < prompts.size(); p++) identical &= Arrays.equals(run.tokens().get(p), reference.get(p));
+      if (first == null) first = run.metrics();
+      rates[r] = run.tokensPerSecond();
       speedups[r] = rates[r] / primaryRate;
     }
-    return new Measured(median(rates), median(speedups), first, identical);
-  }
-
-  /** The primary alone over the prompts (batch 1): decode tokens/s; collects its tokens when asked. */
-  private static double primaryAlone(Backend backend, SpeedSetup setup, List<GenerationRequest> prompts, int context,
-      List<int[]> tokens) {
-    double generated = 0, seconds = 0;
-    for (GenerationRequest p : prompts) {
-      SpeedComparison.Run run = SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, List.of(p));
-      if (tokens != null) tokens.add(run.tokens().getFirst());
-      generated += run.tokens().getFirst().length - 1;
-      seconds += (run.tokens().getFirst().length - 1) / run.tokensPerSecond();
-    }
-    return generated / seconds;
-  }
-
-  private static double median(double[] values) {
-    double[] sorted = values.clone();
-    Arrays.sort(sorted);
-    int n = sorted.length;
-    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    return new Measured(SpeedComparison.median(rates), SpeedComparison.median(speedups), first, identical);
   }
 
   private String row(String name, String gamma, Measured m) {
@@ -222,9 +199,11 @@ public final class PaperBenchCommand implements Callable<Integer> {
   private void tables2to5(StringBuilder report, Backend backend, SpeedSetup[] setups, List<GenerationRequest> prompts,
       int context) throws Exception {
     // The primary alone: warm-up, and the reference tokens every SPEED run must reproduce.
-    List<int[]> reference = new ArrayList<>();
-    primaryAlone(backend, setups[0], List.of(prompts.getFirst()), context, null);
-    double primaryRate = primaryAlone(backend, setups[0], prompts, context, reference);
+    SpeedComparison.primaryAloneEach(backend, setups[0].primary.weights(), context, List.of(prompts.getFirst()));
+    SpeedComparison.Run primaryRun =
+        SpeedComparison.primaryAloneEach(backend, setups[0].primary.weights(), context, prompts);
+    List<int[]> reference = primaryRun.tokens();
+    double primaryRate = primaryRun.tokensPerSecond();
     System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
     String header = "| %s | gamma | tokens/s | speedup | mean accepted length | primary runs | %s runs | identical |\n"
         + "|---|---|---|---|---|---|---|---|\n";

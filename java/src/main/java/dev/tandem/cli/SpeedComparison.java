@@ -54,6 +54,44 @@ final class SpeedComparison {
     return new Run(out, totals.decodeTokensPerSecond(), totals);
   }
 
+  /**
+   * The primary alone over the requests one at a time (batch 1): every request's tokens, and the decode
+   * rate over all of them (their tokens over their summed decode times).
+   */
+  static Run primaryAloneEach(Backend backend, ModelWeights primary, int contextLength,
+      List<GenerationRequest> requests) {
+    List<int[]> tokens = new ArrayList<>();
+    double generated = 0, seconds = 0;
+    for (GenerationRequest r : requests) {
+      Run run = primaryAlone(backend, primary, contextLength, List.of(r));
+      int[] t = run.tokens().getFirst();
+      tokens.add(t);
+      generated += t.length - 1;
+      seconds += (t.length - 1) / run.tokensPerSecond();
+    }
+    return new Run(tokens, generated / seconds, new SpeedMetrics());
+  }
+
+  /** SPEED over the requests one at a time (batch 1): every request's tokens, summed metrics, their rate. */
+  static Run speedEach(SpeculativeGenerator speed, List<GenerationRequest> requests) {
+    List<int[]> tokens = new ArrayList<>();
+    SpeedMetrics totals = new SpeedMetrics();
+    for (GenerationRequest r : requests) {
+      Run run = speed(speed, List.of(r));
+      tokens.add(run.tokens().getFirst());
+      totals.add(run.metrics());
+    }
+    return new Run(tokens, totals.decodeTokensPerSecond(), totals);
+  }
+
+  /** The median (the mean of the middle two for an even count). */
+  static double median(double[] values) {
+    double[] sorted = values.clone();
+    Arrays.sort(sorted);
+    int n = sorted.length;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+
   static boolean identical(Run a, Run b) {
     for (int i = 0; i < a.tokens().size(); i++) {
       if (!Arrays.equals(a.tokens().get(i), b.tokens().get(i))) return false;

@@ -3,6 +3,8 @@ package dev.tandem.spec;
 import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterFeatures;
 import dev.tandem.tandem.RouterWeights;
+import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * Adaptive block length (DESIGN.md): after each draft the router reads the drafter's distribution
@@ -49,7 +51,7 @@ public final class RouterPolicy implements BlockLengthPolicy {
     this.vocab = drafterVocab;
     this.dim = drafterDim;
     this.gammaMax = gammaMax;
-    this.rule = java.util.Objects.requireNonNull(rule, "rule");
+    this.rule = Objects.requireNonNull(rule, "rule");
     this.features = new float[c.featureSize()];
     this.topIds = new int[c.topK()];
   }
@@ -64,7 +66,7 @@ public final class RouterPolicy implements BlockLengthPolicy {
     float disagreement = router.forward(features, 0);
     double threshold = router.config().threshold();
     if (rule == Rule.TOKEN) return !(disagreement > threshold);
-    if (slot >= survival.length) survival = java.util.Arrays.copyOf(survival, Math.max(2 * survival.length, slot + 1));
+    if (slot >= survival.length) survival = Arrays.copyOf(survival, Math.max(2 * survival.length, slot + 1));
     if (step == 0) survival[slot] = 1;
     survival[slot] *= 1 - disagreement;
     return !(survival[slot] < threshold);

@@ -84,12 +84,7 @@ public final class AttentionOp {
       int gamma = tandem ? gammas[b] : 0;
       float[] s = scratch[worker];
       int row0 = b * t;
-      gather(k, row0, kvWidth, g * hd, s, offK());
-      gather(v, row0, kvWidth, g * hd, s, offV());
-      if (tandem) {
-        gather(kP, row0, kvWidth, g * hd, s, offKP());
-        gather(vP, row0, kvWidth, g * hd, s, offVP());
-      }
+      gatherKeysValues(k, v, kP, vP, row0, kvWidth, g * hd, s);
       for (int hh = 0; hh < group; hh++) {
         int h = g * group + hh;
         gather(q, row0, qWidth, h * hd, s, offQ());
@@ -127,6 +122,17 @@ public final class AttentionOp {
     });
   }
 
+  /** K and V of one KV head (and, for two sources, the primary's KP and VP) of one sequence into scratch s. */
+  private void gatherKeysValues(float[] k, float[] v, float[] kP, float[] vP, int row0, int kvWidth, int column,
+      float[] s) {
+    gather(k, row0, kvWidth, column, s, offK());
+    gather(v, row0, kvWidth, column, s, offV());
+    if (kP != null) {
+      gather(kP, row0, kvWidth, column, s, offKP());
+      gather(vP, row0, kvWidth, column, s, offVP());
+    }
+  }
+
   /**
    * Backward. dOut: [rows][heads*headDim]. Writes (overwrites) dq, dk, dv and, for two sources, dkP, dvP.
    */
@@ -142,12 +148,7 @@ public final class AttentionOp {
       int row0 = b * t;
       // Scratch in backward: K, V, KP, VP, Q (then dQ), dO, dK, dV; S: dP_own, S2: dP_prim, then dS_own and
       // dS_prim (later P_own, P_prim). dKP and dVP accumulate straight into dkP, dvP (this task's slices).
-      gather(k, row0, kvWidth, g * hd, s, offK());
-      gather(v, row0, kvWidth, g * hd, s, offV());
-      if (tandem) {
-        gather(kP, row0, kvWidth, g * hd, s, offKP());
-        gather(vP, row0, kvWidth, g * hd, s, offVP());
-      }
+      gatherKeysValues(k, v, kP, vP, row0, kvWidth, g * hd, s);
       int dK = offDK(), dV = offDK() + t * hd;
       java.util.Arrays.fill(s, dK, dK + 2 * t * hd, 0f);
       if (tandem) {

@@ -234,34 +234,30 @@ public final class RouterTrainer {
   static Quality quality(Gemm gemm, Mlp mlp, Dataset data) {
     int f = data.featureSize(), chunk = 1024;
     float[] out = new float[chunk], act = new float[chunk * mlp.hidden], x = new float[chunk * f];
-    double bce = 0, mae = 0, sy = 0, sp = 0, syy = 0, spp = 0, syp = 0;
+    QualitySums sums = new QualitySums();
     for (int start = 0; start < data.n(); start += chunk) {
       int m = Math.min(chunk, data.n() - start);
       System.arraycopy(data.features(), start * f, x, 0, m * f);
       mlp.run(gemm, x, m, null, out, act);
-      for (int i = 0; i < m; i++) {
-        double p = Math.min(1 - 1e-7, Math.max(1e-7, out[i])), y = data.labels()[start + i];
-        bce -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
-        mae += Math.abs(p - y);
-        sy += y;
-        sp += p;
-        syy += y * y;
-        spp += p * p;
-        syp += y * p;
-      }
+      for (int i = 0; i < m; i++) sums.add(out[i], data.labels()[start + i]);
     }
-    int n = data.n();
-    double cov = syp / n - sy / n * sp / n;
-    double corr = cov / Math.sqrt(Math.max(1e-12, (syy / n - sy * sy / n / n) * (spp / n - sp * sp / n / n)));
-    return new Quality(bce / n, mae / n, corr, sy / n, sp / n);
+    return sums.quality(data.n());
   }
 
   /** Quality of finished router weights on raw (unstandardised) features. */
   public static Quality quality(RouterWeights w, Dataset raw) {
     int f = raw.featureSize();
-    double bce = 0, mae = 0, sy = 0, sp = 0, syy = 0, spp = 0, syp = 0;
-    for (int i = 0; i < raw.n(); i++) {
-      double p = Math.min(1 - 1e-7, Math.max(1e-7, w.forward(raw.features(), i * f))), y = raw.labels()[i];
+    QualitySums sums = new QualitySums();
+    for (int i = 0; i < raw.n(); i++) sums.add(w.forward(raw.features(), i * f), raw.labels()[i]);
+    return sums.quality(raw.n());
+  }
+
+  /** Running sums of (prediction, label) pairs for {@link Quality}; predictions clamped away from 0 and 1. */
+  private static final class QualitySums {
+    private double bce, mae, sy, sp, syy, spp, syp;
+
+    void add(double prediction, double y) {
+      double p = Math.min(1 - 1e-7, Math.max(1e-7, prediction));
       bce -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
       mae += Math.abs(p - y);
       sy += y;
@@ -270,9 +266,11 @@ public final class RouterTrainer {
       spp += p * p;
       syp += y * p;
     }
-    int n = raw.n();
-    double cov = syp / n - sy / n * sp / n;
-    double corr = cov / Math.sqrt(Math.max(1e-12, (syy / n - sy * sy / n / n) * (spp / n - sp * sp / n / n)));
-    return new Quality(bce / n, mae / n, corr, sy / n, sp / n);
+
+    Quality quality(int n) {
+      double cov = syp / n - sy / n * sp / n;
+      double corr = cov / Math.sqrt(Math.max(1e-12, (syy / n - sy * sy / n / n) * (spp / n - sp * sp / n / n)));
+      return new Quality(bce / n, mae / n, corr, sy / n, sp / n);
+    }
   }
 }

@@ -7,7 +7,10 @@ import dev.tandem.backend.Tensor;
 import dev.tandem.io.FloatFormats;
 import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
+import java.util.EnumSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
@@ -78,6 +81,7 @@ public final class CudaBackend implements Backend {
   private final boolean pdlAvailable;      // launchEx, a GPU of compute capability 9.0+, the sm90 PTX, not switched off
   private boolean pdlOn;                   // launches use PDL (switchable where available, for comparisons)
   private boolean pdlInGraphs;             // ... and so do captured launches (measured slower in a replayed graph)
+  private EnumSet<Kernel> omitted = EnumSet.noneOf(Kernel.class);  // timing experiments: launches skipped
   private final DeviceRows rows;
   private final Cublas cublas;
   private final String cublasStatus;
@@ -356,18 +360,15 @@ public final class CudaBackend implements Backend {
    * benchmark can time a step without them and take the difference (the step then computes garbage).
    * Unknown names are an error; an empty set restores normal work.
    */
-  public void omitForTiming(java.util.Collection<String> entries) {
-    java.util.EnumSet<Kernel> kernels = java.util.EnumSet.noneOf(Kernel.class);
+  public void omitForTiming(Collection<String> entries) {
+    EnumSet<Kernel> kernels = EnumSet.noneOf(Kernel.class);
     for (String e : entries) {
-      Kernel k = java.util.Arrays.stream(Kernel.values()).filter(x -> x.entry.equals(e)).findFirst()
-          .orElseThrow(() -> new IllegalArgumentException("no kernel named " + e + "; kernels: " + java.util.Arrays
-              .stream(Kernel.values()).map(x -> x.entry).toList()));
-      kernels.add(k);
+      kernels.add(Arrays.stream(Kernel.values()).filter(k -> k.entry.equals(e)).findFirst()
+          .orElseThrow(() -> new IllegalArgumentException("no kernel named " + e + "; kernels: "
+              + Arrays.stream(Kernel.values()).map(k -> k.entry).toList())));
     }
     omitted = kernels;
   }
-
-  private java.util.EnumSet<Kernel> omitted = java.util.EnumSet.noneOf(Kernel.class);
 
   private void launch(Kernel kernel, LaunchGeometry g, KernelArgs args) {
     ensureCurrent();

@@ -17,13 +17,11 @@ final class KernelArgs {
   enum Kind { U64, U32, F32 }
 
   private final List<Kind> kinds = new ArrayList<>(16);
-  private final List<NativePointerObject> values = new ArrayList<>(16);
   private long[] raw = new long[16];  // each value's bits (pointer: the address; int, float: the low 32 bits)
 
   /** A device address (a kernel's pointer parameter). */
   KernelArgs ptr(long address) {
     kinds.add(Kind.U64);
-    values.add(Pointer.to(new long[] {address}));
     keep(address);
     return this;
   }
@@ -31,14 +29,12 @@ final class KernelArgs {
   /** An {@code int} (or {@code unsigned int}) parameter. */
   KernelArgs i32(int value) {
     kinds.add(Kind.U32);
-    values.add(Pointer.to(new int[] {value}));
     keep(value & 0xffffffffL);
     return this;
   }
 
   KernelArgs f32(float value) {
     kinds.add(Kind.F32);
-    values.add(Pointer.to(new float[] {value}));
     keep(Float.floatToRawIntBits(value) & 0xffffffffL);
     return this;
   }
@@ -69,8 +65,16 @@ final class KernelArgs {
     return List.copyOf(kinds);
   }
 
-  /** The kernelParams array of cuLaunchKernel: a pointer to each argument's value. */
+  /** The kernelParams array of JCuda's cuLaunchKernel: a pointer to each argument's value (built on request). */
   Pointer toPointer() {
-    return Pointer.to(values.toArray(new NativePointerObject[0]));
+    NativePointerObject[] values = new NativePointerObject[kinds.size()];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = switch (kinds.get(i)) {
+        case U64 -> Pointer.to(new long[] {raw[i]});
+        case U32 -> Pointer.to(new int[] {(int) raw[i]});
+        case F32 -> Pointer.to(new float[] {Float.intBitsToFloat((int) raw[i])});
+      };
+    }
+    return Pointer.to(values);
   }
 }
