@@ -10,7 +10,7 @@
 # the step timeouts (15 + 45 + 150 + 75 + 75 s) bound it to 6 minutes.
 # Without a GPU (a dry run on a development machine) the GPU steps are skipped and say so.
 # SKIP_STEPS=kernels,demo (comma-separated step names) leaves steps out of a short rerun; DECODE_EXTRA adds
-# options to the decode benchmark (one word, e.g. --omit-kernels=attention_bf16_decode;rope_kv_store_f32).
+# options to the decode benchmark (one word, e.g. --omit-kernels=attention_bf16_decode_d64;rope_kv_store_f32).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:?usage: bench/device-check.sh OUTDIR}

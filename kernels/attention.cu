@@ -14,14 +14,21 @@
 //   chunk boundary a pair merges its chunk state into its total (if its position reached the chunk).
 //   Shared memory: Q of the run's pairs, one K tile (padded rows), one V tile (attn_shared_floats).
 //
-// attention_bf16_decode (split along the KV; decode steps and verification blocks, any rows):
-//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 4 warps. Block (h, c, i) computes the
-//   chunk-c state of row i for the group of query heads of KV head h; blocks whose chunk starts
-//   after the row's position exit at once (the grid is sized by the capacity, so a captured graph
-//   serves every position). A row of one chunk is written directly; otherwise each block stores its
-//   chunk state in partial, and the last of the row's chunk blocks to finish (an atomic ticket per
-//   (row, KV head), reset by that block) merges the states in chunk order and writes the output.
-//   Shared memory: as the block kernel.
+// attention_bf16_decode_d64 / _d128 (split along the KV; decode steps and verification blocks of up
+// to 64 rows; head dimensions a multiple of 8, up to 64 / 128):
+//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 8 warps, warp w takes tile w of the chunk.
+//   Block (h, c, i) computes the chunk-c state of row i for the query heads of KV head h; blocks whose
+//   chunk starts after the row's position exit at once (the grid is sized by the capacity, so a
+//   captured graph serves every position). All global loads are issued at once: lane t holds key t
+//   of its warp's tile and the value pairs it owns for every key of the tile, in registers. Heads of
+//   the group in passes of ATT_DECODE_HEADS: (1) each warp scores its tile, tile maxima to shared
+//   memory; (2) each warp takes the running max over tiles 0..w, computes p and its tile's sums L_w,
+//   S_w into shared memory; (3) thread (head, dimension) folds the tiles in order. A row of one chunk
+//   is written directly; otherwise each block stores its chunk state in partial, and the last of the
+//   row's chunk blocks to finish (an atomic ticket per (row, KV head), reset by that block) merges
+//   the states in chunk order, thread per (head, dimension), and writes the output.
+//   Static shared memory: Q [16][DIMS], the tile maxima and sums [8][4][DIMS + 3] floats (24.6 KB
+//   for _d128).
 #include "attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_block(
@@ -106,22 +113,22 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_bloc
   }
 }
 
-extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_decode(
-    const float* __restrict__ q,         // [n][heads * headDim]
-    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const int* __restrict__ positions,   // [n]
-    const int* __restrict__ slots,       // [n]
-    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
-    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
-    float* __restrict__ out,             // [n][heads * headDim]
-    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
-  pdl_begin();
-  extern __shared__ float smem[];
+// The split-KV kernel's body for head dimensions up to 64 * WORDS (headDim a multiple of 8).
+template <int WORDS>
+__device__ __forceinline__ void attention_decode(
+    const float* __restrict__ q, const uint16_t* __restrict__ keys, const uint16_t* __restrict__ values,
+    const int* __restrict__ positions, const int* __restrict__ slots, float* __restrict__ partial,
+    int* __restrict__ tickets, float* __restrict__ out, int n, int heads, int kvHeads, int headDim, int capacity,
+    int maxChunks, float scale) {
+  constexpr int DIMS = 64 * WORDS;  // most head dimensions this instance serves
+  constexpr int KEY_VECTORS = DIMS / 8;
+  __shared__ float Q[ATT_PAIRS * DIMS];                                  // [group][headDim]
+  __shared__ float tileMax[ATT_DECODE_WARPS][ATT_DECODE_HEADS];          // max_t s_t per (tile, head)
+  __shared__ float tileM[ATT_DECODE_WARPS][ATT_DECODE_HEADS];            // running max m_T
+  __shared__ float tileL[ATT_DECODE_WARPS][ATT_DECODE_HEADS];            // L_T
+  __shared__ float tileS[ATT_DECODE_WARPS * ATT_DECODE_HEADS * DIMS];    // S_T: [tile][head][headDim]
   __shared__ int lastChunk;
-  float* Q = smem;
-  float* K = Q + ATT_PAIRS * headDim;
-  float* V = K + ATT_TILE * (headDim + 1);
+  pdl_begin();
   int group = heads / kvHeads, kvDim = kvHeads * headDim, width = heads * headDim;
   int kvHead = blockIdx.x, chunkIndex = blockIdx.y, row = blockIdx.z;
   if (row >= n) return;
@@ -130,54 +137,153 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
   if (chunkStart > position) return;  // uniform over the block
   int chunkEnd = min(chunkStart + ATT_CHUNK, position + 1);
   int chunks = position / ATT_CHUNK + 1;
+  int tiles = (chunkEnd - chunkStart + ATT_TILE - 1) / ATT_TILE;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int slot = slots[row];
+  int tileStart = chunkStart + warp * ATT_TILE;
+  int valid = max(0, min(ATT_TILE, chunkEnd - tileStart));  // keys of this warp's tile (warp-uniform)
+  size_t tileBase = (size_t)slots[row] * capacity * kvDim + (size_t)tileStart * kvDim + (size_t)kvHead * headDim;
 
+  // Every global load of the block at once: lane t's key row, the value pairs this lane owns
+  // (dimensions 64 r + 2 lane and + 1) for every key of the tile, and the group's queries.
+  uint4 key[KEY_VECTORS];
+#pragma unroll
+  for (int c = 0; c < KEY_VECTORS; c++) {
+    key[c] = make_uint4(0u, 0u, 0u, 0u);
+    if (lane < valid && 8 * c < headDim)
+      key[c] = __ldg(reinterpret_cast<const uint4*>(keys + tileBase + (size_t)lane * kvDim) + c);
+  }
+  uint32_t value[ATT_TILE][WORDS];
+#pragma unroll
+  for (int t = 0; t < ATT_TILE; t++) {
+#pragma unroll
+    for (int r = 0; r < WORDS; r++) {
+      int j = 64 * r + 2 * lane;
+      value[t][r] = t < valid && j < headDim
+                        ? __ldg(reinterpret_cast<const uint32_t*>(values + tileBase + (size_t)t * kvDim + j))
+                        : 0u;
+    }
+  }
   for (int idx = threadIdx.x; idx < group * headDim; idx += blockDim.x) {
     int pair = idx / headDim, j = idx - pair * headDim;
     Q[idx] = q[(size_t)row * width + (size_t)(kvHead * group + pair) * headDim + j];
   }
-  AttnState state[ATT_PAIRS_PER_WARP];
+  __syncthreads();
+
+  for (int h0 = 0; h0 < group; h0 += ATT_DECODE_HEADS) {
+    int passHeads = min(ATT_DECODE_HEADS, group - h0);
+    // 1. Scores of this warp's tile (lane t: key t), the tile's maxima.
+    float score[ATT_DECODE_HEADS];
+    if (valid > 0) {
+      float dot[ATT_DECODE_HEADS];
 #pragma unroll
-  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) attn_reset(state[i]);
-  size_t slotBase = (size_t)slot * capacity * kvDim + (size_t)kvHead * headDim;
-  for (int tileStart = chunkStart; tileStart < chunkEnd; tileStart += ATT_TILE) {
-    int count = min(ATT_TILE, chunkEnd - tileStart);
-    __syncthreads();
-    attn_load_tile(K, V, keys, values, slotBase + (size_t)tileStart * kvDim, count, kvDim, headDim);
-    __syncthreads();
+      for (int g = 0; g < ATT_DECODE_HEADS; g++) dot[g] = 0.f;
 #pragma unroll
-    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
-      int pair = warp + ATT_WARPS * i;
-      if (pair < group) attn_tile_update(state[i], Q + pair * headDim, K, V, count, headDim, scale, lane);
-    }
-  }
-  if (chunks == 1) {  // the whole row in this block: its state is the total
+      for (int c = 0; c < KEY_VECTORS; c++) {
+        if (8 * c < headDim) {
+          float kf[8];
+          unpack_bf16x8(key[c], kf);
 #pragma unroll
-    for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
-      int pair = warp + ATT_WARPS * i;
-      if (pair < group) attn_write(out + (size_t)row * width + (size_t)(kvHead * group + pair) * headDim, state[i],
-                                   headDim, lane);
-    }
-    return;
-  }
+          for (int e = 0; e < 8; e++) {
 #pragma unroll
-  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
-    int pair = warp + ATT_WARPS * i;
-    if (pair < group) {
-      int head = kvHead * group + pair;
-      float* p = partial + (((size_t)row * heads + head) * maxChunks + chunkIndex) * (2 + headDim);
-      if (lane == 0) {
-        p[0] = state[i].m;
-        p[1] = state[i].l;
+            for (int g = 0; g < ATT_DECODE_HEADS; g++)
+              if (g < passHeads) dot[g] = __fmaf_rn(Q[(h0 + g) * headDim + 8 * c + e], kf[e], dot[g]);
+          }
+        }
       }
 #pragma unroll
-      for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
-        int j = lane + 32 * r;
-        if (j < headDim) p[2 + j] = state[i].acc[r];
+      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
+        score[g] = lane < valid ? __fmul_rn(dot[g], scale) : -INFINITY;
+        if (g < passHeads) {
+          float m = warp_max(score[g]);
+          if (lane == 0) tileMax[warp][g] = m;
+        }
       }
     }
+    __syncthreads();
+    // 2. The running max m_T over tiles 0..T, p, the tile sums L_T and S_T.
+    if (valid > 0) {
+      float acc[ATT_DECODE_HEADS][WORDS][2], p[ATT_DECODE_HEADS];
+#pragma unroll
+      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
+        p[g] = 0.f;
+#pragma unroll
+        for (int r = 0; r < WORDS; r++) acc[g][r][0] = acc[g][r][1] = 0.f;
+        if (g < passHeads) {
+          float m = tileMax[0][g];
+          for (int t = 1; t <= warp; t++) m = fmaxf(m, tileMax[t][g]);
+          p[g] = lane < valid ? expf(__fsub_rn(score[g], m)) : 0.f;
+          float l = warp_sum(p[g]);
+          if (lane == 0) {
+            tileM[warp][g] = m;
+            tileL[warp][g] = l;
+          }
+        }
+      }
+#pragma unroll
+      for (int t = 0; t < ATT_TILE; t++) {
+        if (t < valid) {
+          float v[WORDS][2];
+#pragma unroll
+          for (int r = 0; r < WORDS; r++) {
+            v[r][0] = __uint_as_float(value[t][r] << 16);
+            v[r][1] = __uint_as_float(value[t][r] & 0xffff0000u);
+          }
+#pragma unroll
+          for (int g = 0; g < ATT_DECODE_HEADS; g++) {
+            if (g < passHeads) {
+              float pt = __shfl_sync(FULL_MASK, p[g], t);
+#pragma unroll
+              for (int r = 0; r < WORDS; r++) {
+                acc[g][r][0] = __fmaf_rn(pt, v[r][0], acc[g][r][0]);
+                acc[g][r][1] = __fmaf_rn(pt, v[r][1], acc[g][r][1]);
+              }
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
+#pragma unroll
+        for (int r = 0; r < WORDS; r++) {
+          int j = 64 * r + 2 * lane;
+          if (g < passHeads && j < headDim) {
+            float* s = tileS + (warp * ATT_DECODE_HEADS + g) * headDim + j;
+            s[0] = acc[g][r][0];
+            s[1] = acc[g][r][1];
+          }
+        }
+      }
+    }
+    __syncthreads();
+    // 3. Thread (head, dimension): fold the tiles in order into the chunk state.
+    for (int idx = threadIdx.x; idx < passHeads * headDim; idx += blockDim.x) {
+      int g = idx / headDim, j = idx - g * headDim;
+      float m = -INFINITY, l = 0.f, acc = 0.f;
+      for (int t = 0; t < tiles; t++) {
+        float mT = tileM[t][g];
+        float correction = expf(__fsub_rn(m, mT));  // 0 for the first tile
+        l = attn_fold(l, correction, tileL[t][g]);
+        acc = attn_fold(acc, correction, tileS[(t * ATT_DECODE_HEADS + g) * headDim + j]);
+        m = mT;
+      }
+      int head = kvHead * group + h0 + g;
+      if (chunks == 1) {  // the row's only chunk: merged into the empty total, as the block kernel does
+        float totalM = -INFINITY, totalL = 0.f, total = 0.f;
+        attn_merge_dim(totalM, totalL, total, m, l, acc);
+        out[(size_t)row * width + (size_t)head * headDim + j] = __fdiv_rn(total, totalL);
+      } else {
+        float* state = partial + (((size_t)row * heads + head) * maxChunks + chunkIndex) * (2 + headDim);
+        if (j == 0) {
+          state[0] = m;
+          state[1] = l;
+        }
+        state[2 + j] = acc;
+      }
+    }
+    __syncthreads();  // the next pass rewrites the tile arrays
   }
+  if (chunks == 1) return;
+
   // The last chunk block of (row, KV head) to finish merges every chunk state in chunk order.
   __threadfence();
   __syncthreads();
@@ -189,15 +295,43 @@ extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_deco
   __syncthreads();
   if (!lastChunk) return;
   __threadfence();
-#pragma unroll
-  for (int i = 0; i < ATT_PAIRS_PER_WARP; i++) {
-    int pair = warp + ATT_WARPS * i;
-    if (pair < group) {
-      int head = kvHead * group + pair;
-      AttnState total;
-      attn_merge_chunks(total, partial + ((size_t)row * heads + head) * maxChunks * (2 + headDim), chunks, headDim,
-                        lane);
-      attn_write(out + (size_t)row * width + (size_t)head * headDim, total, headDim, lane);
+  for (int idx = threadIdx.x; idx < group * headDim; idx += blockDim.x) {
+    int g = idx / headDim, j = idx - g * headDim;
+    int head = kvHead * group + g;
+    const float* states = partial + ((size_t)row * heads + head) * maxChunks * (2 + headDim);
+    float m = -INFINITY, l = 0.f, acc = 0.f;
+    for (int c = 0; c < chunks; c++) {
+      const float* state = states + (size_t)c * (2 + headDim);
+      attn_merge_dim(m, l, acc, __ldcg(state), __ldcg(state + 1), __ldcg(state + 2 + j));  // L2: never a stale L1 line
     }
+    out[(size_t)row * width + (size_t)head * headDim + j] = __fdiv_rn(acc, l);
   }
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_DECODE_WARPS * 32, 2) attention_bf16_decode_d64(
+    const float* __restrict__ q,         // [n][heads * headDim]
+    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const int* __restrict__ positions,   // [n]
+    const int* __restrict__ slots,       // [n]
+    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
+    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
+    float* __restrict__ out,             // [n][heads * headDim]
+    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
+  attention_decode<1>(q, keys, values, positions, slots, partial, tickets, out, n, heads, kvHeads, headDim, capacity,
+                      maxChunks, scale);
+}
+
+extern "C" __global__ void __launch_bounds__(ATT_DECODE_WARPS * 32) attention_bf16_decode_d128(
+    const float* __restrict__ q,         // [n][heads * headDim]
+    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
+    const int* __restrict__ positions,   // [n]
+    const int* __restrict__ slots,       // [n]
+    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
+    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
+    float* __restrict__ out,             // [n][heads * headDim]
+    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
+  attention_decode<2>(q, keys, values, positions, slots, partial, tickets, out, n, heads, kvHeads, headDim, capacity,
+                      maxChunks, scale);
 }

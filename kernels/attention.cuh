@@ -3,11 +3,16 @@
 // token-by-token decoding agree exactly).
 //
 // Definition of a row's attention for one query head h at position p (keys 0..p of its slot):
-//   the keys are cut into chunks of ATT_CHUNK positions and each chunk into tiles of ATT_TILE;
-//   a chunk's online-softmax state (m, l, acc[headDim]) starts empty and is updated tile by tile
-//   (attn_tile_update); the chunk states are merged in chunk order (attn_merge) into the total;
-//   out = acc / l. Every operation is an explicit round-to-nearest intrinsic, so no kernel can
-//   contract or reorder it differently.
+//   the keys are cut into chunks of ATT_CHUNK positions and each chunk into tiles of ATT_TILE.
+//   In a chunk, tile T has scores s_t = (q . k_t) * scale (the dot product in dimension order), its
+//   running max m_T = max(m_{T-1}, max_t s_t) (m_{-1} = -inf), p_t = exp(s_t - m_T), the tile sums
+//   L_T = sum_t p_t (warp butterfly) and S_T[j] = sum_t p_t v_t[j] (from zero, keys in order); the
+//   chunk state folds the tiles in order: c_T = exp(m_{T-1} - m_T), l = l c_T + L_T,
+//   acc = acc c_T + S_T (attn_fold). The chunk states are merged in chunk order (attn_merge) into
+//   the total, starting from the empty state; out = acc / l. Every operation is an explicit
+//   round-to-nearest intrinsic, so no kernel can contract or reorder it differently. The block
+//   kernel walks the tiles one after the other (attn_tile_update); the decode kernel computes the
+//   tiles of a chunk in parallel (a tile's sums need only m_T) and folds them afterwards.
 //
 // Thread mapping inside attn_tile_update: one warp per (row, head) pair. Lane t scores key t of the
 // tile (a sequential dot product over headDim from shared memory); lane l owns output dimensions
@@ -22,6 +27,8 @@
 #define ATT_PAIRS (ATT_WARPS * ATT_PAIRS_PER_WARP)  // pairs per block
 #define ATT_MAX_HEAD_DIM 128
 #define ATT_DIMS_PER_LANE (ATT_MAX_HEAD_DIM / 32)
+#define ATT_DECODE_WARPS (ATT_CHUNK / ATT_TILE)  // decode kernel: a warp per tile of a chunk
+#define ATT_DECODE_HEADS 4     // decode kernel: query heads per pass
 
 // Online-softmax state of one (row, head) over some keys: running max m, sum of exp(s - m) l,
 // and sum of exp(s - m) * v per owned dimension.
@@ -36,6 +43,23 @@ __device__ __forceinline__ void attn_reset(AttnState& s) {
   s.l = 0.f;
 #pragma unroll
   for (int r = 0; r < ATT_DIMS_PER_LANE; r++) s.acc[r] = 0.f;
+}
+
+// One output dimension of a tile folded into a chunk's state: acc * correction + tileSum, rounded once.
+// The same for l (tileSum = the tile's sum of p).
+__device__ __forceinline__ float attn_fold(float acc, float correction, float tileSum) {
+  return __fmaf_rn(acc, correction, tileSum);
+}
+
+// One dimension of attn_merge (below), for kernels where a thread owns one (head, dimension): the
+// same operations, so both give the same bits. m, l: the total's; the part's are pm, pl, pacc.
+__device__ __forceinline__ void attn_merge_dim(float& m, float& l, float& acc, float pm, float pl, float pacc) {
+  float mNew = fmaxf(m, pm);
+  float a = expf(__fsub_rn(m, mNew));
+  float b = expf(__fsub_rn(pm, mNew));
+  l = __fmaf_rn(l, a, __fmul_rn(pl, b));
+  acc = __fmaf_rn(acc, a, __fmul_rn(pacc, b));
+  m = mNew;
 }
 
 // Joins the state of later keys (part) into total. Both must be non-empty or total empty (m = -inf):
@@ -67,9 +91,12 @@ __device__ __forceinline__ void attn_tile_update(AttnState& s, const float* q, c
   float correction = expf(__fsub_rn(s.m, mNew));  // 0 for the first tile (s.m = -inf)
   float p = lane < valid ? expf(__fsub_rn(score, mNew)) : 0.f;
   s.l = __fmaf_rn(s.l, correction, warp_sum(p));
+  // The tile's own sum of p_t * v_t (from zero, keys in order), then folded into the state: a tile's
+  // sum depends only on the running max, so the decode kernel computes the tiles of a chunk in
+  // parallel and folds them in order afterwards (attn_fold), with the same bits.
   float a[ATT_DIMS_PER_LANE];
 #pragma unroll
-  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) a[r] = __fmul_rn(s.acc[r], correction);
+  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) a[r] = 0.f;
   for (int t = 0; t < valid; t++) {
     float pt = __shfl_sync(FULL_MASK, p, t);
     const float* value = V + t * headDim;
@@ -80,7 +107,7 @@ __device__ __forceinline__ void attn_tile_update(AttnState& s, const float* q, c
     }
   }
 #pragma unroll
-  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) s.acc[r] = a[r];
+  for (int r = 0; r < ATT_DIMS_PER_LANE; r++) s.acc[r] = attn_fold(s.acc[r], correction, a[r]);
   s.m = mNew;
 }
 
@@ -126,25 +153,5 @@ __device__ __forceinline__ void attn_write(float* o, const AttnState& s, int hea
   for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
     int j = lane + 32 * r;
     if (j < headDim) o[j] = __fdiv_rn(s.acc[r], s.l);
-  }
-}
-
-// Merges the stored states of chunks [0, chunks) of one (row, head) in chunk order into total.
-// states: [chunks][2 + headDim] (m, l, acc), written by other blocks of the same launch: read with
-// __ldcg (L2, never a stale L1 line).
-__device__ __forceinline__ void attn_merge_chunks(AttnState& total, const float* states, int chunks, int headDim,
-                                                  int lane) {
-  attn_reset(total);
-  AttnState part;
-  for (int c = 0; c < chunks; c++) {
-    const float* p = states + (size_t)c * (2 + headDim);
-    part.m = __ldcg(p);
-    part.l = __ldcg(p + 1);
-#pragma unroll
-    for (int r = 0; r < ATT_DIMS_PER_LANE; r++) {
-      int j = lane + 32 * r;
-      part.acc[r] = j < headDim ? __ldcg(p + 2 + j) : 0.f;
-    }
-    attn_merge(total, part);
   }
 }

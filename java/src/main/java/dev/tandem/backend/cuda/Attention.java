@@ -2,8 +2,8 @@ package dev.tandem.backend.cuda;
 
 /**
  * Launchers of kernels/attention.cu: block-wise primary attention ({@code attention_bf16_block})
- * and the split-KV attention ({@code attention_bf16_decode}, which merges its chunks itself).
- * The constants mirror attention.cuh.
+ * and the split-KV attention ({@code attention_bf16_decode_d64} / {@code _d128}, which merges its
+ * chunks itself). The constants mirror attention.cuh.
  */
 final class Attention {
   private Attention() {}
@@ -11,6 +11,8 @@ final class Attention {
   static final int TILE = 32;
   static final int CHUNK = 256;
   static final int THREADS = 128;
+  /** Threads of the split-KV kernel: a warp per tile of a chunk. */
+  static final int DECODE_THREADS = 32 * (CHUNK / TILE);
   static final int PAIRS_PER_BLOCK = 16;
   static final int MAX_HEAD_DIM = 128;
   /** Most rows the split-KV kernel takes (decode steps and verification blocks). */
@@ -61,8 +63,24 @@ final class Attention {
         .i32(kvHeads).i32(headDim).i32(capacity).i32(rowsPerBlock(heads, kvHeads)).f32(scale);
   }
 
-  static LaunchGeometry decodeGeometry(int n, int kvHeads, int headDim, int capacity) {
-    return new LaunchGeometry(kvHeads, maxChunks(capacity), n, THREADS, 1, 1, sharedBytes(headDim));
+  /**
+   * Whether the split-KV kernel serves this head dimension: it loads key rows with 16-byte loads, so
+   * the dimension must be a multiple of 8 (otherwise every pass runs the block kernel, which has a
+   * scalar load path; a model then always uses the one kernel, so its results stay consistent).
+   */
+  static boolean decodeSupported(int headDim) {
+    return headDim % 8 == 0 && headDim <= MAX_HEAD_DIM;
+  }
+
+  /** The split-KV entry for a head dimension: registers sized for up to 64 or up to 128 dimensions. */
+  static Kernel decodeKernel(int headDim) {
+    if (!decodeSupported(headDim)) throw new IllegalArgumentException("no split-KV attention for head dimension " + headDim);
+    return headDim <= 64 ? Kernel.ATTENTION_DECODE_D64 : Kernel.ATTENTION_DECODE_D128;
+  }
+
+  /** Grid (kvHeads, chunks of the capacity, rows); the kernel's shared memory is static. */
+  static LaunchGeometry decodeGeometry(int n, int kvHeads, int capacity) {
+    return new LaunchGeometry(kvHeads, maxChunks(capacity), n, DECODE_THREADS, 1, 1, 0);
   }
 
   /** Floats of the decode kernel's partial states: [n][heads][maxChunks][2 + headDim]. */

@@ -715,7 +715,7 @@ public final class CudaBackend implements Backend {
     // (row group, KV head). Up to SPLIT_MAX_ROWS rows (decode steps, verification blocks) it runs;
     // beyond (prefill) the block kernel streams each KV tile once for a group of rows. Both give the
     // same bits for a row.
-    if (decodeKernel && n <= Attention.SPLIT_MAX_ROWS) {
+    if (decodeKernel && n <= Attention.SPLIT_MAX_ROWS && Attention.decodeSupported(headDim)) {
       partial = scratch(partial, "decode attention partial states",
           Attention.partialFloats(n, heads, headDim, c.capacity()) * 4);
       long ticketBytes = (long) n * kvHeads * 4;
@@ -726,7 +726,7 @@ public final class CudaBackend implements Backend {
             () -> JCudaDriver.cuMemsetD32(tickets.pointer(), 0, tickets.bytes() / 4));
         Cu.afterSynchronousCopy("zeroing the decode attention tickets");
       }
-      launch(Kernel.ATTENTION_DECODE, Attention.decodeGeometry(n, kvHeads, headDim, c.capacity()),
+      launch(Attention.decodeKernel(headDim), Attention.decodeGeometry(n, kvHeads, c.capacity()),
           Attention.decodeArgs(qs.address(), c.keysAddress(layer), c.valuesAddress(layer), rows.positions(),
               rows.slots(), partial.address(), tickets.address(), o.address(), n, heads, kvHeads, headDim,
               c.capacity(), scale));

@@ -378,8 +378,11 @@ class CudaKernelsTest {
 
   @Test
   void attentionMatchesTheReferenceOnBf16KeysAndValues() {
-    // (heads, kvHeads, headDim): GQA 1, 2, 3, 4; odd head counts; head dims 6 and 34 take the scalar load path.
-    int[][] shapes = {{3, 3, 8}, {5, 5, 6}, {6, 3, 64}, {6, 2, 16}, {12, 3, 34}, {8, 2, 128}, {32, 8, 64}};
+    // (heads, kvHeads, headDim): GQA 1, 2, 3, 4, 6 and 10 (the decode kernel takes query heads in
+    // passes of 4); odd head counts; head dims 6 and 34 take the scalar load path (and the block
+    // kernel only); 40 and 72 leave lanes of the decode kernel without dimensions.
+    int[][] shapes = {{3, 3, 8}, {5, 5, 6}, {6, 3, 64}, {6, 2, 16}, {12, 3, 34}, {8, 2, 128}, {32, 8, 64},
+        {12, 2, 32}, {10, 1, 40}, {8, 4, 72}};
     int capacity = 700, slots = 4;
     for (int[] s : shapes) {
       int heads = s[0], kvHeads = s[1], headDim = s[2], width = heads * headDim;

@@ -47,8 +47,13 @@ class LaunchGeometryTest {
     assertThat(Attention.rowsPerBlock(5, 5)).isEqualTo(16);
     assertThat(Attention.rowsPerBlock(6, 2)).isEqualTo(5);
     assertThat(Attention.sharedBytes(128)).isEqualTo(41_088).isLessThanOrEqualTo(LaunchGeometry.MAX_SHARED_BYTES);
-    assertThat(Attention.decodeGeometry(17, 8, 64, 16384)).isEqualTo(new LaunchGeometry(8, 64, 17, 128, 1, 1,
-        Attention.sharedBytes(64)));
+    assertThat(Attention.decodeGeometry(17, 8, 16384)).isEqualTo(new LaunchGeometry(8, 64, 17, 256, 1, 1, 0));
+    assertThat(Attention.decodeKernel(32)).isEqualTo(Kernel.ATTENTION_DECODE_D64);
+    assertThat(Attention.decodeKernel(64)).isEqualTo(Kernel.ATTENTION_DECODE_D64);
+    assertThat(Attention.decodeKernel(72)).isEqualTo(Kernel.ATTENTION_DECODE_D128);
+    assertThat(Attention.decodeKernel(128)).isEqualTo(Kernel.ATTENTION_DECODE_D128);
+    assertThat(Attention.decodeSupported(34)).isFalse();  // 16-byte key loads: multiples of 8 only
+    assertThatThrownBy(() -> Attention.decodeKernel(6)).isInstanceOf(IllegalArgumentException.class);
     assertThat(Attention.maxChunks(1)).isEqualTo(1);
     assertThat(Attention.maxChunks(257)).isEqualTo(2);
     assertThat(Attention.partialFloats(2, 4, 64, 512)).isEqualTo(2L * 4 * 2 * 66);

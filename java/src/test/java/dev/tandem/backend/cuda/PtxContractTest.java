@@ -39,7 +39,8 @@ class PtxContractTest {
     m.put(Kernel.COPY_ROWS, CopyRows.args(1, 2, 3));
     m.put(Kernel.KV_STORE, KvStore.args(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
     m.put(Kernel.ATTENTION_BLOCK, Attention.blockArgs(1, 2, 3, 4, 5, 6, 7, 8, 4, 64, 256, 0.125f));
-    m.put(Kernel.ATTENTION_DECODE, Attention.decodeArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 64, 256, 0.125f));
+    m.put(Kernel.ATTENTION_DECODE_D64, Attention.decodeArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 64, 256, 0.125f));
+    m.put(Kernel.ATTENTION_DECODE_D128, Attention.decodeArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4, 128, 256, 0.125f));
     m.put(Kernel.ARGMAX, Argmax.args(1, 2, 3, 4));
     m.put(Kernel.SAMPLE, Sample.args(1, 2, 3, 4, 5, 6, 0.5f, 7L));
     for (Kernel k : List.of(Kernel.MATMUL_N1, Kernel.MATMUL_N2, Kernel.MATMUL_N4, Kernel.MATMUL_N8)) {
