@@ -66,6 +66,8 @@ public final class KernelBench {
         guarded("block attention", () -> blockAttention(heads, kvHeads, headDim, context, q));
       }
     }
+    // A decode step's attention at a short context: one sequence, a tile or a few (latency, not bandwidth).
+    guarded("decode attention", () -> decodeAttention(heads, kvHeads, headDim, 128, 1));
     for (int context : contexts) {
       for (int batch : new int[] {1, 8, 64}) {
         guarded("decode attention", () -> decodeAttention(heads, kvHeads, headDim, context, batch));
