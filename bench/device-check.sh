@@ -149,3 +149,9 @@ fi
   sed -n '/^profile: plain decode step/,/^all kernels/p' "$out/bench-decode.txt" 2>/dev/null | head -24 | sed 's/^/  /'
   grep -E '^(primary alone|SPEED)|tokens/s' "$out/demo-gpu.txt" 2>/dev/null | sed 's/^/  /'
 } | tee "$out/summary.txt"
+
+# At most 8 files come back from a device machine: the logs of the steps beyond the main ones travel
+# as one archive (logs.tar.gz; the main logs stay plain files too).
+(cd "$out" && tar -czf logs.tar.gz --exclude=logs.tar.gz --exclude=trace-decode.json ./*.txt 2>/dev/null \
+  && find . -maxdepth 1 -type f -name '*.txt' ! -name summary.txt ! -name tests.txt ! -name bench-decode.txt \
+     ! -name bench-kernels.txt ! -name demo-gpu.txt -delete)

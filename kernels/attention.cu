@@ -16,19 +16,21 @@
 //
 // attention_bf16_decode_d64 / _d128 (split along the KV; decode steps and verification blocks of up
 // to 64 rows; head dimensions a multiple of 8, up to 64 / 128):
-//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 8 warps, warp w takes tile w of the chunk.
-//   Block (h, c, i) computes the chunk-c state of row i for the query heads of KV head h; blocks whose
-//   chunk starts after the row's position exit at once (the grid is sized by the capacity, so a
-//   captured graph serves every position). All global loads are issued at once: lane t holds key t
-//   of its warp's tile and the value pairs it owns for every key of the tile, in registers. Heads of
-//   the group in passes of ATT_DECODE_HEADS: (1) each warp scores its tile, tile maxima to shared
-//   memory; (2) each warp takes the running max over tiles 0..w, computes p and its tile's sums L_w,
-//   S_w into shared memory; (3) thread (head, dimension) folds the tiles in order. A row of one chunk
-//   is written directly; otherwise each block stores its chunk state in partial, and the last of the
-//   row's chunk blocks to finish (an atomic ticket per (row, KV head), reset by that block) merges
-//   the states in chunk order, thread per (head, dimension), and writes the output.
-//   Static shared memory: Q [16][DIMS], the tile maxima and sums [8][4][DIMS + 3] floats (24.6 KB
-//   for _d128).
+//   Grid (kvHeads, maxChunks = ceil(capacity / 256), n); 8 warps. Block (h, c, i) computes the
+//   chunk-c state of row i for the query heads of KV head h; blocks whose chunk starts after the
+//   row's position exit at once (the grid is sized by the capacity, so a captured graph serves every
+//   position). The tiles of the chunk are computed in parallel: with 8 tiles warp w takes tile w;
+//   with fewer (short contexts) each tile's heads are spread over 8 / tiles warps. All global loads
+//   are issued at once: lane t holds key t of its warp's tile and the value pairs it owns (dimensions
+//   64 r + 2 lane, + 1) for every key of the tile, in registers. Heads of the group in passes of
+//   ATT_DECODE_HEADS: (1) each warp scores its tile for its heads, scores and tile maxima to shared
+//   memory; (2) each warp takes the running max over tiles 0..T, computes p and the tile sums L_T, S_T
+//   into shared memory; (3) thread (head, dimension) folds the tiles in order. A row of one chunk is
+//   written directly; otherwise each block stores its chunk state in partial, and the last of the
+//   row's chunk blocks to finish (an atomic ticket per (row, KV head), reset by that block) merges the
+//   states in chunk order, thread per (head, dimension), and writes the output.
+//   Static shared memory: Q [16][DIMS], scores [8][4][32], tile sums [8][4][DIMS] and maxima
+//   (29 KB for _d128).
 #include "attention.cuh"
 
 extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) attention_bf16_block(
@@ -122,11 +124,12 @@ __device__ __forceinline__ void attention_decode(
     int maxChunks, float scale) {
   constexpr int DIMS = 64 * WORDS;  // most head dimensions this instance serves
   constexpr int KEY_VECTORS = DIMS / 8;
-  __shared__ float Q[ATT_PAIRS * DIMS];                                  // [group][headDim]
-  __shared__ float tileMax[ATT_DECODE_WARPS][ATT_DECODE_HEADS];          // max_t s_t per (tile, head)
-  __shared__ float tileM[ATT_DECODE_WARPS][ATT_DECODE_HEADS];            // running max m_T
-  __shared__ float tileL[ATT_DECODE_WARPS][ATT_DECODE_HEADS];            // L_T
-  __shared__ float tileS[ATT_DECODE_WARPS * ATT_DECODE_HEADS * DIMS];    // S_T: [tile][head][headDim]
+  __shared__ float Q[ATT_PAIRS * DIMS];                                        // [group][headDim]
+  __shared__ float tileScore[ATT_DECODE_WARPS][ATT_DECODE_HEADS][ATT_TILE];    // s_t, then p_t
+  __shared__ float tileMax[ATT_DECODE_WARPS][ATT_DECODE_HEADS];                // max_t s_t
+  __shared__ float tileM[ATT_DECODE_WARPS][ATT_DECODE_HEADS];                  // running max m_T
+  __shared__ float tileL[ATT_DECODE_WARPS][ATT_DECODE_HEADS];                  // L_T
+  __shared__ float tileS[ATT_DECODE_WARPS * ATT_DECODE_HEADS * DIMS];          // S_T: [tile][head][headDim]
   __shared__ int lastChunk;
   pdl_begin();
   int group = heads / kvHeads, kvDim = kvHeads * headDim, width = heads * headDim;
@@ -139,8 +142,12 @@ __device__ __forceinline__ void attention_decode(
   int chunks = position / ATT_CHUNK + 1;
   int tiles = (chunkEnd - chunkStart + ATT_TILE - 1) / ATT_TILE;
   int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  int tileStart = chunkStart + warp * ATT_TILE;
-  int valid = max(0, min(ATT_TILE, chunkEnd - tileStart));  // keys of this warp's tile (warp-uniform)
+  // A chunk of few tiles spreads each tile's heads over several warps: warp w takes tile
+  // w / warpsPerTile and heads w % warpsPerTile, + warpsPerTile, ... of each pass (warp-uniform).
+  int warpsPerTile = ATT_DECODE_WARPS / tiles;
+  int tile = warp / warpsPerTile, firstHead = warp % warpsPerTile;
+  int tileStart = chunkStart + tile * ATT_TILE;
+  int valid = tile < tiles ? min(ATT_TILE, chunkEnd - tileStart) : 0;  // keys of this warp's tile
   size_t tileBase = (size_t)slots[row] * capacity * kvDim + (size_t)tileStart * kvDim + (size_t)kvHead * headDim;
 
   // Every global load of the block at once: lane t's key row, the value pairs this lane owns
@@ -171,85 +178,63 @@ __device__ __forceinline__ void attention_decode(
 
   for (int h0 = 0; h0 < group; h0 += ATT_DECODE_HEADS) {
     int passHeads = min(ATT_DECODE_HEADS, group - h0);
-    // 1. Scores of this warp's tile (lane t: key t), the tile's maxima.
-    float score[ATT_DECODE_HEADS];
+    // 1. Scores of this warp's tile (lane t: key t) for its heads, the tile maxima.
     if (valid > 0) {
-      float dot[ATT_DECODE_HEADS];
+#pragma unroll 1
+      for (int g = firstHead; g < passHeads; g += warpsPerTile) {
+        const float* qh = Q + (h0 + g) * headDim;
+        float dot[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int g = 0; g < ATT_DECODE_HEADS; g++) dot[g] = 0.f;
+        for (int c = 0; c < KEY_VECTORS; c++) {
+          if (8 * c < headDim) {
+            float kf[8];
+            unpack_bf16x8(key[c], kf);
 #pragma unroll
-      for (int c = 0; c < KEY_VECTORS; c++) {
-        if (8 * c < headDim) {
-          float kf[8];
-          unpack_bf16x8(key[c], kf);
-#pragma unroll
-          for (int e = 0; e < 8; e++) {
-#pragma unroll
-            for (int g = 0; g < ATT_DECODE_HEADS; g++)
-              if (g < passHeads) dot[g] = __fmaf_rn(Q[(h0 + g) * headDim + 8 * c + e], kf[e], dot[g]);
+            for (int e = 0; e < 8; e++) dot[e & 3] = __fmaf_rn(qh[8 * c + e], kf[e], dot[e & 3]);
           }
         }
-      }
-#pragma unroll
-      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
-        score[g] = lane < valid ? __fmul_rn(dot[g], scale) : -INFINITY;
-        if (g < passHeads) {
-          float m = warp_max(score[g]);
-          if (lane == 0) tileMax[warp][g] = m;
-        }
+        float score = lane < valid ? __fmul_rn(attn_dot_total(dot), scale) : -INFINITY;
+        tileScore[tile][g][lane] = score;
+        float m = warp_max(score);
+        if (lane == 0) tileMax[tile][g] = m;
       }
     }
     __syncthreads();
     // 2. The running max m_T over tiles 0..T, p, the tile sums L_T and S_T.
     if (valid > 0) {
-      float acc[ATT_DECODE_HEADS][WORDS][2], p[ATT_DECODE_HEADS];
-#pragma unroll
-      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
-        p[g] = 0.f;
-#pragma unroll
-        for (int r = 0; r < WORDS; r++) acc[g][r][0] = acc[g][r][1] = 0.f;
-        if (g < passHeads) {
-          float m = tileMax[0][g];
-          for (int t = 1; t <= warp; t++) m = fmaxf(m, tileMax[t][g]);
-          p[g] = lane < valid ? expf(__fsub_rn(score[g], m)) : 0.f;
-          float l = warp_sum(p[g]);
-          if (lane == 0) {
-            tileM[warp][g] = m;
-            tileL[warp][g] = l;
-          }
+#pragma unroll 1
+      for (int g = firstHead; g < passHeads; g += warpsPerTile) {
+        float m = tileMax[0][g];
+        for (int t = 1; t <= tile; t++) m = fmaxf(m, tileMax[t][g]);
+        float p = lane < valid ? expf(__fsub_rn(tileScore[tile][g][lane], m)) : 0.f;
+        float l = warp_sum(p);
+        if (lane == 0) {
+          tileM[tile][g] = m;
+          tileL[tile][g] = l;
         }
-      }
+        tileScore[tile][g][lane] = p;
+        __syncwarp();
+        float acc[WORDS][2];
 #pragma unroll
-      for (int t = 0; t < ATT_TILE; t++) {
-        if (t < valid) {
-          float v[WORDS][2];
+        for (int r = 0; r < WORDS; r++) acc[r][0] = acc[r][1] = 0.f;
 #pragma unroll
-          for (int r = 0; r < WORDS; r++) {
-            v[r][0] = __uint_as_float(value[t][r] << 16);
-            v[r][1] = __uint_as_float(value[t][r] & 0xffff0000u);
-          }
+        for (int t = 0; t < ATT_TILE; t++) {
+          if (t < valid) {
+            float pt = tileScore[tile][g][t];
 #pragma unroll
-          for (int g = 0; g < ATT_DECODE_HEADS; g++) {
-            if (g < passHeads) {
-              float pt = __shfl_sync(FULL_MASK, p[g], t);
-#pragma unroll
-              for (int r = 0; r < WORDS; r++) {
-                acc[g][r][0] = __fmaf_rn(pt, v[r][0], acc[g][r][0]);
-                acc[g][r][1] = __fmaf_rn(pt, v[r][1], acc[g][r][1]);
-              }
+            for (int r = 0; r < WORDS; r++) {
+              acc[r][0] = __fmaf_rn(pt, __uint_as_float(value[t][r] << 16), acc[r][0]);
+              acc[r][1] = __fmaf_rn(pt, __uint_as_float(value[t][r] & 0xffff0000u), acc[r][1]);
             }
           }
         }
-      }
-#pragma unroll
-      for (int g = 0; g < ATT_DECODE_HEADS; g++) {
 #pragma unroll
         for (int r = 0; r < WORDS; r++) {
           int j = 64 * r + 2 * lane;
-          if (g < passHeads && j < headDim) {
-            float* s = tileS + (warp * ATT_DECODE_HEADS + g) * headDim + j;
-            s[0] = acc[g][r][0];
-            s[1] = acc[g][r][1];
+          if (j < headDim) {
+            float* sum = tileS + (tile * ATT_DECODE_HEADS + g) * headDim + j;
+            sum[0] = acc[r][0];
+            sum[1] = acc[r][1];
           }
         }
       }
@@ -308,30 +293,17 @@ __device__ __forceinline__ void attention_decode(
   }
 }
 
-extern "C" __global__ void __launch_bounds__(ATT_DECODE_WARPS * 32, 2) attention_bf16_decode_d64(
-    const float* __restrict__ q,         // [n][heads * headDim]
-    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const int* __restrict__ positions,   // [n]
-    const int* __restrict__ slots,       // [n]
-    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
-    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
-    float* __restrict__ out,             // [n][heads * headDim]
-    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
-  attention_decode<1>(q, keys, values, positions, slots, partial, tickets, out, n, heads, kvHeads, headDim, capacity,
-                      maxChunks, scale);
-}
-
-extern "C" __global__ void __launch_bounds__(ATT_DECODE_WARPS * 32) attention_bf16_decode_d128(
-    const float* __restrict__ q,         // [n][heads * headDim]
-    const uint16_t* __restrict__ keys,   // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const uint16_t* __restrict__ values, // [slots][capacity][kvHeads * headDim] bf16, this layer
-    const int* __restrict__ positions,   // [n]
-    const int* __restrict__ slots,       // [n]
-    float* __restrict__ partial,         // [n][heads][maxChunks][2 + headDim]: m, l, acc
-    int* __restrict__ tickets,           // [n][kvHeads], zero between launches
-    float* __restrict__ out,             // [n][heads * headDim]
-    int n, int heads, int kvHeads, int headDim, int capacity, int maxChunks, float scale) {
-  attention_decode<2>(q, keys, values, positions, slots, partial, tickets, out, n, heads, kvHeads, headDim, capacity,
-                      maxChunks, scale);
-}
+// q, out: [n][heads * headDim]; keys, values: [slots][capacity][kvHeads * headDim] bf16 of this layer;
+// positions, slots: [n]; partial: [n][heads][maxChunks][2 + headDim] (m, l, acc); tickets: [n][kvHeads],
+// zero between launches.
+#define ATT_DECODE_ENTRY(NAME, WORDS, MIN_BLOCKS)                                                                \
+  extern "C" __global__ void __launch_bounds__(ATT_DECODE_WARPS * 32, MIN_BLOCKS) NAME(                           \
+      const float* __restrict__ q, const uint16_t* __restrict__ keys, const uint16_t* __restrict__ values,         \
+      const int* __restrict__ positions, const int* __restrict__ slots, float* __restrict__ partial,               \
+      int* __restrict__ tickets, float* __restrict__ out, int n, int heads, int kvHeads, int headDim, int capacity, \
+      int maxChunks, float scale) {                                                                                 \
+    attention_decode<WORDS>(q, keys, values, positions, slots, partial, tickets, out, n, heads, kvHeads, headDim,  \
+                            capacity, maxChunks, scale);                                                            \
+  }
+ATT_DECODE_ENTRY(attention_bf16_decode_d64, 1, 1)
+ATT_DECODE_ENTRY(attention_bf16_decode_d128, 2, 1)

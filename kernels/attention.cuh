@@ -4,7 +4,7 @@
 //
 // Definition of a row's attention for one query head h at position p (keys 0..p of its slot):
 //   the keys are cut into chunks of ATT_CHUNK positions and each chunk into tiles of ATT_TILE.
-//   In a chunk, tile T has scores s_t = (q . k_t) * scale (the dot product in dimension order), its
+//   In a chunk, tile T has scores s_t = (q . k_t) * scale (the dot product as attn_dot_total says), its
 //   running max m_T = max(m_{T-1}, max_t s_t) (m_{-1} = -inf), p_t = exp(s_t - m_T), the tile sums
 //   L_T = sum_t p_t (warp butterfly) and S_T[j] = sum_t p_t v_t[j] (from zero, keys in order); the
 //   chunk state folds the tiles in order: c_T = exp(m_{T-1} - m_T), l = l c_T + L_T,
@@ -15,7 +15,7 @@
 //   tiles of a chunk in parallel (a tile's sums need only m_T) and folds them afterwards.
 //
 // Thread mapping inside attn_tile_update: one warp per (row, head) pair. Lane t scores key t of the
-// tile (a sequential dot product over headDim from shared memory); lane l owns output dimensions
+// tile (the dot product over headDim from shared memory); lane l owns output dimensions
 // l, l + 32, l + 64, l + 96 of acc.
 #pragma once
 #include "common.cuh"
@@ -43,6 +43,12 @@ __device__ __forceinline__ void attn_reset(AttnState& s) {
   s.l = 0.f;
 #pragma unroll
   for (int r = 0; r < ATT_DIMS_PER_LANE; r++) s.acc[r] = 0.f;
+}
+
+// The dot product q . k as four partial sums over dimensions j = 0, 1, 2, 3 (mod 4), each in dimension
+// order (four short dependency chains instead of one long one), added as (d0 + d1) + (d2 + d3).
+__device__ __forceinline__ float attn_dot_total(const float* dot) {
+  return __fadd_rn(__fadd_rn(dot[0], dot[1]), __fadd_rn(dot[2], dot[3]));
 }
 
 // One output dimension of a tile folded into a chunk's state: acc * correction + tileSum, rounded once.
@@ -83,9 +89,17 @@ __device__ __forceinline__ void attn_tile_update(AttnState& s, const float* q, c
   float score = -INFINITY;
   if (lane < valid) {
     const float* key = K + lane * (headDim + 1);
-    float dot = 0.f;
-    for (int j = 0; j < headDim; j++) dot = __fmaf_rn(q[j], key[j], dot);
-    score = __fmul_rn(dot, scale);
+    float dot[4] = {0.f, 0.f, 0.f, 0.f};
+    int j = 0;
+    for (; j + 4 <= headDim; j += 4) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) dot[e] = __fmaf_rn(q[j + e], key[j + e], dot[e]);
+    }
+    if (j < headDim) {  // headDim is even: two dimensions left
+      dot[0] = __fmaf_rn(q[j], key[j], dot[0]);
+      dot[1] = __fmaf_rn(q[j + 1], key[j + 1], dot[1]);
+    }
+    score = __fmul_rn(attn_dot_total(dot), scale);
   }
   float mNew = fmaxf(s.m, warp_max(score));
   float correction = expf(__fsub_rn(s.m, mNew));  // 0 for the first tile (s.m = -inf)

@@ -681,8 +681,11 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void attention(Tensor q, KvCache cache, int layer, int heads, int headDim, BatchRows batch, Tensor out) {
-    attention(q, cache, layer, heads, headDim, batch, out, options.decodeAttention());
+    attention(q, cache, layer, heads, headDim, batch, out, options.decodeAttention() && !SPLIT_ATTENTION_OFF);
   }
+
+  /** Comparisons: TANDEM_CUDA_SPLIT_ATTENTION=off runs every pass through the block kernel (same bits). */
+  private static final boolean SPLIT_ATTENTION_OFF = "off".equalsIgnoreCase(System.getenv("TANDEM_CUDA_SPLIT_ATTENTION"));
 
   /**
    * Attention with an explicit kernel choice: {@code decodeKernel} asks for the split-KV decode
