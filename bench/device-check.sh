@@ -24,7 +24,8 @@ if [[ ! -x $java && -f $root/.jre.tar.xz ]]; then
   mkdir -p /tmp/tandem-jre && tar -xJf "$root/.jre.tar.xz" -C /tmp/tandem-jre && java=/tmp/tandem-jre/.jre/bin/java
 fi
 # Demo models carried compressed (.models.tar.xz of models/demo/...), when the tree could not hold them.
-if [[ ! -d $root/models/demo/primary && -f $root/.models.tar.xz ]]; then
+# (The tree sent to a GPU machine may hold the folders of tracked model files moved away here, empty.)
+if [[ ! -f $root/models/demo/primary/config.json && -f $root/.models.tar.xz ]]; then
   tar -xJf "$root/.models.tar.xz" -C "$root"
 fi
 if [[ ! -x $java ]]; then
@@ -104,7 +105,7 @@ if [[ $gpu == yes ]]; then
     dev.tandem.cli.Main bench decode --device cuda --shape llama-3.2-1b --tokens 64 --repeats 3 --blocks 1,8
   summary decode-jcuda "$last_status" "${last_seconds}s" "$(grep -E '^decode' "$out/bench-decode-jcuda.txt" | sed -E 's/ +/ /g' | cut -d' ' -f1-7 | paste -sd';' -)"
   # 6. SPEED on the GPU with the demo models (when they are here): primary alone vs the two drafters.
-  if [[ -d $root/models/demo/primary && -d $root/models/demo/tandem-distil ]]; then
+  if [[ -f $root/models/demo/primary/config.json && -f $root/models/demo/tandem-distil/config.json ]]; then
     run demo 90 demo-gpu.txt "$java" "${flags[@]}" -Xmx16g -Dtandem.home="$root" -cp "$cp" dev.tandem.cli.Main demo \
       --device cuda --max-tokens 96
     summary demo-gpu "$last_status" "${last_seconds}s" "$(grep -E '^SPEED, Tandem' "$out/demo-gpu.txt" | sed -E 's/ +/ /g')"
