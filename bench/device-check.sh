@@ -109,6 +109,10 @@ if [[ $gpu == yes ]]; then
     run demo 90 demo-gpu.txt "$java" "${flags[@]}" -Xmx16g -Dtandem.home="$root" -cp "$cp" dev.tandem.cli.Main demo \
       --device cuda --max-tokens 96
     summary demo-gpu "$last_status" "${last_seconds}s" "$(grep -E '^SPEED, Tandem' "$out/demo-gpu.txt" | sed -E 's/ +/ /g')"
+    # The same with SPEED's host loop (every draft read back) instead of the device rounds (one wait a round).
+    run demo-host 90 demo-gpu-host-rounds.txt env TANDEM_SPEED_ROUNDS=host "$java" "${flags[@]}" -Xmx16g \
+      -Dtandem.home="$root" -cp "$cp" dev.tandem.cli.Main demo --device cuda --max-tokens 96
+    summary demo-host "$last_status" "${last_seconds}s" "$(grep -E '^SPEED, Tandem' "$out/demo-gpu-host-rounds.txt" | sed -E 's/ +/ /g')"
     if [[ -d $root/models/demo/router ]]; then
       run router 60 speed-router-gpu.txt "$java" "${flags[@]}" -Xmx16g -cp "$cp" dev.tandem.cli.Main speed --device cuda \
         --primary "$root/models/demo/primary" --drafter "$root/models/demo/tandem-distil" \
@@ -149,6 +153,8 @@ fi
   grep -E '^ +[0-9]+ +[0-9.]+ +[0-9.]+x$|^block pass' "$out/bench-decode.txt" 2>/dev/null | sed 's/^/  /'
   sed -n '/^profile: plain decode step/,/^all kernels/p' "$out/bench-decode.txt" 2>/dev/null | head -24 | sed 's/^/  /'
   grep -E '^(primary alone|SPEED)|tokens/s' "$out/demo-gpu.txt" 2>/dev/null | sed 's/^/  /'
+  [[ -f $out/demo-gpu-host-rounds.txt ]] && echo "  host rounds (TANDEM_SPEED_ROUNDS=host):" \
+    && grep -E '^(primary alone|SPEED)' "$out/demo-gpu-host-rounds.txt" | sed 's/^/  /'
 } | tee "$out/summary.txt"
 
 # At most 8 files come back from a device machine: the logs of the steps beyond the main ones travel

@@ -26,7 +26,10 @@ public interface Backend extends AutoCloseable {
   /** Keys and values for {@code layers} layers and {@code slots} sequences of {@code capacity} positions. */
   KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim);
 
-  /** {@code out[i] = table[rows.token(i)]}. table: [vocab][d], out: [n][d]. */
+  /**
+   * {@code out[i] = table[token]}, token = rows.token(i), or for a draft row the id in its draft
+   * table ({@link BatchRows#draftRef}). table: [vocab][d], out: [n][d].
+   */
   void embed(Tensor table, BatchRows rows, Tensor out);
 
   /** {@code out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * gain}. x, out: [n][d], gain: [1][d]. */
@@ -124,6 +127,23 @@ public interface Backend extends AutoCloseable {
    * rows of logits to the host.
    */
   void argmaxRows(Tensor t, int n, int[] dst);
+
+  /**
+   * Greedy drafting without a host round trip: for each sequence i of {@code rows}, the argmax of
+   * logits row i (lowest index on ties) goes to {@code table[rows.sequenceSlot(i)][column]} (token
+   * ids stored as floats; table: [slots][maxDrafts]). Does not wait.
+   */
+  void argmaxToDraftTable(Tensor logits, BatchRows rows, Tensor table, int column);
+
+  /**
+   * Greedy verification of a pass whose sequence i holds a host token and then k_i draft rows reading
+   * columns 0..k_i-1 of its slot's row of {@code table}, with logits for every row: for each
+   * sequence, {@code out[i * (2 + maxDrafts)]} = a, the accepted drafts (the longest prefix where the
+   * argmax of row start+j equals draft j), {@code [.. + 1]} = the argmax of row start+a (the primary's
+   * token), {@code [.. + 2 + j]} = draft j for j < k_i. Waits for pending work (a SPEED round's one
+   * synchronisation).
+   */
+  void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out);
 
   /** Copies the first {@code n} rows of t to {@code dst} (row-major), waiting for pending work. */
   void download(Tensor t, int n, float[] dst);

@@ -89,6 +89,12 @@ public final class ProfilingBackend implements Backend {
     time("copyRows", () -> inner.copyRows(src, srcRow, dst, dstRow, count));
   }
   @Override public void argmaxRows(Tensor t, int n, int[] dst) { time("argmax", () -> inner.argmaxRows(t, n, dst)); }
+  @Override public void argmaxToDraftTable(Tensor logits, BatchRows rows, Tensor table, int column) {
+    time("argmax", () -> inner.argmaxToDraftTable(logits, rows, table, column));
+  }
+  @Override public void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out) {
+    time("greedy accept", () -> inner.greedyAccept(logits, rows, table, out));
+  }
   @Override public void download(Tensor t, int n, float[] dst) { time("download", () -> inner.download(t, n, dst)); }
   @Override public void release(Tensor t) { inner.release(t); }
   @Override public void synchronize() { inner.synchronize(); }

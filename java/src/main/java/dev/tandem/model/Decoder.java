@@ -219,6 +219,7 @@ public final class Decoder implements AutoCloseable {
       }
     }
     for (int i = 0; i < rows.rowCount(); i++) {
+      if (rows.draftRef(i) >= 0) continue;  // a draft row: its token is an argmax the device wrote
       int token = rows.token(i);
       if (token < 0 || token >= config.vocabSize()) {
         throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, "
@@ -243,6 +244,25 @@ public final class Decoder implements AutoCloseable {
   public Tensor captured(int index) { return captured[index]; }
 
   public int[] captureLayers() { return captureLayers.clone(); }
+
+  /**
+   * Greedy drafting: the argmax of each sequence's logits row of the last pass ({@link LogitsMode#LAST})
+   * into column {@code column} of its slot's row of the draft table, on the backend, without waiting.
+   */
+  public void argmaxLogitsToDraftTable(BatchRows rows, Tensor table, int column) {
+    if (lastMode != LogitsMode.LAST) throw new IllegalStateException("drafting reads the last row of each sequence (LogitsMode.LAST)");
+    backend.argmaxToDraftTable(logits, rows, table, column);
+  }
+
+  /**
+   * Greedy verification of the last pass ({@link LogitsMode#ALL}), whose sequence i holds the pending
+   * token and then drafts 0..k-1 of the draft table: see {@link Backend#greedyAccept}. Waits for the
+   * backend.
+   */
+  public void greedyAccept(BatchRows rows, Tensor table, int[] out) {
+    if (lastMode != LogitsMode.ALL) throw new IllegalStateException("verification reads every row (LogitsMode.ALL)");
+    backend.greedyAccept(logits, rows, table, out);
+  }
 
   /** Greedy tokens of the last pass: argmax of each logits row, into {@code dst[0..logitRows)}. */
   public void argmaxLogits(int[] dst) {

@@ -2,6 +2,7 @@ package dev.tandem.spec;
 
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
+import dev.tandem.backend.Tensor;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult.FinishReason;
 import dev.tandem.engine.TokenListener;
@@ -32,6 +33,12 @@ import java.util.List;
  *   <li>commit: the primary's cache is cut to n+a positions and the drafter is told which rows of
  *       the pass stand ({@link Drafter#afterPrimaryPass}); d_0..d_{a-1}, x are emitted.
  * </ol>
+ *
+ * <p>Greedy rounds with a block length that does not read the drafter's logits (fixed gamma) keep
+ * the drafts on the backend ({@link #deviceRound}): each draft step's argmax goes into a draft table
+ * that the next step's rows and the verification pass read there, and the acceptance is computed
+ * where the primary's logits are, so a round waits for the device once (on a GPU the host queues a
+ * whole round ahead). The router and sampling read logits on the host every step ({@link #round}).
  */
 public final class SpeculativeGenerator implements AutoCloseable {
   private final Decoder primary;
@@ -50,6 +57,11 @@ public final class SpeculativeGenerator implements AutoCloseable {
   private final Sampler sampler;
   private final RejectionSampler rejection;
   private final boolean standalone;
+  // Greedy fixed-gamma rounds keep the drafts on the backend; TANDEM_SPEED_ROUNDS=host turns it off
+  // (comparisons).
+  private boolean deviceRounds = !"host".equalsIgnoreCase(System.getenv("TANDEM_SPEED_ROUNDS"));
+  private Tensor draftTable;               // [slots][maxDrafts] token ids as floats (device rounds)
+  private int[] acceptance;                // [slots][2 + maxDrafts] (device rounds)
 
   /** SPEED. */
   public SpeculativeGenerator(Decoder primary, Drafter drafter, BlockLengthPolicy policy) {
@@ -103,6 +115,12 @@ public final class SpeculativeGenerator implements AutoCloseable {
     this.rejection = new RejectionSampler(vocab);
   }
 
+  /**
+   * Whether greedy rounds with a fixed block length keep the drafts on the backend (default true);
+   * false runs every round through the host loop (comparisons and tests: both give the same tokens).
+   */
+  public void useDeviceRounds(boolean on) { this.deviceRounds = on; }
+
   public Drafter drafter() { return drafter; }
   public Decoder primary() { return primary; }
   public boolean standalone() { return standalone; }
@@ -152,8 +170,20 @@ public final class SpeculativeGenerator implements AutoCloseable {
       drafter.cache().setLength(r, 0);
     }
     for (Sequence s : seqs) prefill(s, listener, totals);
+    boolean onDevice = deviceRounds && !standalone && !policy.needsLogits()
+        && requests.stream().allMatch(r -> r.sampling().isGreedy())
+        && drafter.decoder().backend() == primary.backend();
+    if (onDevice && draftTable == null) {
+      draftTable = primary.backend().allocate("SPEED draft table", slots, policy.maxDrafts());
+      acceptance = new int[slots * (2 + policy.maxDrafts())];
+      primaryRows.useDraftTable(draftTable);
+      drafterRows.useDraftTable(draftTable);
+    }
     long start = System.nanoTime();
-    while (seqs.stream().anyMatch(Sequence::active)) round(seqs, context, listener, totals);
+    while (seqs.stream().anyMatch(Sequence::active)) {
+      if (onDevice) deviceRound(seqs, context, listener, totals);
+      else round(seqs, context, listener, totals);
+    }
     totals.decodeNanos += System.nanoTime() - start;
     List<SpeedResult> results = new ArrayList<>();
     for (Sequence s : seqs) {
@@ -226,8 +256,8 @@ public final class SpeculativeGenerator implements AutoCloseable {
     emit(s, token, listener);
   }
 
-  private void round(List<Sequence> seqs, int context, TokenListener listener, SpeedMetrics totals) {
-    long draftStart = System.nanoTime();
+  /** Sets each active sequence's most drafts this round; returns the largest. */
+  private int planDrafts(List<Sequence> seqs, int context) {
     int maxK = 0;
     for (Sequence s : seqs) {
       if (!s.active()) continue;
@@ -236,6 +266,78 @@ public final class SpeculativeGenerator implements AutoCloseable {
       s.drafting = s.k > 0;
       maxK = Math.max(maxK, s.k);
     }
+    return maxK;
+  }
+
+  /**
+   * A greedy round with the drafts kept on the backend: the draft steps and the verification pass
+   * are queued without waiting, and {@link Decoder#greedyAccept} brings back, in one read, each
+   * sequence's accepted count, the primary's token and the drafts.
+   */
+  private void deviceRound(List<Sequence> seqs, int context, TokenListener listener, SpeedMetrics totals) {
+    long draftStart = System.nanoTime();
+    int maxK = planDrafts(seqs, context);
+    if (maxK > 0) {
+      catchUp(seqs, totals);
+      Decoder d = drafter.decoder();
+      for (int step = 0; step < maxK; step++) {
+        drafterRows.clear();
+        List<Sequence> stepping = new ArrayList<>();
+        for (Sequence s : seqs) {
+          if (!s.drafting) continue;
+          if (step == 0) {
+            int seen = drafter.cache().length(s.slot);
+            drafterRows.addSequence(s.slot, s.committed, seen, s.n - seen, seen);
+          } else {  // the previous step's draft, from the draft table
+            drafterRows.addSequenceWithDrafts(s.slot, s.committed, 0, 0, step - 1, 1, s.n - 1 + step);
+          }
+          stepping.add(s);
+        }
+        if (stepping.isEmpty()) break;
+        d.forward(drafterRows, drafter.cache(), LogitsMode.LAST);
+        d.argmaxLogitsToDraftTable(drafterRows, draftTable, step);
+        totals.drafterRuns++;
+        for (Sequence s : stepping) {
+          s.metrics.drafterRuns++;
+          if (!(step + 1 < s.k && policy.continueDrafting(s.slot, step, null, 0))) {
+            s.k = step + 1;
+            s.drafting = false;
+          }
+        }
+      }
+    }
+    totals.draftNanos += System.nanoTime() - draftStart;
+
+    long verifyStart = System.nanoTime();
+    primaryRows.clear();
+    List<Sequence> verified = new ArrayList<>();
+    for (Sequence s : seqs) {
+      if (!s.active()) continue;
+      primaryRows.addSequenceWithDrafts(s.slot, s.committed, s.n - 1, 1, 0, s.k, s.pendingPosition());
+      verified.add(s);
+    }
+    primary.forward(primaryRows, primaryCache, LogitsMode.ALL);
+    totals.primaryRuns++;
+    primary.greedyAccept(primaryRows, draftTable, acceptance);  // the round's one wait
+    int stride = 2 + policy.maxDrafts();
+    int[] kept = new int[verified.size()];
+    Acceptance[] verdicts = new Acceptance[verified.size()];
+    for (int i = 0; i < verified.size(); i++) {
+      Sequence s = verified.get(i);
+      System.arraycopy(acceptance, i * stride + 2, s.drafts, 0, s.k);
+      verdicts[i] = new Acceptance(acceptance[i * stride], acceptance[i * stride + 1]);
+      kept[i] = verdicts[i].accepted() + 1;
+      primaryCache.setLength(s.slot, s.pendingPosition() + kept[i]);
+      s.metrics.primaryRuns++;
+      s.metrics.recordRound(s.k, verdicts[i].accepted());
+    }
+    totals.verifyNanos += System.nanoTime() - verifyStart;
+    commit(verified, verdicts, kept, listener, totals);
+  }
+
+  private void round(List<Sequence> seqs, int context, TokenListener listener, SpeedMetrics totals) {
+    long draftStart = System.nanoTime();
+    int maxK = planDrafts(seqs, context);
     if (maxK > 0) {
       catchUp(seqs, totals);
       for (int step = 0; step < maxK; step++) {
@@ -281,7 +383,12 @@ public final class SpeculativeGenerator implements AutoCloseable {
       s.metrics.recordRound(s.k, verdicts[i].accepted());
     }
     totals.verifyNanos += System.nanoTime() - verifyStart;
+    commit(verified, verdicts, kept, listener, totals);
+  }
 
+  /** The drafter follows the verification pass; the accepted drafts and the primary's token are emitted. */
+  private void commit(List<Sequence> verified, Acceptance[] verdicts, int[] kept, TokenListener listener,
+      SpeedMetrics totals) {
     long refreshStart = System.nanoTime();
     drafter.afterPrimaryPass(primary, primaryRows, kept);
     totals.refreshNanos += System.nanoTime() - refreshStart;
@@ -357,6 +464,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
   /** Frees both models' buffers and caches. */
   @Override
   public void close() {
+    if (draftTable != null) primary.backend().release(draftTable);
     primaryCache.close();
     primary.close();
     drafter.close();

@@ -92,8 +92,10 @@ public final class CpuBackend implements Backend {
     CpuTensor t = CpuTensor.of(table);
     float[] o = CpuTensor.of(out).rowMajor();
     int d = t.cols();
+    float[] drafts = rows.hasDraftRows() ? CpuTensor.of(rows.draftTable()).rowMajor() : null;
     for (int i = 0; i < rows.rowCount(); i++) {
-      int token = rows.token(i);
+      int ref = rows.draftRef(i);
+      int token = ref < 0 ? rows.token(i) : (int) drafts[rows.slot(i) * rows.draftTable().cols() + ref];
       if (token < 0 || token >= t.rows()) {
         throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + t.rows() + ")");
       }
@@ -300,6 +302,29 @@ public final class CpuBackend implements Backend {
   public void argmaxRows(Tensor t, int n, int[] dst) {
     float[] data = CpuTensor.of(t).rowMajor();
     for (int i = 0; i < n; i++) dst[i] = Sampler.argmax(data, i * t.cols(), t.cols());
+  }
+
+  @Override
+  public void argmaxToDraftTable(Tensor logits, BatchRows rows, Tensor table, int column) {
+    float[] data = CpuTensor.of(logits).rowMajor(), drafts = CpuTensor.of(table).rowMajor();
+    int vocab = logits.cols();
+    for (int i = 0; i < rows.sequenceCount(); i++) {
+      drafts[rows.sequenceSlot(i) * table.cols() + column] = Sampler.argmax(data, i * vocab, vocab);
+    }
+  }
+
+  @Override
+  public void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out) {
+    float[] data = CpuTensor.of(logits).rowMajor(), drafts = CpuTensor.of(table).rowMajor();
+    int vocab = logits.cols(), stride = table.cols();
+    for (int i = 0; i < rows.sequenceCount(); i++) {
+      int start = rows.sequenceStart(i), k = rows.sequenceLength(i) - 1, base = rows.sequenceSlot(i) * stride;
+      int a = 0;
+      while (a < k && Sampler.argmax(data, (start + a) * vocab, vocab) == (int) drafts[base + a]) a++;
+      out[i * (2 + stride)] = a;
+      out[i * (2 + stride) + 1] = Sampler.argmax(data, (start + a) * vocab, vocab);
+      for (int j = 0; j < k; j++) out[i * (2 + stride) + 2 + j] = (int) drafts[base + j];
+    }
   }
 
   @Override

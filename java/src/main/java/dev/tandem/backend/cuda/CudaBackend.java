@@ -93,6 +93,7 @@ public final class CudaBackend implements Backend {
   private KernelProfiler profilerStopped;
   private DeviceBuffer xBf16;        // activations in bf16 for cuBLAS
   private DeviceBuffer ids;          // [n] argmax / sampled ids
+  private DeviceBuffer acceptOut;    // [sequences][2 + maxDrafts] greedy acceptance of a SPEED round
   private DeviceBuffer sampleMeta;   // [2][n] sequences, positions of sampled rows
   private Thread owner;
   private boolean capturing;
@@ -411,7 +412,13 @@ public final class CudaBackend implements Backend {
     if (capturing && rows.needsUpload(batch)) {
       throw new IllegalStateException("batch rows changed during graph capture: call prepare(rows) before capturing");
     }
-    rows.upload(batch);
+    if (rows.upload(batch) && batch.hasDraftRows()) {
+      // Draft rows: their tokens are in the draft table on the device (SPEED's greedy rounds).
+      CudaTensor table = f32(batch.draftTable());
+      int n = batch.rowCount();
+      launch(Kernel.TOKENS_FROM_DRAFTS, DraftRounds.geometry(n),
+          DraftRounds.tokensArgs(rows.tokens(), rows.slots(), rows.draftRefs(), table.address(), n, table.cols()));
+    }
   }
 
   /** Uploads {@code batch} for the next operations or graph replay (asynchronously). */
@@ -455,6 +462,7 @@ public final class CudaBackend implements Backend {
     checkRows(o, n);
     if (t.cols() != o.cols()) throw new IllegalArgumentException("embed: table width " + t.cols() + " != " + o.cols());
     for (int i = 0; i < n; i++) {
+      if (batch.draftRef(i) >= 0) continue;  // a draft row: an argmax the device wrote
       int token = batch.token(i);
       if (token < 0 || token >= t.rows()) {
         throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + t.rows() + ")");
@@ -809,6 +817,37 @@ public final class CudaBackend implements Backend {
     collectIds(n, dst);
   }
 
+  @Override
+  public void argmaxToDraftTable(Tensor logits, BatchRows batch, Tensor table, int column) {
+    CudaTensor c = f32(logits), d = f32(table);
+    int n = batch.sequenceCount();
+    checkRows(c, n);
+    if (column < 0 || column >= d.cols()) throw new IllegalArgumentException("draft column " + column + " outside [0, " + d.cols() + ")");
+    if (n == 0) return;
+    useRows(batch);
+    launch(Kernel.ARGMAX_DRAFTS, Argmax.geometry(n),
+        Argmax.draftArgs(c.address(), rows.sequenceSlots(), d.address(), n, c.cols(), d.cols(), column));
+  }
+
+  @Override
+  public void greedyAccept(Tensor logits, BatchRows batch, Tensor table, int[] out) {
+    CudaTensor d = f32(table);
+    int n = batch.rowCount(), sequences = batch.sequenceCount(), stride = d.cols();
+    if (out.length < sequences * (2 + stride)) {
+      throw new IllegalArgumentException("greedy accept: out holds " + out.length + " ints, needs " + sequences * (2 + stride));
+    }
+    if (sequences == 0) return;
+    useRows(batch);
+    launchArgmax(logits, n);
+    acceptOut = scratch(acceptOut, "greedy acceptance", (long) sequences * (2 + stride) * 4);
+    launch(Kernel.GREEDY_ACCEPT, DraftRounds.geometry(sequences), DraftRounds.acceptArgs(ids.address(),
+        rows.sequenceStarts(), rows.sequenceSlots(), d.address(), acceptOut.address(), sequences, stride));
+    requireNotCapturing("reading the acceptance back");
+    synchronize();
+    Cu.check("cuMemcpyDtoH(greedy acceptance)", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(out), acceptOut.pointer(),
+        (long) sequences * (2 + stride) * 4));
+  }
+
   /**
    * Samples a token for each of the first n rows of logits on the device, as
    * {@link dev.tandem.sampling.Sampler#sample} does for unfiltered sampling (temperature only).
@@ -964,6 +1003,7 @@ public final class CudaBackend implements Backend {
         () -> { if (profiler != null) profiler.close(); if (profilerStopped != null) profilerStopped.close(); },
         () -> { if (xBf16 != null) xBf16.close(); },
         () -> { if (ids != null) ids.close(); },
+        () -> { if (acceptOut != null) acceptOut.close(); },
         () -> { if (sampleMeta != null) sampleMeta.close(); },
         rows::close,
         () -> { if (cublas != null) cublas.close(); },

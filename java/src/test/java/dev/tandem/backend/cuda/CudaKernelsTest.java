@@ -84,6 +84,79 @@ class CudaKernelsTest {
     }
   }
 
+  /**
+   * SPEED's greedy round on the device: argmax into the draft table, draft rows embedded from it, and
+   * the acceptance of a ragged verification pass, each against the same logic on the host.
+   */
+  @Test
+  void draftTableKernelsMatchTheHostLogic() {
+    int vocab = 1009, slots = 5, stride = 6, d = 40;
+    float[] initial = new float[slots * stride];
+    for (int i = 0; i < initial.length; i++) initial[i] = random.nextInt(vocab);
+    Tensor table = input("draft table", initial, slots, stride);
+    int[] tokens = random.ints(32, 0, vocab).toArray();
+
+    // 1. Draft step: the last row of each sequence, argmax into column 2 of its slot's row.
+    BatchRows step = new BatchRows(16);
+    step.addSequence(4, tokens, 0, 3, 7);
+    step.addSequence(0, tokens, 3, 1, 2);
+    step.addSequence(2, tokens, 4, 2, 0);
+    float[] lastLogits = Close.random(random, 3 * vocab, 5.0);
+    lastLogits[vocab + 17] = 9f;  // a tie in sequence 1: the lower index wins
+    lastLogits[vocab + 600] = 9f;
+    Tensor logits = input("logits", lastLogits, 3, vocab);
+    gpu.prepare(step);
+    gpu.argmaxToDraftTable(logits, step, table, 2);
+    float[] expected = initial.clone();
+    for (int i = 0; i < 3; i++) expected[step.sequenceSlot(i) * stride + 2] = Sampler.argmax(lastLogits, i * vocab, vocab);
+    float[] got = down(table, slots);
+    assertBitwise("draft table after argmax", expected, got, slots * stride);
+    assertThat(got[0 * stride + 2]).isEqualTo(17f);
+
+    // 2. Draft rows take their tokens from the table.
+    float[] embedding = Close.random(random, vocab * d, 1.0), rounded = GpuTests.bf16(embedding);
+    Tensor weights = gpu.weights("embedding", embedding, vocab, d);
+    BatchRows drafts = new BatchRows(16);
+    drafts.useDraftTable(table);
+    drafts.addSequenceWithDrafts(4, tokens, 5, 1, 0, 3, 10);
+    drafts.addSequenceWithDrafts(1, tokens, 0, 0, 2, 1, 4);
+    Tensor out = output("embedded", 5, d);
+    gpu.embed(weights, drafts, out);
+    int[] resolved = {tokens[5], (int) got[4 * stride], (int) got[4 * stride + 1], (int) got[4 * stride + 2],
+        (int) got[stride + 2]};
+    float[] embedded = new float[5 * d];
+    for (int i = 0; i < 5; i++) System.arraycopy(rounded, resolved[i] * d, embedded, i * d, d);
+    assertBitwise("draft rows embedded from the table", embedded, down(out, 5), 5 * d);
+
+    // 3. Verification: sequences with 3, 0 and 5 drafts; the primary agrees with the first two
+    //    drafts of the third sequence and with all drafts of the first.
+    BatchRows verify = new BatchRows(16);
+    verify.useDraftTable(table);
+    verify.addSequenceWithDrafts(4, tokens, 6, 1, 0, 3, 20);
+    verify.addSequenceWithDrafts(0, tokens, 7, 1, 0, 0, 3);
+    verify.addSequenceWithDrafts(2, tokens, 8, 1, 0, 5, 9);
+    int n = verify.rowCount();
+    float[] all = Close.random(random, n * vocab, 5.0);
+    for (int j = 0; j < 3; j++) all[j * vocab + (int) got[4 * stride + j]] = 20f;
+    for (int j = 0; j < 2; j++) all[(5 + j) * vocab + (int) got[2 * stride + j]] = 20f;
+    Tensor verifyLogits = input("verify logits", all, n, vocab);
+    int[] acceptance = new int[3 * (2 + stride)];
+    gpu.greedyAccept(verifyLogits, verify, table, acceptance);
+    int[] expectedAcceptance = new int[3 * (2 + stride)];
+    for (int i = 0; i < 3; i++) {
+      int start = verify.sequenceStart(i), k = verify.sequenceLength(i) - 1, base = verify.sequenceSlot(i) * stride;
+      int a = 0;
+      while (a < k && Sampler.argmax(all, (start + a) * vocab, vocab) == (int) got[base + a]) a++;
+      expectedAcceptance[i * (2 + stride)] = a;
+      expectedAcceptance[i * (2 + stride) + 1] = Sampler.argmax(all, (start + a) * vocab, vocab);
+      for (int j = 0; j < k; j++) expectedAcceptance[i * (2 + stride) + 2 + j] = (int) got[base + j];
+    }
+    assertThat(acceptance).containsExactly(expectedAcceptance);
+    assertThat(acceptance[0]).isEqualTo(3);
+    assertThat(acceptance[2 * (2 + stride)]).isGreaterThanOrEqualTo(2);
+    for (Tensor t : List.of(table, logits, weights, out, verifyLogits)) gpu.release(t);
+  }
+
   @Test
   void rmsNormAndFusedResidualMatchTheReference() {
     for (int d : new int[] {1, 7, 33, 4097}) {

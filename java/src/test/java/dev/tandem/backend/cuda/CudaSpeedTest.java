@@ -60,10 +60,16 @@ class CudaSpeedTest {
           SpeedFixtures.tandem(primary, seed + 3, 0.35)};
       for (Object drafter : drafters) {
         try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
+          // Greedy fixed-gamma rounds keep the drafts on the device (one wait a round); the host loop,
+          // which reads every draft back, must give the same tokens.
           List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, totals);
+          speed.useDeviceRounds(false);
+          List<SpeedResult> hostRounds = speed.generate(batch, TokenListener.NONE);
+          speed.useDeviceRounds(true);
           for (int r = 0; r < batch.size(); r++) {
             String what = "seed " + seed + ", " + speed.drafter().kind() + ", request " + r;
             assertThat(together.get(r).tokens()).as(what + " in a batch of 4").containsExactly(expected.get(r));
+            assertThat(hostRounds.get(r).tokens()).as(what + ", host rounds").containsExactly(expected.get(r));
             assertThat(speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst().tokens())
                 .as(what + " alone").containsExactly(expected.get(r));
           }
