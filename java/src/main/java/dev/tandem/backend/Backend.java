@@ -140,8 +140,8 @@ public interface Backend extends AutoCloseable {
    * columns 0..k_i-1 of its slot's row of {@code table}, with logits for every row: for each
    * sequence, {@code out[i * (2 + maxDrafts)]} = a, the accepted drafts (the longest prefix where the
    * argmax of row start+j equals draft j), {@code [.. + 1]} = the argmax of row start+a (the primary's
-   * token), {@code [.. + 2 + j]} = draft j for j < k_i. Waits for pending work (a SPEED round's one
-   * synchronisation).
+   * token), {@code [.. + 2 + j]} = draft j for j < k_i (later entries are unspecified). Waits for
+   * pending work (a SPEED round's one synchronisation).
    */
   void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out);
 

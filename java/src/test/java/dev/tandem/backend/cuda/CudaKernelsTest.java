@@ -151,7 +151,11 @@ class CudaKernelsTest {
       expectedAcceptance[i * (2 + stride) + 1] = Sampler.argmax(all, (start + a) * vocab, vocab);
       for (int j = 0; j < k; j++) expectedAcceptance[i * (2 + stride) + 2 + j] = (int) got[base + j];
     }
-    assertThat(acceptance).containsExactly(expectedAcceptance);
+    for (int i = 0; i < 3; i++) {  // entries past a sequence's drafts are unspecified
+      int used = 2 + verify.sequenceLength(i) - 1;
+      assertThat(Arrays.copyOfRange(acceptance, i * (2 + stride), i * (2 + stride) + used)).as("sequence " + i)
+          .containsExactly(Arrays.copyOfRange(expectedAcceptance, i * (2 + stride), i * (2 + stride) + used));
+    }
     assertThat(acceptance[0]).isEqualTo(3);
     assertThat(acceptance[2 * (2 + stride)]).isGreaterThanOrEqualTo(2);
     for (Tensor t : List.of(table, logits, weights, out, verifyLogits)) gpu.release(t);
