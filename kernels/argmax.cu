@@ -4,37 +4,7 @@
 // first maximum it sees, then a tree over (value, index) pairs prefers the larger value and, on
 // equal values, the lower index. NaN never wins (as on the CPU, unless column 0 is NaN there).
 // Shared memory: 1024 (value, index) pairs.
-#include "common.cuh"
-
-// The lowest index of the largest value of row[0..cols) (0 when every value is NaN), by all 1024
-// threads of the block; every thread gets it.
-__device__ __forceinline__ int argmax_row(const float* __restrict__ row, int cols) {
-  __shared__ float bestValue[1024];
-  __shared__ int bestIndex[1024];
-  float best = -INFINITY;
-  int index = 0x7fffffff;
-  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
-    float v = row[j];
-    if (v > best || (index == 0x7fffffff && !(v != v))) { best = v; index = j; }
-  }
-  bestValue[threadIdx.x] = best;
-  bestIndex[threadIdx.x] = index;
-  __syncthreads();
-  for (int stride = blockDim.x >> 1; stride > 0; stride >>= 1) {
-    if (threadIdx.x < stride) {
-      float ov = bestValue[threadIdx.x + stride];
-      int oi = bestIndex[threadIdx.x + stride];
-      float mv = bestValue[threadIdx.x];
-      int mi = bestIndex[threadIdx.x];
-      if (ov > mv || (ov == mv && oi < mi) || (mi == 0x7fffffff && oi != 0x7fffffff)) {
-        bestValue[threadIdx.x] = ov;
-        bestIndex[threadIdx.x] = oi;
-      }
-    }
-    __syncthreads();
-  }
-  return bestIndex[0] == 0x7fffffff ? 0 : bestIndex[0];
-}
+#include "argmax.cuh"
 
 extern "C" __global__ void __launch_bounds__(1024) argmax_f32(
     const float* __restrict__ x,  // [n][cols]

@@ -1,5 +1,7 @@
 package dev.tandem.backend;
 
+import dev.tandem.sampling.SamplingParams;
+
 /**
  * The operations a decoder forward pass is written against. Implementations: the CPU backend (a
  * fast Vector API path, or the plain scalar reference) and the CUDA backend.
@@ -127,6 +129,14 @@ public interface Backend extends AutoCloseable {
    * rows of logits to the host.
    */
   void argmaxRows(Tensor t, int n, int[] dst);
+
+  /**
+   * A token for each of the first n rows of logits, as {@link dev.tandem.sampling.Sampler#sample}
+   * picks it with {@code params[i]} for ({@code sequences[i]}, {@code positions[i]}): greedy rows
+   * take the argmax; sampled rows apply temperature, top-k and top-p and draw with Philox. Waits for
+   * pending work. Only the token ids leave the device.
+   */
+  void sampleRows(Tensor logits, int n, SamplingParams[] params, long[] sequences, int[] positions, int[] dst);
 
   /**
    * Greedy drafting without a host round trip: for each sequence i of {@code rows}, the argmax of

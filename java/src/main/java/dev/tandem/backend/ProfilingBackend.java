@@ -1,5 +1,6 @@
 package dev.tandem.backend;
 
+import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -89,6 +90,10 @@ public final class ProfilingBackend implements Backend {
     time("copyRows", () -> inner.copyRows(src, srcRow, dst, dstRow, count));
   }
   @Override public void argmaxRows(Tensor t, int n, int[] dst) { time("argmax", () -> inner.argmaxRows(t, n, dst)); }
+  @Override public void sampleRows(Tensor logits, int n, SamplingParams[] params, long[] sequences, int[] positions,
+      int[] dst) {
+    time("sample", () -> inner.sampleRows(logits, n, params, sequences, positions, dst));
+  }
   @Override public void argmaxToDraftTable(Tensor logits, BatchRows rows, Tensor table, int column) {
     time("argmax", () -> inner.argmaxToDraftTable(logits, rows, table, column));
   }

@@ -4,7 +4,7 @@ import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LogitsMode;
-import dev.tandem.sampling.Sampler;
+import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -15,34 +15,37 @@ import java.util.List;
  */
 public final class Generator {
   private final Decoder decoder;
-  private final Sampler sampler;
-  private final float[] logits;  // [maxRows][vocab] on the host (sampling only)
-  private final int[] greedyTokens;  // [maxRows]
+  private final int[] greedyTokens;             // [maxRows]
+  private final SamplingParams[] rowParams;     // [maxRows]: each logits row's sampling parameters
+  private final long[] rowSequences;            // [maxRows]: each row's sequence id (the random counter)
 
   public Generator(Decoder decoder) {
     this.decoder = decoder;
-    int vocab = decoder.config().vocabSize();
-    this.sampler = new Sampler(vocab);
-    this.logits = new float[decoder.maxRows() * vocab];
     this.greedyTokens = new int[decoder.maxRows()];
+    this.rowParams = new SamplingParams[decoder.maxRows()];
+    this.rowSequences = new long[decoder.maxRows()];
   }
 
   /**
-   * Picks the tokens of the last pass's logits rows 0..count: greedy rows by the backend's argmax
-   * (no logits leave the device), sampled rows from logits copied to the host once.
+   * Picks the tokens of the last pass's logits rows 0..count on the backend: greedy batches by the
+   * argmax, others by {@link Decoder#sampleLogits} (each row with its request's parameters); only
+   * the ids leave the device.
    */
   private void pickTokens(List<GenerationRequest> requests, int[] requestOfRow, int count, int[] positionOfRow,
       int[] out) {
     boolean anySampled = false;
     for (int s = 0; s < count; s++) anySampled |= !requests.get(requestOfRow[s]).sampling().isGreedy();
-    decoder.argmaxLogits(greedyTokens);
-    if (anySampled) decoder.downloadLogits(logits);
-    int vocab = decoder.config().vocabSize();
+    if (!anySampled) {
+      decoder.argmaxLogits(greedyTokens);
+      System.arraycopy(greedyTokens, 0, out, 0, count);
+      return;
+    }
     for (int s = 0; s < count; s++) {
       GenerationRequest req = requests.get(requestOfRow[s]);
-      out[s] = req.sampling().isGreedy() ? greedyTokens[s]
-          : sampler.sample(logits, s * vocab, req.sampling(), req.sequenceId(), positionOfRow[s]);
+      rowParams[s] = req.sampling();
+      rowSequences[s] = req.sequenceId();
     }
+    decoder.sampleLogits(count, rowParams, rowSequences, positionOfRow, out);
   }
 
   public Decoder decoder() {

@@ -1,5 +1,6 @@
 package dev.tandem.model;
 
+import dev.tandem.sampling.SamplingParams;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
@@ -262,6 +263,17 @@ public final class Decoder implements AutoCloseable {
   public void greedyAccept(BatchRows rows, Tensor table, int[] out) {
     if (lastMode != LogitsMode.ALL) throw new IllegalStateException("verification reads every row (LogitsMode.ALL)");
     backend.greedyAccept(logits, rows, table, out);
+  }
+
+  /**
+   * Tokens of the last pass's logits rows 0..n, row i picked with {@code params[i]} for
+   * ({@code sequences[i]}, {@code positions[i]}) as {@link dev.tandem.sampling.Sampler#sample} does,
+   * on the backend (only the ids come back).
+   */
+  public void sampleLogits(int n, SamplingParams[] params, long[] sequences, int[] positions, int[] dst) {
+    if (lastMode == LogitsMode.NONE) throw new IllegalStateException("the last pass computed no logits");
+    if (n > logitRows) throw new IllegalArgumentException(n + " rows asked, the last pass has " + logitRows);
+    backend.sampleRows(logits, n, params, sequences, positions, dst);
   }
 
   /** Greedy tokens of the last pass: argmax of each logits row, into {@code dst[0..logitRows)}. */

@@ -5,6 +5,7 @@ import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
 import dev.tandem.sampling.Sampler;
+import dev.tandem.sampling.SamplingParams;
 
 /**
  * The CPU backend. {@link #fast(int)}: Vector API kernels on a pool of threads, the embedded
@@ -22,6 +23,7 @@ public final class CpuBackend implements Backend {
   private final boolean reference;
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
+  private Sampler sampler;               // sampleRows: scratch for one vocabulary size
 
   private CpuBackend(boolean reference, int threads) {
     this.reference = reference;
@@ -302,6 +304,14 @@ public final class CpuBackend implements Backend {
   public void argmaxRows(Tensor t, int n, int[] dst) {
     float[] data = CpuTensor.of(t).rowMajor();
     for (int i = 0; i < n; i++) dst[i] = Sampler.argmax(data, i * t.cols(), t.cols());
+  }
+
+  @Override
+  public void sampleRows(Tensor logits, int n, SamplingParams[] params, long[] sequences, int[] positions, int[] dst) {
+    float[] data = CpuTensor.of(logits).rowMajor();
+    int vocab = logits.cols();
+    if (sampler == null || sampler.vocabSize() != vocab) sampler = new Sampler(vocab);
+    for (int i = 0; i < n; i++) dst[i] = sampler.sample(data, i * vocab, params[i], sequences[i], positions[i]);
   }
 
   @Override

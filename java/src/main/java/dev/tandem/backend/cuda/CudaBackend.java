@@ -848,31 +848,16 @@ public final class CudaBackend implements Backend {
         (long) sequences * (2 + stride) * 4));
   }
 
-  /**
-   * Samples a token for each of the first n rows of logits on the device, as
-   * {@link dev.tandem.sampling.Sampler#sample} does for unfiltered sampling (temperature only).
-   *
-   * @param sequences the sequence id of each row; positions the position of each picked token
-   */
-  public void sampleRows(Tensor logits, int n, SamplingParams params, int[] sequences, int[] positions, int[] dst) {
-    if (params.isGreedy()) {
-      argmaxRows(logits, n, dst);
-      return;
-    }
-    if (params.topK() != 0 || params.topP() != 1f) {
-      throw new UnsupportedOperationException("GPU sampling does not filter (top-k / top-p) yet: sample on the host");
-    }
+  @Override
+  public void sampleRows(Tensor logits, int n, SamplingParams[] params, long[] sequences, int[] positions, int[] dst) {
     CudaTensor c = f32(logits);
     checkRows(c, n);
     if (n == 0) return;
     ids = scratch(ids, "token ids", (long) Math.max(n, 64) * 4);
-    sampleMeta = scratch(sampleMeta, "sampling rows", (long) Math.max(n, 64) * 8);
-    int[] meta = new int[2 * n];
-    System.arraycopy(sequences, 0, meta, 0, n);
-    System.arraycopy(positions, 0, meta, n, n);
-    copyToDevice(sampleMeta, 0, Pointer.to(meta), (long) meta.length * 4);
-    launch(Kernel.SAMPLE, Sample.geometry(n), Sample.args(c.address(), sampleMeta.address(), sampleMeta.address() + 4L * n,
-        ids.address(), n, c.cols(), 1f / params.temperature(), params.seed()));
+    sampleMeta = scratch(sampleMeta, "sampling rows", (long) Math.max(n, 64) * Sample.PARAMS * 4);
+    int[] table = Sample.rowParams(n, params, sequences, positions);
+    copyToDevice(sampleMeta, 0, Pointer.to(table), (long) table.length * 4);
+    launch(Kernel.SAMPLE, Sample.geometry(n), Sample.args(c.address(), sampleMeta.address(), ids.address(), n, c.cols()));
     collectIds(n, dst);
   }
 

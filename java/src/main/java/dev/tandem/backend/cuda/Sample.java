@@ -1,8 +1,17 @@
 package dev.tandem.backend.cuda;
 
-/** Launcher of {@code sample_f32} (kernels/sample.cu): temperature sampling with Philox, as Sampler. */
+import dev.tandem.sampling.SamplingParams;
+
+/**
+ * Launcher of {@code sample_f32} (kernels/sample.cu): a token per row of logits as
+ * {@link dev.tandem.sampling.Sampler#sample} picks it, each row with its own parameters (greedy,
+ * temperature, top-k, top-p, seed) and Philox counter.
+ */
 final class Sample {
   private Sample() {}
+
+  /** Ints per row of the parameter table. */
+  static final int PARAMS = 8;
 
   /** One block of 1024 threads per row. */
   static LaunchGeometry geometry(int n) {
@@ -10,13 +19,28 @@ final class Sample {
   }
 
   /**
-   * @param logits    [n][vocab] fp32
-   * @param sequences [n] ints, positions [n] ints: the Philox counter of each row
-   * @param out       [n] ints
+   * The parameter table, [n][8] ints: sequence (the Philox counter's word that {@code Philox.uniform}
+   * takes from the sequence id), position, 1 / temperature as float bits (0 for greedy), top-k (0:
+   * all), top-p as float bits, seed low and high words, unused.
    */
-  static KernelArgs args(long logits, long sequences, long positions, long out, int n, int vocab,
-      float inverseTemperature, long seed) {
-    return new KernelArgs().ptr(logits).ptr(sequences).ptr(positions).ptr(out).i32(n).i32(vocab)
-        .f32(inverseTemperature).i32((int) seed).i32((int) (seed >>> 32));
+  static int[] rowParams(int n, SamplingParams[] params, long[] sequences, int[] positions) {
+    int[] table = new int[n * PARAMS];
+    for (int i = 0; i < n; i++) {
+      SamplingParams p = params[i];
+      int at = i * PARAMS;
+      table[at] = (int) sequences[i];
+      table[at + 1] = positions[i];
+      table[at + 2] = p.isGreedy() ? 0 : Float.floatToRawIntBits(1f / p.temperature());
+      table[at + 3] = p.isGreedy() ? 0 : p.topK();
+      table[at + 4] = Float.floatToRawIntBits(p.isGreedy() ? 1f : p.topP());
+      table[at + 5] = (int) p.seed();
+      table[at + 6] = (int) (p.seed() >>> 32);
+    }
+    return table;
+  }
+
+  /** logits: [n][vocab] fp32; rowParams: [n][8] ints ({@link #rowParams}); out: [n] ints. */
+  static KernelArgs args(long logits, long rowParams, long out, int n, int vocab) {
+    return new KernelArgs().ptr(logits).ptr(rowParams).ptr(out).i32(n).i32(vocab);
   }
 }

@@ -546,35 +546,68 @@ class CudaKernelsTest {
     }
   }
 
+  /**
+   * Each row with its own parameters (greedy, temperature, top-k, top-p): the GPU draws the CPU
+   * Sampler's token, except where u lies within 1e-6 of a boundary of the CPU's running sum or the
+   * top-p cut lies within 1e-6 of the target mass (both reported).
+   */
   @Test
   void samplingDrawsWhatTheCpuSamplerDraws() {
-    int n = 17;
-    for (int vocab : new int[] {7, 33, 4097}) {
-      for (float temperature : new float[] {0.3f, 1f, 1.7f}) {
-        float[] logits = Close.random(random, n * vocab, 4.0);
-        Tensor t = input("logits", logits, n, vocab);
-        SamplingParams params = new SamplingParams(temperature, 0, 1f, random.nextLong());
-        int[] sequences = random.ints(n, 0, 1000).toArray(), positions = random.ints(n, 0, 100000).toArray();
-        int[] got = new int[n];
-        gpu.sampleRows(t, n, params, sequences, positions, got);
-        Sampler sampler = new Sampler(vocab);
-        List<String> nearBoundary = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-          int expected = sampler.sample(logits, i * vocab, params, sequences[i], positions[i]);
-          if (got[i] != expected) {
-            float[] p = new float[vocab];
-            sampler.distribution(logits, i * vocab, params, p);
-            double cumulative = 0;
-            for (int j = 0; j <= Math.min(expected, got[i]); j++) cumulative += p[j];
-            double u = Philox.uniform(params.seed(), sequences[i], positions[i], Philox.STREAM_SAMPLE);
-            assertThat(Math.abs(cumulative - u)).as("row %d: GPU drew %d, CPU %d, away from a boundary", i, got[i],
-                expected).isLessThan(1e-6);
-            nearBoundary.add("row " + i);
-          }
-        }
-        if (!nearBoundary.isEmpty()) System.out.println("sampling: u within 1e-6 of a boundary at " + nearBoundary);
-        gpu.release(t);
+    SamplingParams[] settings = {new SamplingParams(0.3f, 0, 1f, 11), new SamplingParams(1f, 0, 1f, 12),
+        new SamplingParams(1.7f, 0, 1f, 13), new SamplingParams(1f, 5, 1f, 14), new SamplingParams(0.8f, 0, 0.9f, 15),
+        new SamplingParams(1.2f, 50, 0.7f, 16), new SamplingParams(1f, 1, 1f, 17), new SamplingParams(2f, 3, 0.5f, 18),
+        SamplingParams.greedy()};
+    int n = 45;
+    List<String> nearBoundary = new ArrayList<>();
+    int filteredRows = 0;
+    for (int vocab : new int[] {7, 33, 4097, 128256}) {
+      float[] logits = Close.random(random, n * vocab, 4.0);
+      for (int i = 0; i < n; i += 9) logits[i * vocab + random.nextInt(vocab)] = logits[i * vocab];  // plant ties
+      Tensor t = input("logits", logits, n, vocab);
+      SamplingParams[] params = new SamplingParams[n];
+      long[] sequences = new long[n];
+      int[] positions = random.ints(n, 0, 100000).toArray();
+      for (int i = 0; i < n; i++) {
+        SamplingParams base = settings[i % settings.length];
+        params[i] = base.isGreedy() ? base : new SamplingParams(base.temperature(), base.topK(), base.topP(),
+            random.nextLong());
+        sequences[i] = random.nextInt(1000);
       }
+      int[] got = new int[n];
+      gpu.sampleRows(t, n, params, sequences, positions, got);
+      Sampler sampler = new Sampler(vocab);
+      for (int i = 0; i < n; i++) {
+        SamplingParams p = params[i];
+        if (!p.isGreedy() && (p.topK() > 0 || p.topP() < 1f)) filteredRows++;
+        int expected = sampler.sample(logits, i * vocab, p, sequences[i], positions[i]);
+        if (got[i] == expected) continue;
+        String where = "vocab " + vocab + ", row " + i + " (" + p + "): GPU drew " + got[i] + ", CPU " + expected;
+        assertThat(p.isGreedy()).as(where).isFalse();
+        if (p.topP() < 1f && topPCutIsAmbiguous(sampler, logits, i * vocab, p, vocab)) {
+          nearBoundary.add(where + " (top-p cut)");
+          continue;
+        }
+        float[] dist = new float[vocab];
+        sampler.distribution(logits, i * vocab, p, dist);
+        double cumulative = 0;
+        for (int j = 0; j <= Math.min(expected, got[i]); j++) cumulative += dist[j];
+        double u = Philox.uniform(p.seed(), sequences[i], positions[i], Philox.STREAM_SAMPLE);
+        assertThat(Math.abs(cumulative - u)).as(where + ", away from a boundary").isLessThan(1e-6);
+        nearBoundary.add(where + " (u)");
+      }
+      gpu.release(t);
     }
+    assertThat(filteredRows).isGreaterThanOrEqualTo(80);
+    if (!nearBoundary.isEmpty()) System.out.println("sampling: near a boundary: " + nearBoundary);
+  }
+
+  /** Whether moving top-p by a relative 1e-6 changes the kept set (the cut lies on the target mass). */
+  private static boolean topPCutIsAmbiguous(Sampler sampler, float[] logits, int offset, SamplingParams p, int vocab) {
+    float[] lower = new float[vocab], upper = new float[vocab];
+    sampler.distribution(logits, offset, new SamplingParams(p.temperature(), p.topK(), p.topP() * (1 - 1e-6f), 1), lower);
+    sampler.distribution(logits, offset, new SamplingParams(p.temperature(), p.topK(),
+        Math.min(1f, p.topP() * (1 + 1e-6f)), 1), upper);
+    for (int i = 0; i < vocab; i++) if ((lower[i] > 0) != (upper[i] > 0)) return true;
+    return false;
   }
 }

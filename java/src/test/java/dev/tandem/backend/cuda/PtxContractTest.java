@@ -45,7 +45,7 @@ class PtxContractTest {
     m.put(Kernel.ARGMAX_DRAFTS, Argmax.draftArgs(1, 2, 3, 4, 5, 6, 7));
     m.put(Kernel.TOKENS_FROM_DRAFTS, DraftRounds.tokensArgs(1, 2, 3, 4, 5, 6));
     m.put(Kernel.GREEDY_ACCEPT, DraftRounds.acceptArgs(1, 2, 3, 4, 5, 6, 7));
-    m.put(Kernel.SAMPLE, Sample.args(1, 2, 3, 4, 5, 6, 0.5f, 7L));
+    m.put(Kernel.SAMPLE, Sample.args(1, 2, 3, 4, 5));
     for (Kernel k : List.of(Kernel.MATMUL_N1, Kernel.MATMUL_N2, Kernel.MATMUL_N4, Kernel.MATMUL_N8)) {
       m.put(k, Matmul.smallArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1e-5f, Matmul.NORM));
     }
