@@ -281,18 +281,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
       catchUp(seqs, totals);
       Decoder d = drafter.decoder();
       for (int step = 0; step < maxK; step++) {
-        drafterRows.clear();
-        List<Sequence> stepping = new ArrayList<>();
-        for (Sequence s : seqs) {
-          if (!s.drafting) continue;
-          if (step == 0) {
-            int seen = drafter.cache().length(s.slot);
-            drafterRows.addSequence(s.slot, s.committed, seen, s.n - seen, seen);
-          } else {  // the previous step's draft, from the draft table
-            drafterRows.addSequenceWithDrafts(s.slot, s.committed, 0, 0, step - 1, 1, s.n - 1 + step);
-          }
-          stepping.add(s);
-        }
+        List<Sequence> stepping = draftRows(seqs, step, true);
         if (stepping.isEmpty()) break;
         d.forward(drafterRows, drafter.cache(), LogitsMode.LAST);
         d.argmaxLogitsToDraftTable(drafterRows, draftTable, step);
@@ -417,8 +406,13 @@ public final class SpeculativeGenerator implements AutoCloseable {
     }
   }
 
-  /** One drafter pass over every sequence still drafting; returns false when none was. */
-  private boolean draftStep(List<Sequence> seqs, int step, SpeedMetrics totals) {
+  /**
+   * Fills the drafter's rows for draft step {@code step} of every sequence still drafting and returns
+   * those sequences: at step 0 the committed tokens the drafter has not seen, later the previous
+   * step's draft, from the sequence's drafts on the host or, with {@code fromTable}, from the draft
+   * table on the backend.
+   */
+  private List<Sequence> draftRows(List<Sequence> seqs, int step, boolean fromTable) {
     drafterRows.clear();
     List<Sequence> stepping = new ArrayList<>();
     for (Sequence s : seqs) {
@@ -426,11 +420,19 @@ public final class SpeculativeGenerator implements AutoCloseable {
       if (step == 0) {
         int seen = drafter.cache().length(s.slot);
         drafterRows.addSequence(s.slot, s.committed, seen, s.n - seen, seen);
+      } else if (fromTable) {
+        drafterRows.addSequenceWithDrafts(s.slot, s.committed, 0, 0, step - 1, 1, s.n - 1 + step);
       } else {
         drafterRows.addSequence(s.slot, s.drafts, step - 1, 1, s.n - 1 + step);
       }
       stepping.add(s);
     }
+    return stepping;
+  }
+
+  /** One drafter pass over every sequence still drafting; returns false when none was. */
+  private boolean draftStep(List<Sequence> seqs, int step, SpeedMetrics totals) {
+    List<Sequence> stepping = draftRows(seqs, step, false);
     if (stepping.isEmpty()) return false;
     Decoder d = drafter.decoder();
     d.forward(drafterRows, drafter.cache(), LogitsMode.LAST);
