@@ -315,10 +315,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
       Sequence s = verified.get(i);
       System.arraycopy(acceptance, i * stride + 2, s.drafts, 0, s.k);
       verdicts[i] = new Acceptance(acceptance[i * stride], acceptance[i * stride + 1]);
-      kept[i] = verdicts[i].accepted() + 1;
-      primaryCache.setLength(s.slot, s.pendingPosition() + kept[i]);
-      s.metrics.primaryRuns++;
-      s.metrics.recordRound(s.k, verdicts[i].accepted());
+      kept[i] = settle(s, verdicts[i]);
     }
     totals.verifyNanos += System.nanoTime() - verifyStart;
     commit(verified, verdicts, kept, listener, totals);
@@ -366,13 +363,19 @@ public final class SpeculativeGenerator implements AutoCloseable {
             : rejection.verify(primaryLogits, first, s.drafts, s.q, s.k, s.request.sampling(), s.request.sequenceId(),
                 s.n);
       }
-      kept[i] = verdicts[i].accepted() + 1;
-      primaryCache.setLength(s.slot, s.pendingPosition() + kept[i]);
-      s.metrics.primaryRuns++;
-      s.metrics.recordRound(s.k, verdicts[i].accepted());
+      kept[i] = settle(s, verdicts[i]);
     }
     totals.verifyNanos += System.nanoTime() - verifyStart;
     commit(verified, verdicts, kept, listener, totals);
+  }
+
+  /** Cuts the primary's cache to the sequence's kept rows and records the round; returns the kept rows. */
+  private int settle(Sequence s, Acceptance verdict) {
+    int kept = verdict.accepted() + 1;
+    primaryCache.setLength(s.slot, s.pendingPosition() + kept);
+    s.metrics.primaryRuns++;
+    s.metrics.recordRound(s.k, verdict.accepted());
+    return kept;
   }
 
   /** The drafter follows the verification pass; the accepted drafts and the primary's token are emitted. */
