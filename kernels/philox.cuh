@@ -12,6 +12,7 @@
 #define PHILOX_STREAM_SAMPLE 0u
 #define PHILOX_STREAM_ACCEPT 1u
 #define PHILOX_STREAM_RESIDUAL 2u
+#define PHILOX_STREAM_DRAFT 3u     // RejectionSampler.STREAM_DRAFT: the drafter's draws
 
 // The four output words for key (k0, k1) and counter (c.x, c.y, c.z, c.w).
 __device__ __forceinline__ uint4 philox4x32_10(uint32_t k0, uint32_t k1, uint4 c) {

@@ -155,6 +155,32 @@ public interface Backend extends AutoCloseable {
    */
   void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out);
 
+  /**
+   * The sampling parameters and sequence ids (the random counter's sequence word) of the sequences in
+   * cache slots 0..n, for {@link #sampleToDraftTable} and {@link #rejectionAccept} (set once per
+   * batch of requests; may wait).
+   */
+  void setSlotSampling(SamplingParams[] params, long[] sequences, int n);
+
+  /**
+   * Sampled drafting without a host round trip: for each sequence i of {@code rows} (slot s), the
+   * filtered distribution of logits row i under the slot's parameters
+   * ({@link dev.tandem.sampling.Sampler#distribution}) goes to row {@code s * maxDrafts + column} of
+   * {@code q} ([slots * maxDrafts][vocab]) and the token drawn from it, with the uniform of stream
+   * {@code STREAM_DRAFT} at the position after the sequence's last row, to {@code table[s][column]}.
+   * Does not wait.
+   */
+  void sampleToDraftTable(Tensor logits, BatchRows rows, Tensor table, Tensor q, int column);
+
+  /**
+   * Sampled verification of a pass laid out as for {@link #greedyAccept}: for each sequence (slot s),
+   * {@link dev.tandem.sampling.RejectionSampler#verify} under the slot's parameters, with the drafts
+   * and their distributions from {@code table} and {@code q}, draft 0 at the position after the
+   * sequence's first row; {@code out} as for {@link #greedyAccept}. Waits for pending work (a sampled
+   * SPEED round's one synchronisation).
+   */
+  void rejectionAccept(Tensor logits, BatchRows rows, Tensor table, Tensor q, int[] out);
+
   /** Copies the first {@code n} rows of t to {@code dst} (row-major), waiting for pending work. */
   void download(Tensor t, int n, float[] dst);
 

@@ -100,6 +100,15 @@ public final class ProfilingBackend implements Backend {
   @Override public void greedyAccept(Tensor logits, BatchRows rows, Tensor table, int[] out) {
     time("greedy accept", () -> inner.greedyAccept(logits, rows, table, out));
   }
+  @Override public void setSlotSampling(SamplingParams[] params, long[] sequences, int n) {
+    inner.setSlotSampling(params, sequences, n);
+  }
+  @Override public void sampleToDraftTable(Tensor logits, BatchRows rows, Tensor table, Tensor q, int column) {
+    time("sample", () -> inner.sampleToDraftTable(logits, rows, table, q, column));
+  }
+  @Override public void rejectionAccept(Tensor logits, BatchRows rows, Tensor table, Tensor q, int[] out) {
+    time("rejection", () -> inner.rejectionAccept(logits, rows, table, q, out));
+  }
   @Override public void download(Tensor t, int n, float[] dst) { time("download", () -> inner.download(t, n, dst)); }
   @Override public void release(Tensor t) { inner.release(t); }
   @Override public void synchronize() { inner.synchronize(); }

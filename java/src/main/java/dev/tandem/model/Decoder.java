@@ -1,10 +1,10 @@
 package dev.tandem.model;
 
-import dev.tandem.sampling.SamplingParams;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
+import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -274,6 +274,18 @@ public final class Decoder implements AutoCloseable {
     if (lastMode == LogitsMode.NONE) throw new IllegalStateException("the last pass computed no logits");
     if (n > logitRows) throw new IllegalArgumentException(n + " rows asked, the last pass has " + logitRows);
     backend.sampleRows(logits, n, params, sequences, positions, dst);
+  }
+
+  /** Sampled drafting from the last pass ({@link LogitsMode#LAST}): see {@link Backend#sampleToDraftTable}. */
+  public void sampleLogitsToDraftTable(BatchRows rows, Tensor table, Tensor q, int column) {
+    if (lastMode != LogitsMode.LAST) throw new IllegalStateException("drafting reads the last row of each sequence (LogitsMode.LAST)");
+    backend.sampleToDraftTable(logits, rows, table, q, column);
+  }
+
+  /** Sampled verification of the last pass ({@link LogitsMode#ALL}): see {@link Backend#rejectionAccept}. Waits. */
+  public void rejectionAccept(BatchRows rows, Tensor table, Tensor q, int[] out) {
+    if (lastMode != LogitsMode.ALL) throw new IllegalStateException("verification reads every row (LogitsMode.ALL)");
+    backend.rejectionAccept(logits, rows, table, q, out);
   }
 
   /** Greedy tokens of the last pass: argmax of each logits row, into {@code dst[0..logitRows)}. */

@@ -18,6 +18,8 @@ public final class Philox {
   public static final int STREAM_SAMPLE = 0;
   public static final int STREAM_ACCEPT = 1;
   public static final int STREAM_RESIDUAL = 2;
+  /** SPEED: the drafter's draws. */
+  public static final int STREAM_DRAFT = 3;
 
   /** The four 32-bit outputs for key (k0, k1) and counter (c0..c3), written to out[0..3]. */
   public static void block(int k0, int k1, int c0, int c1, int c2, int c3, int[] out) {

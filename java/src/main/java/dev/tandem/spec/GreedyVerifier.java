@@ -1,5 +1,7 @@
 package dev.tandem.spec;
 
+import dev.tandem.sampling.Acceptance;
+
 /**
  * Greedy verification: the longest prefix of drafts equal to the primary's argmax at the same
  * position, then the primary's argmax after it. Emits exactly the primary's greedy continuation.

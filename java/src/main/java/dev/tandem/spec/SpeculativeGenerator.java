@@ -1,5 +1,6 @@
 package dev.tandem.spec;
 
+import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
@@ -8,7 +9,9 @@ import dev.tandem.engine.GenerationResult.FinishReason;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LogitsMode;
+import dev.tandem.sampling.Acceptance;
 import dev.tandem.sampling.Philox;
+import dev.tandem.sampling.RejectionSampler;
 import dev.tandem.sampling.Sampler;
 import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
@@ -34,11 +37,13 @@ import java.util.List;
  *       the pass stand ({@link Drafter#afterPrimaryPass}); d_0..d_{a-1}, x are emitted.
  * </ol>
  *
- * <p>Greedy rounds with a block length that does not read the drafter's logits (fixed gamma) keep
- * the drafts on the backend ({@link #deviceRound}): each draft step's argmax goes into a draft table
- * that the next step's rows and the verification pass read there, and the acceptance is computed
- * where the primary's logits are, so a round waits for the device once (on a GPU the host queues a
- * whole round ahead). The router and sampling read logits on the host every step ({@link #round}).
+ * <p>Rounds with a block length that does not read the drafter's logits (fixed gamma), for batches
+ * that are all greedy or all sampled, keep the drafts on the backend ({@link #deviceRound}): each
+ * draft step's token (the argmax, or a draw from the drafter's filtered distribution, which is kept
+ * in a q table) goes into a draft table that the next step's rows and the verification pass read
+ * there, and the acceptance (greedy, or rejection sampling) is computed where the primary's logits
+ * are, so a round waits for the device once (on a GPU the host queues a whole round ahead). The
+ * router and mixed batches read logits on the host every step ({@link #round}).
  */
 public final class SpeculativeGenerator implements AutoCloseable {
   private final Decoder primary;
@@ -61,6 +66,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
   // (comparisons).
   private boolean deviceRounds = !"host".equalsIgnoreCase(System.getenv("TANDEM_SPEED_ROUNDS"));
   private Tensor draftTable;               // [slots][maxDrafts] token ids as floats (device rounds)
+  private Tensor qTable;                   // [slots * maxDrafts][vocab] the drafter's distributions (sampled)
   private int[] acceptance;                // [slots][2 + maxDrafts] (device rounds)
 
   /** SPEED. */
@@ -170,18 +176,14 @@ public final class SpeculativeGenerator implements AutoCloseable {
       drafter.cache().setLength(r, 0);
     }
     for (Sequence s : seqs) prefill(s, listener, totals);
-    boolean onDevice = deviceRounds && !standalone && !policy.needsLogits()
-        && requests.stream().allMatch(r -> r.sampling().isGreedy())
+    boolean allGreedy = requests.stream().allMatch(r -> r.sampling().isGreedy());
+    boolean allSampled = requests.stream().noneMatch(r -> r.sampling().isGreedy());
+    boolean onDevice = deviceRounds && !standalone && !policy.needsLogits() && (allGreedy || allSampled)
         && drafter.decoder().backend() == primary.backend();
-    if (onDevice && draftTable == null) {
-      draftTable = primary.backend().allocate("SPEED draft table", slots, policy.maxDrafts());
-      acceptance = new int[slots * (2 + policy.maxDrafts())];
-      primaryRows.useDraftTable(draftTable);
-      drafterRows.useDraftTable(draftTable);
-    }
+    if (onDevice) prepareDeviceRounds(requests, allSampled);
     long start = System.nanoTime();
     while (seqs.stream().anyMatch(Sequence::active)) {
-      if (onDevice) deviceRound(seqs, context, listener, totals);
+      if (onDevice) deviceRound(seqs, context, listener, totals, allSampled);
       else round(seqs, context, listener, totals);
     }
     totals.decodeNanos += System.nanoTime() - start;
@@ -269,12 +271,35 @@ public final class SpeculativeGenerator implements AutoCloseable {
     return maxK;
   }
 
+  /** The draft table (and, for sampling, the q table and the per-slot parameters) on the backend. */
+  private void prepareDeviceRounds(List<GenerationRequest> requests, boolean sampled) {
+    Backend backend = primary.backend();
+    if (draftTable == null) {
+      draftTable = backend.allocate("SPEED draft table", slots, policy.maxDrafts());
+      acceptance = new int[slots * (2 + policy.maxDrafts())];
+      primaryRows.useDraftTable(draftTable);
+      drafterRows.useDraftTable(draftTable);
+    }
+    if (sampled) {
+      if (qTable == null) qTable = backend.allocate("SPEED draft distributions", slots * policy.maxDrafts(), vocab);
+      SamplingParams[] params = new SamplingParams[requests.size()];
+      long[] sequences = new long[requests.size()];
+      for (int r = 0; r < requests.size(); r++) {  // request r holds cache slot r
+        params[r] = requests.get(r).sampling();
+        sequences[r] = requests.get(r).sequenceId();
+      }
+      backend.setSlotSampling(params, sequences, requests.size());
+    }
+  }
+
   /**
-   * A greedy round with the drafts kept on the backend: the draft steps and the verification pass
-   * are queued without waiting, and {@link Decoder#greedyAccept} brings back, in one read, each
-   * sequence's accepted count, the primary's token and the drafts.
+   * A round with the drafts kept on the backend: the draft steps (argmax, or a draw from the
+   * drafter's filtered distribution, which stays on the backend too) and the verification pass are
+   * queued without waiting, and {@link Decoder#greedyAccept} or {@link Decoder#rejectionAccept}
+   * brings back, in one read, each sequence's accepted count, the primary's token and the drafts.
    */
-  private void deviceRound(List<Sequence> seqs, int context, TokenListener listener, SpeedMetrics totals) {
+  private void deviceRound(List<Sequence> seqs, int context, TokenListener listener, SpeedMetrics totals,
+      boolean sampled) {
     long draftStart = System.nanoTime();
     int maxK = planDrafts(seqs, context);
     if (maxK > 0) {
@@ -284,7 +309,8 @@ public final class SpeculativeGenerator implements AutoCloseable {
         List<Sequence> stepping = draftRows(seqs, step, true);
         if (stepping.isEmpty()) break;
         d.forward(drafterRows, drafter.cache(), LogitsMode.LAST);
-        d.argmaxLogitsToDraftTable(drafterRows, draftTable, step);
+        if (sampled) d.sampleLogitsToDraftTable(drafterRows, draftTable, qTable, step);
+        else d.argmaxLogitsToDraftTable(drafterRows, draftTable, step);
         totals.drafterRuns++;
         for (Sequence s : stepping) {
           s.metrics.drafterRuns++;
@@ -307,7 +333,8 @@ public final class SpeculativeGenerator implements AutoCloseable {
     }
     primary.forward(primaryRows, primaryCache, LogitsMode.ALL);
     totals.primaryRuns++;
-    primary.greedyAccept(primaryRows, draftTable, acceptance);  // the round's one wait
+    if (sampled) primary.rejectionAccept(primaryRows, draftTable, qTable, acceptance);  // the round's one wait
+    else primary.greedyAccept(primaryRows, draftTable, acceptance);
     int stride = 2 + policy.maxDrafts();
     int[] kept = new int[verified.size()];
     Acceptance[] verdicts = new Acceptance[verified.size()];
@@ -470,6 +497,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
   @Override
   public void close() {
     if (draftTable != null) primary.backend().release(draftTable);
+    if (qTable != null) primary.backend().release(qTable);
     primaryCache.close();
     primary.close();
     drafter.close();

@@ -15,9 +15,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Greedy fixed-gamma rounds with the drafts kept on the backend (the draft table, one wait per
- * round) give the same tokens and the same acceptance, round by round, as the host loop that reads
- * every draft back.
+ * Fixed-gamma rounds with the drafts kept on the backend (the draft table, one wait per round),
+ * greedy and sampled, give the same tokens and the same acceptance, round by round, as the host loop
+ * that reads every draft back.
  */
 class SpeedDeviceRoundsTest {
   static final int VOCAB = 53;
@@ -27,7 +27,17 @@ class SpeedDeviceRoundsTest {
   @AfterAll static void close() { backend.close(); }
 
   @Test
-  void deviceRoundsEqualHostRounds() {
+  void greedyDeviceRoundsEqualHostRounds() {
+    deviceRoundsEqualHostRounds(false);
+  }
+
+  /** Sampled rounds: drafts drawn into the draft table, rejection sampling where the logits are. */
+  @Test
+  void sampledDeviceRoundsEqualHostRounds() {
+    deviceRoundsEqualHostRounds(true);
+  }
+
+  private void deviceRoundsEqualHostRounds(boolean sampled) {
     for (long seed = 0; seed < 6; seed++) {
       ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), seed, 0.35);
       Object[] drafters = {ModelWeights.random(SpeedFixtures.drafterConfig(VOCAB), seed + 100, 0.35),
@@ -36,7 +46,9 @@ class SpeedDeviceRoundsTest {
       List<GenerationRequest> batch = new ArrayList<>();
       for (int r = 0; r < 4; r++) {  // ragged: prompts and lengths differ, one request stops after one token
         int[] prompt = random.ints(1 + random.nextInt(9), 0, VOCAB).toArray();
-        batch.add(new GenerationRequest(prompt, r == 3 ? 1 : 9 + random.nextInt(14), SamplingParams.greedy(), -1, r));
+        SamplingParams params = !sampled ? SamplingParams.greedy()
+            : new SamplingParams(0.7f + 0.2f * r, r == 1 ? 5 : 0, r == 2 ? 0.8f : 1f, seed * 31 + r);
+        batch.add(new GenerationRequest(prompt, r == 3 ? 1 : 9 + random.nextInt(14), params, -1, r));
       }
       for (int gamma : new int[] {1, 3, 5}) {
         for (int k = 0; k < drafters.length; k++) {

@@ -4,8 +4,12 @@ import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.Tensor;
+import dev.tandem.sampling.Acceptance;
+import dev.tandem.sampling.Philox;
+import dev.tandem.sampling.RejectionSampler;
 import dev.tandem.sampling.Sampler;
 import dev.tandem.sampling.SamplingParams;
+import java.util.Arrays;
 
 /**
  * The CPU backend. {@link #fast(int)}: Vector API kernels on a pool of threads, the embedded
@@ -24,6 +28,9 @@ public final class CpuBackend implements Backend {
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
   private Sampler sampler;               // sampleRows: scratch for one vocabulary size
+  private RejectionSampler rejection;    // rejectionAccept: scratch for one vocabulary size
+  private SamplingParams[] slotParams;   // setSlotSampling: per cache slot
+  private long[] slotSequences;
 
   private CpuBackend(boolean reference, int threads) {
     this.reference = reference;
@@ -320,6 +327,51 @@ public final class CpuBackend implements Backend {
     int vocab = logits.cols();
     for (int i = 0; i < rows.sequenceCount(); i++) {
       drafts[rows.sequenceSlot(i) * table.cols() + column] = Sampler.argmax(data, i * vocab, vocab);
+    }
+  }
+
+  @Override
+  public void setSlotSampling(SamplingParams[] params, long[] sequences, int n) {
+    slotParams = Arrays.copyOf(params, n);
+    slotSequences = Arrays.copyOf(sequences, n);
+  }
+
+  @Override
+  public void sampleToDraftTable(Tensor logits, BatchRows rows, Tensor table, Tensor q, int column) {
+    float[] data = CpuTensor.of(logits).rowMajor(), drafts = CpuTensor.of(table).rowMajor();
+    float[] distributions = CpuTensor.of(q).rowMajor();
+    int vocab = logits.cols(), stride = table.cols();
+    if (sampler == null || sampler.vocabSize() != vocab) sampler = new Sampler(vocab);
+    float[] p = new float[vocab];
+    for (int i = 0; i < rows.sequenceCount(); i++) {
+      int slot = rows.sequenceSlot(i), row = slot * stride + column;
+      int position = rows.position(rows.lastRow(i)) + 1;
+      sampler.distribution(data, i * vocab, slotParams[slot], p);
+      System.arraycopy(p, 0, distributions, row * vocab, vocab);
+      drafts[row] = Sampler.draw(p, Philox.uniform(slotParams[slot].seed(), slotSequences[slot], position,
+          Philox.STREAM_DRAFT));
+    }
+  }
+
+  @Override
+  public void rejectionAccept(Tensor logits, BatchRows rows, Tensor table, Tensor q, int[] out) {
+    float[] data = CpuTensor.of(logits).rowMajor(), drafts = CpuTensor.of(table).rowMajor();
+    float[] distributions = CpuTensor.of(q).rowMajor();
+    int vocab = logits.cols(), stride = table.cols();
+    if (rejection == null || rejection.vocabSize() != vocab) rejection = new RejectionSampler(vocab);
+    for (int i = 0; i < rows.sequenceCount(); i++) {
+      int slot = rows.sequenceSlot(i), k = rows.sequenceLength(i) - 1, base = slot * stride;
+      int[] d = new int[k];
+      float[][] qs = new float[k][];
+      for (int j = 0; j < k; j++) {
+        d[j] = (int) drafts[base + j];
+        qs[j] = Arrays.copyOfRange(distributions, (base + j) * vocab, (base + j + 1) * vocab);
+      }
+      Acceptance verdict = rejection.verify(data, rows.sequenceStart(i), d, qs, k, slotParams[slot],
+          slotSequences[slot], rows.position(rows.sequenceStart(i)) + 1);
+      out[i * (2 + stride)] = verdict.accepted();
+      out[i * (2 + stride) + 1] = verdict.next();
+      System.arraycopy(d, 0, out, i * (2 + stride) + 2, k);
     }
   }
 

@@ -93,7 +93,8 @@ public final class CudaBackend implements Backend {
   private KernelProfiler profilerStopped;
   private DeviceBuffer xBf16;        // activations in bf16 for cuBLAS
   private DeviceBuffer ids;          // [n] argmax / sampled ids
-  private DeviceBuffer acceptOut;    // [sequences][2 + maxDrafts] greedy acceptance of a SPEED round
+  private DeviceBuffer acceptOut;    // [sequences][2 + maxDrafts] acceptance of a SPEED round
+  private DeviceBuffer slotSampling; // [slots][8] sampling parameters per cache slot (sampled SPEED rounds)
   private DeviceBuffer sampleMeta;   // [2][n] sequences, positions of sampled rows
   private Thread owner;
   private boolean capturing;
@@ -830,6 +831,62 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void setSlotSampling(SamplingParams[] params, long[] sequences, int n) {
+    int[] table = Sample.rowParams(n, params, sequences, new int[n]);
+    slotSampling = scratch(slotSampling, "sampling parameters per slot", Math.max((long) table.length, Sample.PARAMS) * 4);
+    copyToDevice(slotSampling, 0, Pointer.to(table), (long) table.length * 4);
+  }
+
+  @Override
+  public void sampleToDraftTable(Tensor logits, BatchRows batch, Tensor table, Tensor q, int column) {
+    CudaTensor c = f32(logits), d = f32(table), qs = f32(q);
+    int n = batch.sequenceCount();
+    checkRows(c, n);
+    checkDraftTables(c, d, qs);
+    if (column < 0 || column >= d.cols()) throw new IllegalArgumentException("draft column " + column + " outside [0, " + d.cols() + ")");
+    if (n == 0) return;
+    useRows(batch);
+    launch(Kernel.SAMPLE_DRAFTS, Sample.geometry(n), Sample.draftArgs(c.address(), slotSampling.address(),
+        rows.positions(), rows.sequenceStarts(), rows.sequenceSlots(), d.address(), qs.address(), n, c.cols(), d.cols(),
+        column));
+  }
+
+  @Override
+  public void rejectionAccept(Tensor logits, BatchRows batch, Tensor table, Tensor q, int[] out) {
+    CudaTensor c = f32(logits), d = f32(table), qs = f32(q);
+    int sequences = batch.sequenceCount(), stride = d.cols();
+    checkRows(c, batch.rowCount());
+    checkDraftTables(c, d, qs);
+    if (out.length < sequences * (2 + stride)) {
+      throw new IllegalArgumentException("rejection: out holds " + out.length + " ints, needs " + sequences * (2 + stride));
+    }
+    if (sequences == 0) return;
+    useRows(batch);
+    acceptOut = scratch(acceptOut, "greedy acceptance", (long) sequences * (2 + stride) * 4);
+    launch(Kernel.REJECTION, Sample.geometry(sequences), Sample.rejectionArgs(c.address(), slotSampling.address(),
+        rows.positions(), rows.sequenceStarts(), rows.sequenceSlots(), d.address(), qs.address(), acceptOut.address(),
+        sequences, c.cols(), stride));
+    requireNotCapturing("reading the acceptance back");
+    synchronize();
+    Cu.check("cuMemcpyDtoH(rejection acceptance)", () -> JCudaDriver.cuMemcpyDtoH(Pointer.to(out), acceptOut.pointer(),
+        (long) sequences * (2 + stride) * 4));
+  }
+
+  private void checkDraftTables(CudaTensor logits, CudaTensor table, CudaTensor q) {
+    if (slotSampling == null) throw new IllegalStateException("sampled drafting needs setSlotSampling first");
+    if (q.cols() != logits.cols() || q.rows() < table.rows() * table.cols()) {
+      throw new IllegalArgumentException("the q table must be [" + table.rows() * table.cols() + "][" + logits.cols()
+          + "], got [" + q.rows() + "][" + q.cols() + "]");
+    }
+  }
+
+  /** The per-row sampling parameters into their device buffer, on the stream (see {@link Sample#rowParams}). */
+  private void uploadSampleParams(int[] table) {
+    sampleMeta = scratch(sampleMeta, "sampling rows", Math.max((long) table.length, 64L * Sample.PARAMS) * 4);
+    copyToDevice(sampleMeta, 0, Pointer.to(table), (long) table.length * 4);
+  }
+
+  @Override
   public void greedyAccept(Tensor logits, BatchRows batch, Tensor table, int[] out) {
     CudaTensor d = f32(table);
     int n = batch.rowCount(), sequences = batch.sequenceCount(), stride = d.cols();
@@ -854,9 +911,7 @@ public final class CudaBackend implements Backend {
     checkRows(c, n);
     if (n == 0) return;
     ids = scratch(ids, "token ids", (long) Math.max(n, 64) * 4);
-    sampleMeta = scratch(sampleMeta, "sampling rows", (long) Math.max(n, 64) * Sample.PARAMS * 4);
-    int[] table = Sample.rowParams(n, params, sequences, positions);
-    copyToDevice(sampleMeta, 0, Pointer.to(table), (long) table.length * 4);
+    uploadSampleParams(Sample.rowParams(n, params, sequences, positions));
     launch(Kernel.SAMPLE, Sample.geometry(n), Sample.args(c.address(), sampleMeta.address(), ids.address(), n, c.cols()));
     collectIds(n, dst);
   }
@@ -989,6 +1044,7 @@ public final class CudaBackend implements Backend {
         () -> { if (xBf16 != null) xBf16.close(); },
         () -> { if (ids != null) ids.close(); },
         () -> { if (acceptOut != null) acceptOut.close(); },
+        () -> { if (slotSampling != null) slotSampling.close(); },
         () -> { if (sampleMeta != null) sampleMeta.close(); },
         rows::close,
         () -> { if (cublas != null) cublas.close(); },

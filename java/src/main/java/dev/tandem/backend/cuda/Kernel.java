@@ -23,6 +23,8 @@ enum Kernel {
   TOKENS_FROM_DRAFTS("speed", "tokens_from_drafts_i32"),
   GREEDY_ACCEPT("speed", "greedy_accept_i32"),
   SAMPLE("sample", "sample_f32"),
+  SAMPLE_DRAFTS("sample", "sample_f32_drafts"),
+  REJECTION("sample", "rejection_f32"),
   MATMUL_N1("matmul", "matmul_bf16_n1"),
   MATMUL_N2("matmul", "matmul_bf16_n2"),
   MATMUL_N4("matmul", "matmul_bf16_n4"),

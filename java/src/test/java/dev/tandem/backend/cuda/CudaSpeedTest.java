@@ -80,4 +80,41 @@ class CudaSpeedTest {
         totals.draftTokens, totals.acceptedTokens, totals.meanAcceptedLength());
     assertThat(totals.acceptedTokens).isPositive().isLessThan(totals.draftTokens);
   }
+
+  /**
+   * Sampled SPEED with the drafts and their distributions kept on the GPU (sample_f32_drafts,
+   * rejection_f32; one wait a round) draws the same tokens as the host loop, which samples and runs
+   * the rejection test on the CPU from the same GPU logits: both follow Sampler and RejectionSampler,
+   * with sums in another order, so they could differ only where a uniform lies within about 1e-12
+   * of a boundary.
+   */
+  @Test
+  void sampledSpeedRoundsOnTheGpuDrawWhatTheHostLoopDraws() {
+    SpeedMetrics totals = new SpeedMetrics();
+    for (long seed = 0; seed < 3; seed++) {
+      ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), seed, 0.35);
+      SplittableRandom random = new SplittableRandom(seed);
+      List<GenerationRequest> batch = new ArrayList<>();
+      for (int r = 0; r < 4; r++) {
+        SamplingParams params = new SamplingParams(0.6f + 0.3f * r, r == 1 ? 7 : 0, r == 2 ? 0.85f : 1f, seed * 17 + r);
+        batch.add(new GenerationRequest(random.ints(2 + r, 0, VOCAB).toArray(), 24, params, -1, r));
+      }
+      Object[] drafters = {SpeedFixtures.perturbed(primary, seed + 1, 0.03), SpeedFixtures.tandemCopy(primary, seed + 2, 0.03)};
+      for (Object drafter : drafters) {
+        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
+          speed.useDeviceRounds(true);
+          List<SpeedResult> device = speed.generate(batch, TokenListener.NONE, totals);
+          speed.useDeviceRounds(false);
+          List<SpeedResult> host = speed.generate(batch, TokenListener.NONE);
+          for (int r = 0; r < batch.size(); r++) {
+            assertThat(device.get(r).tokens()).as("seed " + seed + ", " + speed.drafter().kind() + ", request " + r)
+                .containsExactly(host.get(r).tokens());
+          }
+        }
+      }
+    }
+    System.out.printf("GPU sampled SPEED: %d rounds, %d drafts, %d accepted%n", totals.rounds, totals.draftTokens,
+        totals.acceptedTokens);
+    assertThat(totals.acceptedTokens).isPositive().isLessThan(totals.draftTokens);
+  }
 }

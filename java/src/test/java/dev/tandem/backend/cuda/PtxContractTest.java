@@ -46,6 +46,8 @@ class PtxContractTest {
     m.put(Kernel.TOKENS_FROM_DRAFTS, DraftRounds.tokensArgs(1, 2, 3, 4, 5, 6));
     m.put(Kernel.GREEDY_ACCEPT, DraftRounds.acceptArgs(1, 2, 3, 4, 5, 6, 7));
     m.put(Kernel.SAMPLE, Sample.args(1, 2, 3, 4, 5));
+    m.put(Kernel.SAMPLE_DRAFTS, Sample.draftArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    m.put(Kernel.REJECTION, Sample.rejectionArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
     for (Kernel k : List.of(Kernel.MATMUL_N1, Kernel.MATMUL_N2, Kernel.MATMUL_N4, Kernel.MATMUL_N8)) {
       m.put(k, Matmul.smallArgs(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1e-5f, Matmul.NORM));
     }

@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.sampling;
 
 /**
  * The verifier's verdict on one sequence's block: the first {@code accepted} drafts stand, and

@@ -1,8 +1,5 @@
-package dev.tandem.spec;
+package dev.tandem.sampling;
 
-import dev.tandem.sampling.Philox;
-import dev.tandem.sampling.Sampler;
-import dev.tandem.sampling.SamplingParams;
 
 /**
  * Speculative sampling (Leviathan et al. 2023; Chen et al. 2023): draft d_i drawn from the drafter's
@@ -18,11 +15,15 @@ import dev.tandem.sampling.SamplingParams;
  */
 public final class RejectionSampler {
   /** The drafter's draws. */
-  public static final int STREAM_DRAFT = 3;
+  public static final int STREAM_DRAFT = Philox.STREAM_DRAFT;
 
   private final Sampler sampler;
   private final float[] p;         // [vocab]: the primary's distribution at one row
   private final float[] residual;  // [vocab]
+
+  public int vocabSize() {
+    return sampler.vocabSize();
+  }
 
   public RejectionSampler(int vocabSize) {
     this.sampler = new Sampler(vocabSize);
