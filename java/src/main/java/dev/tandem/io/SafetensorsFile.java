@@ -26,13 +26,16 @@ public final class SafetensorsFile implements AutoCloseable {
 
   private final Path path;
   private final Arena arena;
+  private final boolean unmappedByGc;      // an automatic arena: close() leaves it to the collector
   private final MemorySegment dataSection; // [dataSize] bytes after the header
   private final SafetensorsHeader header;
   private final Map<String, TensorInfo> byName;
 
-  private SafetensorsFile(Path path, Arena arena, MemorySegment dataSection, SafetensorsHeader header) {
+  private SafetensorsFile(Path path, Arena arena, boolean unmappedByGc, MemorySegment dataSection,
+      SafetensorsHeader header) {
     this.path = path;
     this.arena = arena;
+    this.unmappedByGc = unmappedByGc;
     this.dataSection = dataSection;
     this.header = header;
     this.byName = new LinkedHashMap<>();
@@ -47,16 +50,24 @@ public final class SafetensorsFile implements AutoCloseable {
    * @throws IOException if the file cannot be read
    */
   public static SafetensorsFile open(Path path) throws IOException {
-    Arena arena = Arena.ofShared();
+    return open(path, false);
+  }
+
+  /**
+   * As {@link #open(Path)}; with {@code unmappedByGc} the mapping lives until the file object is
+   * unreachable (an automatic arena; {@link #close} then does nothing), for weights read on demand.
+   */
+  public static SafetensorsFile open(Path path, boolean unmappedByGc) throws IOException {
+    Arena arena = unmappedByGc ? Arena.ofAuto() : Arena.ofShared();
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
       MemorySegment whole = channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
       SafetensorsHeader header = SafetensorsHeader.parse(path, whole);
-      return new SafetensorsFile(path, arena, whole.asSlice(header.dataStart()), header);
+      return new SafetensorsFile(path, arena, unmappedByGc, whole.asSlice(header.dataStart()), header);
     } catch (NoSuchFileException e) {
-      arena.close();
+      if (!unmappedByGc) arena.close();
       throw new SafetensorsException(path, "cannot open " + path + ": no such file", e);
     } catch (Throwable e) {
-      arena.close();
+      if (!unmappedByGc) arena.close();
       throw e;
     }
   }
@@ -122,13 +133,22 @@ public final class SafetensorsFile implements AutoCloseable {
    * @throws SafetensorsException as {@link #readFloats(String)}, or if the shape differs
    */
   public float[] readFloats(String name, long... expectedShape) throws SafetensorsException {
+    checkFloats(name, expectedShape);
+    return readFloats(name);
+  }
+
+  /**
+   * Checks, without reading it, that a tensor exists, has the expected shape and converts to a
+   * {@code float[]}: what {@link #readFloats(String, long...)} would reject.
+   */
+  public void checkFloats(String name, long... expectedShape) throws SafetensorsException {
     TensorInfo tensor = info(name);
     long[] shape = tensor.shape();
     if (!Arrays.equals(shape, expectedShape)) {
       throw new SafetensorsException(path, "tensor " + name + " in " + path + " has shape " + Shapes.format(shape)
           + ", expected " + Shapes.format(expectedShape));
     }
-    return readFloats(name);
+    floatCount(tensor);
   }
 
   /**
@@ -151,7 +171,7 @@ public final class SafetensorsFile implements AutoCloseable {
   /** Unmaps the file. Calling it again does nothing. */
   @Override
   public void close() {
-    if (arena.scope().isAlive()) arena.close();
+    if (!unmappedByGc && arena.scope().isAlive()) arena.close();
   }
 
   @Override

@@ -44,9 +44,14 @@ public final class SafetensorsShards implements AutoCloseable {
    *     shard lacks a tensor the index places in it (the message names the file)
    */
   public static SafetensorsShards open(Path dir) throws IOException {
+    return open(dir, false);
+  }
+
+  /** As {@link #open(Path)}; {@code unmappedByGc} as in {@link SafetensorsFile#open(Path, boolean)}. */
+  public static SafetensorsShards open(Path dir, boolean unmappedByGc) throws IOException {
     Path single = dir.resolve(SINGLE_FILE);
     if (Files.isRegularFile(single)) {
-      SafetensorsFile file = SafetensorsFile.open(single);
+      SafetensorsFile file = SafetensorsFile.open(single, unmappedByGc);
       Map<String, SafetensorsFile> byName = new LinkedHashMap<>();
       for (TensorInfo t : file.tensors()) byName.put(t.name(), file);
       return new SafetensorsShards(List.of(file), byName);
@@ -82,7 +87,7 @@ public final class SafetensorsShards implements AutoCloseable {
           if (!Files.isRegularFile(shardPath)) {
             throw new IOException(index + " names shard " + shardName + ", which is missing from " + dir);
           }
-          shard = SafetensorsFile.open(shardPath);
+          shard = SafetensorsFile.open(shardPath, unmappedByGc);
           opened.add(shard);
           shardByFile.put(shardName, shard);
         }
@@ -134,6 +139,11 @@ public final class SafetensorsShards implements AutoCloseable {
   /** A tensor's elements as floats, after checking its shape. */
   public float[] readFloats(String name, long... expectedShape) throws SafetensorsException {
     return fileOf(name).readFloats(name, expectedShape);
+  }
+
+  /** Checks a tensor's presence, shape and dtype without reading it. */
+  public void checkFloats(String name, long... expectedShape) throws SafetensorsException {
+    fileOf(name).checkFloats(name, expectedShape);
   }
 
   @Override

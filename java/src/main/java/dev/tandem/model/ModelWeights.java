@@ -14,7 +14,9 @@ import java.util.stream.IntStream;
 /**
  * A Llama-style model's weights on the host, as fp32 arrays under their Hugging Face names, with
  * the config they belong to. Loaded from or saved to a model directory ({@code config.json} +
- * {@code model.safetensors}), or generated at random for tests and benchmarks.
+ * {@code model.safetensors}), or generated at random for tests and benchmarks. A loaded model's
+ * tensors are read from the memory-mapped files on demand ({@link MappedTensors}: each
+ * {@link #get} returns a fresh array), so building a decoder holds one fp32 tensor at a time.
  */
 public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
   public static final String CONFIG_FILE = "config.json";
@@ -106,13 +108,10 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
     Path configFile = dir.resolve(CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no " + CONFIG_FILE);
     LlamaConfig config = LlamaConfig.read(configFile);
-    Map<String, float[]> tensors = new LinkedHashMap<>();
-    try (SafetensorsShards files = SafetensorsShards.open(dir)) {
-      for (Map.Entry<String, long[]> e : expectedShapes(config).entrySet()) {
-        tensors.put(e.getKey(), files.readFloats(e.getKey(), e.getValue()));
-      }
-    }
-    return new ModelWeights(config, tensors);
+    Map<String, long[]> shapes = expectedShapes(config);
+    SafetensorsShards files = SafetensorsShards.open(dir, true);  // unmapped when the weights are unreachable
+    for (Map.Entry<String, long[]> e : shapes.entrySet()) files.checkFloats(e.getKey(), e.getValue());
+    return new ModelWeights(config, new MappedTensors(files, shapes));
   }
 
   /** The config.json {@code torch_dtype} of a storage dtype (F32, BF16 or F16). */

@@ -30,6 +30,27 @@ class ModelWeightsTest {
     }
   }
 
+  /**
+   * A loaded model reads its tensors from the mapped file on demand: every get is a fresh array (a
+   * caller that changes it changes nothing else), the map is unmodifiable, and every tensor is still
+   * checked at load time (the tests below).
+   */
+  @Test
+  void loadedTensorsAreReadOnDemandAsFreshArrays() throws IOException {
+    ModelWeights w = ModelWeights.random(CONFIG, 4);
+    w.save(dir, DType.BF16);
+    ModelWeights loaded = ModelWeights.load(dir);
+    float[] first = loaded.get(TensorNames.gate(0));
+    float[] second = loaded.get(TensorNames.gate(0));
+    assertThat(second).isNotSameAs(first).containsExactly(first);
+    first[0] = 1234f;
+    assertThat(loaded.get(TensorNames.gate(0))[0]).isEqualTo(second[0]);
+    assertThat(loaded.tensors()).hasSize(ModelWeights.expectedShapes(CONFIG).size())
+        .containsOnlyKeys(ModelWeights.expectedShapes(CONFIG).keySet());
+    assertThatThrownBy(() -> loaded.tensors().put("x", new float[1])).isInstanceOf(UnsupportedOperationException.class);
+    assertThat(loaded.tensors().get("not.a.tensor")).isNull();
+  }
+
   @Test
   void bf16SaveRecordsTheDtype() throws IOException {
     ModelWeights.random(CONFIG, 3).save(dir, DType.BF16);
