@@ -1,4 +1,4 @@
-// Token choice on the device, following dev.tandem.sampling.Sampler and dev.tandem.spec.RejectionSampler
+// Token choice on the device, following dev.tandem.sampling.Sampler and dev.tandem.sampling.RejectionSampler
 // (the pieces in sampling.cuh):
 //   greedy (invTemperature 0): the argmax, lowest id on ties;
 //   otherwise z = logits * invTemperature; e_i = (float) exp(z_i - max z) (in double, as Math.exp);

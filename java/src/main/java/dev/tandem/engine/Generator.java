@@ -15,13 +15,11 @@ import java.util.List;
  */
 public final class Generator {
   private final Decoder decoder;
-  private final int[] greedyTokens;             // [maxRows]
   private final SamplingParams[] rowParams;     // [maxRows]: each logits row's sampling parameters
   private final long[] rowSequences;            // [maxRows]: each row's sequence id (the random counter)
 
   public Generator(Decoder decoder) {
     this.decoder = decoder;
-    this.greedyTokens = new int[decoder.maxRows()];
     this.rowParams = new SamplingParams[decoder.maxRows()];
     this.rowSequences = new long[decoder.maxRows()];
   }
@@ -36,8 +34,7 @@ public final class Generator {
     boolean anySampled = false;
     for (int s = 0; s < count; s++) anySampled |= !requests.get(requestOfRow[s]).sampling().isGreedy();
     if (!anySampled) {
-      decoder.argmaxLogits(greedyTokens);
-      System.arraycopy(greedyTokens, 0, out, 0, count);
+      decoder.argmaxLogits(out);  // the last pass has exactly count logits rows
       return;
     }
     for (int s = 0; s < count; s++) {

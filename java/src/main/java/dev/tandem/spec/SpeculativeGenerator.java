@@ -59,6 +59,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
   private final float[] drafterLogits;     // [drafter maxRows][vocab], host copy (sampling / router only)
   private final int[] primaryArgmax;       // [primary maxRows]
   private final int[] drafterArgmax;       // [drafter maxRows]
+  private final int[] block;               // [maxDrafts + 1]: a verification block (host loop)
   private final Sampler sampler;
   private final RejectionSampler rejection;
   private final boolean standalone;
@@ -117,6 +118,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
     this.drafterLogits = new float[drafter.decoder().maxRows() * vocab];
     this.primaryArgmax = new int[primary.maxRows()];
     this.drafterArgmax = new int[drafter.decoder().maxRows()];
+    this.block = new int[policy.maxDrafts() + 1];
     this.sampler = new Sampler(vocab);
     this.rejection = new RejectionSampler(vocab);
   }
@@ -324,13 +326,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
     totals.draftNanos += System.nanoTime() - draftStart;
 
     long verifyStart = System.nanoTime();
-    primaryRows.clear();
-    List<Sequence> verified = new ArrayList<>();
-    for (Sequence s : seqs) {
-      if (!s.active()) continue;
-      primaryRows.addSequenceWithDrafts(s.slot, s.committed, s.n - 1, 1, 0, s.k, s.pendingPosition());
-      verified.add(s);
-    }
+    List<Sequence> verified = verificationRows(seqs, true);
     primary.forward(primaryRows, primaryCache, LogitsMode.ALL);
     totals.primaryRuns++;
     if (sampled) primary.rejectionAccept(primaryRows, draftTable, qTable, acceptance);  // the round's one wait
@@ -360,16 +356,7 @@ public final class SpeculativeGenerator implements AutoCloseable {
     totals.draftNanos += System.nanoTime() - draftStart;
 
     long verifyStart = System.nanoTime();
-    primaryRows.clear();
-    List<Sequence> verified = new ArrayList<>();
-    for (Sequence s : seqs) {
-      if (!s.active()) continue;
-      int[] block = new int[s.k + 1];
-      block[0] = s.committed[s.n - 1];
-      System.arraycopy(s.drafts, 0, block, 1, s.k);
-      primaryRows.addSequence(s.slot, block, 0, s.k + 1, s.pendingPosition());
-      verified.add(s);
-    }
+    List<Sequence> verified = verificationRows(seqs, false);
     primary.forward(primaryRows, primaryCache, LogitsMode.ALL);
     totals.primaryRuns++;
     boolean anySampled = verified.stream().anyMatch(s -> !s.request.sampling().isGreedy());
@@ -394,6 +381,28 @@ public final class SpeculativeGenerator implements AutoCloseable {
     }
     totals.verifyNanos += System.nanoTime() - verifyStart;
     commit(verified, verdicts, kept, listener, totals);
+  }
+
+  /**
+   * Fills the primary's rows for the verification pass of every active sequence and returns those
+   * sequences: the pending token, then the round's drafts, from the sequence's drafts on the host or,
+   * with {@code fromTable}, from the draft table on the backend.
+   */
+  private List<Sequence> verificationRows(List<Sequence> seqs, boolean fromTable) {
+    primaryRows.clear();
+    List<Sequence> verified = new ArrayList<>();
+    for (Sequence s : seqs) {
+      if (!s.active()) continue;
+      if (fromTable) {
+        primaryRows.addSequenceWithDrafts(s.slot, s.committed, s.n - 1, 1, 0, s.k, s.pendingPosition());
+      } else {
+        block[0] = s.committed[s.n - 1];
+        System.arraycopy(s.drafts, 0, block, 1, s.k);
+        primaryRows.addSequence(s.slot, block, 0, s.k + 1, s.pendingPosition());
+      }
+      verified.add(s);
+    }
+    return verified;
   }
 
   /** Cuts the primary's cache to the sequence's kept rows and records the round; returns the kept rows. */

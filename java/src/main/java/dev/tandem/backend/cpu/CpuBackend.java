@@ -29,6 +29,7 @@ public final class CpuBackend implements Backend {
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
   private Sampler sampler;               // sampleRows: scratch for one vocabulary size
   private RejectionSampler rejection;    // rejectionAccept: scratch for one vocabulary size
+  private float[] distribution;           // sampleToDraftTable: one row's distribution, [vocab]
   private SamplingParams[] slotParams;   // setSlotSampling: per cache slot
   private long[] slotSequences;
 
@@ -342,7 +343,8 @@ public final class CpuBackend implements Backend {
     float[] distributions = CpuTensor.of(q).rowMajor();
     int vocab = logits.cols(), stride = table.cols();
     if (sampler == null || sampler.vocabSize() != vocab) sampler = new Sampler(vocab);
-    float[] p = new float[vocab];
+    if (distribution == null || distribution.length != vocab) distribution = new float[vocab];
+    float[] p = distribution;
     for (int i = 0; i < rows.sequenceCount(); i++) {
       int slot = rows.sequenceSlot(i), row = slot * stride + column;
       int position = rows.position(rows.lastRow(i)) + 1;
