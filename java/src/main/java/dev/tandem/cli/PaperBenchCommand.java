@@ -165,34 +165,58 @@ public final class PaperBenchCommand implements Callable<Integer> {
   }
 
   /**
-   * One configuration measured {@code repeats} times, each repeat running the primary alone and then
-   * SPEED over the same prompts (batch 1, each prompt on its own), so every speedup is a ratio taken
-   * side by side; the report gives the medians. Metrics and identity come from the first repeat (the
-   * tokens are deterministic).
+   * One SPEED configuration measured in {@link #measure}: its decode rate and the primary alone's in each
+   * repeat (side by side), the work counts of the first repeat (the tokens are deterministic) and whether
+   * every output equalled the primary's.
    */
-  private record Measured(double tokensPerSecond, double speedup, SpeedMetrics metrics, boolean identical) {}
+  private record Measured(double[] rates, double[] primaryRates, SpeedMetrics metrics, boolean identical) {
+    double tokensPerSecond() { return SpeedComparison.median(rates); }
 
-  private Measured measure(Backend backend, SpeedSetup primary, SpeculativeGenerator speed,
-      List<GenerationRequest> prompts, List<int[]> reference, int context) {
-    double[] rates = new double[repeats], speedups = new double[repeats];
-    SpeedMetrics first = null;
-    boolean identical = true;
-    SpeedComparison.speed(speed, List.of(prompts.getFirst()));  // warm-up
-    for (int r = 0; r < repeats; r++) {
-      double primaryRate =
-          SpeedComparison.primaryAloneEach(backend, primary.primary.weights(), context, prompts).tokensPerSecond();
-      SpeedComparison.Run run = SpeedComparison.speedEach(speed, prompts);
-      for (int p = 0; p < prompts.size(); p++) identical &= Arrays.equals(run.tokens().get(p), reference.get(p));
-      if (first == null) first = run.metrics();
-      rates[r] = run.tokensPerSecond();
-      speedups[r] = rates[r] / primaryRate;
-    }
-    return new Measured(SpeedComparison.median(rates), SpeedComparison.median(speedups), first, identical);
+    double speedup() { return medianRatio(rates, primaryRates); }
+
+    /** The median over the repeats of this configuration's rate over {@code other}'s (same repeats). */
+    double against(Measured other) { return medianRatio(rates, other.rates); }
   }
 
-  private String row(String name, String gamma, Measured m) {
-    return String.format("| %s | %s | %.1f | %.2fx | %.2f | %d | %d | %s |%n", name, gamma, m.tokensPerSecond(),
-        m.speedup(), m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
+  private static double medianRatio(double[] a, double[] b) {
+    double[] ratios = new double[a.length];
+    for (int r = 0; r < a.length; r++) ratios[r] = a[r] / b[r];
+    return SpeedComparison.median(ratios);
+  }
+
+  /**
+   * Configurations measured side by side, {@code repeats} times: each repeat runs the primary alone and then
+   * every configuration over the same prompts (batch 1, each prompt on its own), so every speedup, and every
+   * ratio between two configurations, is taken within one repeat (this machine's speed drifts between
+   * repeats, not within one); the report gives medians.
+   */
+  private List<Measured> measure(Backend backend, SpeedSetup primary, List<SpeculativeGenerator> configs,
+      List<GenerationRequest> prompts, List<int[]> reference, int context) {
+    int n = configs.size();
+    double[][] rates = new double[n][repeats];
+    double[] primaryRates = new double[repeats];
+    SpeedMetrics[] first = new SpeedMetrics[n];
+    boolean[] identical = new boolean[n];
+    Arrays.fill(identical, true);
+    for (SpeculativeGenerator speed : configs) SpeedComparison.speed(speed, List.of(prompts.getFirst()));  // warm-up
+    for (int r = 0; r < repeats; r++) {
+      primaryRates[r] =
+          SpeedComparison.primaryAloneEach(backend, primary.primary.weights(), context, prompts).tokensPerSecond();
+      for (int c = 0; c < n; c++) {
+        SpeedComparison.Run run = SpeedComparison.speedEach(configs.get(c), prompts);
+        for (int p = 0; p < prompts.size(); p++) identical[c] &= Arrays.equals(run.tokens().get(p), reference.get(p));
+        if (first[c] == null) first[c] = run.metrics();
+        rates[c][r] = run.tokensPerSecond();
+      }
+    }
+    List<Measured> measured = new ArrayList<>();
+    for (int c = 0; c < n; c++) measured.add(new Measured(rates[c], primaryRates, first[c], identical[c]));
+    return measured;
+  }
+
+  private String row(String name, String gamma, Measured m, String versus) {
+    return String.format("| %s | %s | %.1f | %.2fx | %s | %.2f | %d | %d | %s |%n", name, gamma, m.tokensPerSecond(),
+        m.speedup(), versus, m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
         m.identical() ? "yes" : "NO");
   }
 
@@ -205,55 +229,76 @@ public final class PaperBenchCommand implements Callable<Integer> {
     List<int[]> reference = primaryRun.tokens();
     double primaryRate = primaryRun.tokensPerSecond();
     System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
-    String header = "| %s | gamma | tokens/s | speedup | mean accepted length | primary runs | %s runs | identical |\n"
-        + "|---|---|---|---|---|---|---|---|\n";
+    String header = "| %s | gamma | tokens/s | speedup | %s | mean accepted length | primary runs | %s runs | identical |\n"
+        + "|---|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
         .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
-        .append(" new tokens each; decode tokens/s (prefill excluded). Each row is the median of ").append(repeats)
-        .append(" repeats; a repeat runs the primary alone and then SPEED over the same prompts, and the speedup is"
-            + " their ratio (the primary alone ran at ").append(String.format("%.1f", primaryRate))
-        .append(" tokens/s in the first measurement).\n\n").append(String.format(header, "drafter", "drafter"));
-    double bestSpeedup = 0;
+        .append(" new tokens each; decode tokens/s (prefill excluded). Each gamma is measured ").append(repeats)
+        .append(" times; a repeat runs the primary alone, then SPEED with the distilled drafter, then SPEED with"
+            + " Tandem-Distil, over the same prompts. Speedups and the Tandem-Distil / distilled ratio are medians of"
+            + " the per-repeat ratios (the primary alone ran at ").append(String.format("%.1f", primaryRate))
+        .append(" tokens/s in the first measurement).\n\n")
+        .append(String.format(header, "drafter", "vs distilled drafter", "drafter"));
+    List<String> distilledRows = new ArrayList<>(), tandemRows = new ArrayList<>();
+    double bestTandem = 0, bestDistilled = 0;
+    int bestGamma = gammas[0];
     String bestRow = "";
-    for (int i : new int[] {1, 3}) {  // distilled drafter, Tandem-Distil
-      for (int gamma : gammas) {
-        try (SpeculativeGenerator speed = setups[i].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
-            false)) {
-          Measured m = measure(backend, setups[0], speed, prompts, reference, context);
-          report.append(row(SMALL_NAMES[i], String.valueOf(gamma), m));
-          if (i == 3 && m.speedup() > bestSpeedup) {
-            bestSpeedup = m.speedup();
-            bestRow = row("fixed gamma", String.valueOf(gamma), m);
-          }
-          System.err.printf("table 2: %s gamma %d done%n", SMALL_NAMES[i], gamma);
+    for (int gamma : gammas) {
+      try (SpeculativeGenerator distilled = setups[1].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
+              false);
+          SpeculativeGenerator tandem = setups[3].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
+              false)) {
+        List<Measured> m = measure(backend, setups[0], List.of(distilled, tandem), prompts, reference, context);
+        Measured d = m.get(0), t = m.get(1);
+        distilledRows.add(row(SMALL_NAMES[1], String.valueOf(gamma), d, "-"));
+        tandemRows.add(row(SMALL_NAMES[3], String.valueOf(gamma), t, String.format("%.2fx", t.against(d))));
+        bestDistilled = Math.max(bestDistilled, d.speedup());
+        if (t.speedup() > bestTandem) {
+          bestTandem = t.speedup();
+          bestGamma = gamma;
+          bestRow = row("fixed gamma", String.valueOf(gamma), t, "1.00x");
         }
+        System.err.printf("table 2: gamma %d done (distilled %.2fx, Tandem-Distil %.2fx)%n", gamma, d.speedup(),
+            t.speedup());
       }
     }
+    distilledRows.forEach(report::append);
+    tandemRows.forEach(report::append);
+    report.append(String.format("%nBest against best: Tandem-Distil %.2fx, the distilled drafter %.2fx (%.2fx).%n",
+        bestTandem, bestDistilled, bestTandem / bestDistilled));
+
     report.append("\n## Tables 4 and 5: the router against the best fixed gamma\n\nTandem-Distil secondary, same"
-        + " prompts and repeats; the router stops drafting when its predicted disagreement (total-variation distance"
-        + " to the primary) exceeds the threshold (the paper's rule); gamma_max ").append(gammaMax).append(". The first"
-        + " router row uses the threshold stored with the router. The survival rule (ours) stops when the product of"
-        + " (1 - predicted disagreement) over the round's drafts falls below its threshold.\n\n")
-        .append(String.format(header, "policy", "secondary"));
+        + " prompts; each router setting is measured ").append(repeats).append(" times, a repeat running the primary"
+        + " alone, then Tandem-Distil at the best fixed gamma of Table 2 (").append(bestGamma).append("), then with the"
+        + " router, so the router's ratio to the fixed gamma is taken side by side (median of the per-repeat ratios)."
+        + " The paper's rule stops drafting when the predicted disagreement (total-variation distance to the primary)"
+        + " exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the threshold"
+        + " stored with the router. The survival rule (ours) stops when the product of (1 - predicted disagreement)"
+        + " over the round's drafts falls below its threshold.\n\n")
+        .append(String.format(header, "policy", "vs fixed gamma " + bestGamma, "secondary"));
     report.append(bestRow);
     float stored = (float) RouterWeights.load(dir.resolve("router")).config().threshold();
-    List<Float> thresholds = new ArrayList<>(List.of(stored));
-    for (float t : routerThresholds) if (!thresholds.contains(t)) thresholds.add(t);
-    for (float threshold : thresholds) {
-      BlockLengthPolicy routerPolicy = setups[3].policy(null, dir.resolve("router"), gammaMax, threshold);
-      try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
-        Measured m = measure(backend, setups[0], speed, prompts, reference, context);
-        report.append(row(String.format("router, threshold %.2f", threshold), "<= " + gammaMax, m));
-        System.err.printf("tables 4/5: router threshold %.2f done%n", threshold);
-      }
+    record Setting(String name, float threshold, RouterPolicy.Rule rule) {}
+    List<Setting> settings = new ArrayList<>();
+    settings.add(new Setting(String.format("router, stored threshold %.3f", stored), stored, RouterPolicy.Rule.TOKEN));
+    for (float t : routerThresholds) {
+      if (t != stored) settings.add(new Setting(String.format("router, threshold %.2f", t), t, RouterPolicy.Rule.TOKEN));
     }
-    for (float threshold : survivalThresholds) {
-      BlockLengthPolicy routerPolicy = setups[3].policy(null, dir.resolve("router"), gammaMax, threshold,
-          RouterPolicy.Rule.SURVIVAL);
-      try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
-        Measured m = measure(backend, setups[0], speed, prompts, reference, context);
-        report.append(row(String.format("router, survival rule, threshold %.2f", threshold), "<= " + gammaMax, m));
-        System.err.printf("tables 4/5: router survival threshold %.2f done%n", threshold);
+    for (float t : survivalThresholds) {
+      settings.add(new Setting(String.format("router, survival rule, threshold %.2f", t), t, RouterPolicy.Rule.SURVIVAL));
+    }
+    try (SpeculativeGenerator fixed = setups[3].generator(backend, BlockLengthPolicy.fixed(bestGamma), context, 1, 64,
+        false)) {
+      for (Setting setting : settings) {
+        BlockLengthPolicy routerPolicy =
+            setups[3].policy(null, dir.resolve("router"), gammaMax, setting.threshold(), setting.rule());
+        try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
+          List<Measured> m = measure(backend, setups[0], List.of(fixed, speed), prompts, reference, context);
+          Measured router = m.get(1);
+          report.append(row(setting.name(), "<= " + gammaMax, router,
+              String.format("%.2fx", router.against(m.get(0)))));
+          System.err.printf("tables 4/5: %s done (%.2fx the fixed gamma)%n", setting.name(), router.against(m.get(0)));
+        }
       }
     }
   }
