@@ -307,6 +307,12 @@ public final class VectorOps {
    * Attention of one query head over {@code length} cached positions; reference
    * {@link ScalarOps#attention} (which does all heads of a row).
    *
+   * <p>Each score is {@link #dot} of the query and one key (one vector chain, lanes summed in order,
+   * then the scalar tail) times the scale; each output vector is one chain of fused multiply-adds over
+   * the positions in order. Four keys' dot products, and up to four output vectors, run side by side
+   * (independent chains, so the FMA latency overlaps); each chain is exactly the one it would be
+   * alone, so a row's result does not depend on how many rows or keys there are around it.
+   *
    * @param q       query head at qBase, [headDim]
    * @param keys    the slot's keys, [length][kvDim], this head's key/value head at kvBase + t * kvDim
    * @param out     [headDim] at outBase
@@ -314,30 +320,71 @@ public final class VectorOps {
    */
   public static void attendHead(float[] q, int qBase, float[] keys, float[] values, int kvBase, int kvDim,
       int length, int headDim, float scale, float[] out, int outBase, float[] scores) {
+    scores(q, qBase, keys, kvBase, kvDim, length, headDim, scale, scores);
     float max = Float.NEGATIVE_INFINITY;
-    for (int t = 0; t < length; t++) {
-      float s = dot(q, qBase, keys, kvBase + t * kvDim, headDim) * scale;
-      scores[t] = s;
-      max = Math.max(max, s);
-    }
+    for (int t = 0; t < length; t++) max = Math.max(max, scores[t]);
     float sum = 0f;
     for (int t = 0; t < length; t++) {
       float e = (float) Math.exp(scores[t] - max);
       scores[t] = e;
       sum += e;
     }
-    float inverseSum = 1f / sum;
+    weightedValues(scores, values, kvBase, kvDim, length, headDim, 1f / sum, out, outBase);
+  }
+
+  /** scores[t] = dot(q, key t) * scale for t in [0, length), four keys at a time. */
+  private static void scores(float[] q, int qBase, float[] keys, int kvBase, int kvDim, int length, int headDim,
+      float scale, float[] scores) {
     int dVec = SPECIES.loopBound(headDim);
-    for (int j = 0; j < dVec; j += LANES) {
+    int t = 0;
+    for (; t + 4 <= length; t += 4) {
+      int k0 = kvBase + t * kvDim, k1 = k0 + kvDim, k2 = k1 + kvDim, k3 = k2 + kvDim;
+      FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
+      for (int j = 0; j < dVec; j += LANES) {
+        FloatVector x = FloatVector.fromArray(SPECIES, q, qBase + j);
+        a0 = x.fma(FloatVector.fromArray(SPECIES, keys, k0 + j), a0);
+        a1 = x.fma(FloatVector.fromArray(SPECIES, keys, k1 + j), a1);
+        a2 = x.fma(FloatVector.fromArray(SPECIES, keys, k2 + j), a2);
+        a3 = x.fma(FloatVector.fromArray(SPECIES, keys, k3 + j), a3);
+      }
+      scores[t] = finish(a0, q, qBase, keys, k0, dVec, headDim) * scale;
+      scores[t + 1] = finish(a1, q, qBase, keys, k1, dVec, headDim) * scale;
+      scores[t + 2] = finish(a2, q, qBase, keys, k2, dVec, headDim) * scale;
+      scores[t + 3] = finish(a3, q, qBase, keys, k3, dVec, headDim) * scale;
+    }
+    for (; t < length; t++) scores[t] = dot(q, qBase, keys, kvBase + t * kvDim, headDim) * scale;
+  }
+
+  /** out[j] = inverseSum * sum over t of weights[t] * value t [j], four output vectors at a time. */
+  private static void weightedValues(float[] weights, float[] values, int kvBase, int kvDim, int length,
+      int headDim, float inverseSum, float[] out, int outBase) {
+    int dVec = SPECIES.loopBound(headDim);
+    int j = 0;
+    for (; j + 4 * LANES <= dVec; j += 4 * LANES) {
+      FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0;
+      for (int t = 0; t < length; t++) {
+        FloatVector w = FloatVector.broadcast(SPECIES, weights[t]);
+        int base = kvBase + t * kvDim + j;
+        a0 = FloatVector.fromArray(SPECIES, values, base).fma(w, a0);
+        a1 = FloatVector.fromArray(SPECIES, values, base + LANES).fma(w, a1);
+        a2 = FloatVector.fromArray(SPECIES, values, base + 2 * LANES).fma(w, a2);
+        a3 = FloatVector.fromArray(SPECIES, values, base + 3 * LANES).fma(w, a3);
+      }
+      a0.mul(inverseSum).intoArray(out, outBase + j);
+      a1.mul(inverseSum).intoArray(out, outBase + j + LANES);
+      a2.mul(inverseSum).intoArray(out, outBase + j + 2 * LANES);
+      a3.mul(inverseSum).intoArray(out, outBase + j + 3 * LANES);
+    }
+    for (; j < dVec; j += LANES) {
       FloatVector acc = FloatVector.zero(SPECIES);
       for (int t = 0; t < length; t++) {
-        acc = FloatVector.fromArray(SPECIES, values, kvBase + t * kvDim + j).fma(FloatVector.broadcast(SPECIES, scores[t]), acc);
+        acc = FloatVector.fromArray(SPECIES, values, kvBase + t * kvDim + j).fma(FloatVector.broadcast(SPECIES, weights[t]), acc);
       }
       acc.mul(inverseSum).intoArray(out, outBase + j);
     }
-    for (int j = dVec; j < headDim; j++) {
+    for (; j < headDim; j++) {
       float acc = 0f;
-      for (int t = 0; t < length; t++) acc = Math.fma(values[kvBase + t * kvDim + j], scores[t], acc);
+      for (int t = 0; t < length; t++) acc = Math.fma(values[kvBase + t * kvDim + j], weights[t], acc);
       out[outBase + j] = acc * inverseSum;
     }
   }

@@ -6,6 +6,7 @@ import static dev.tandem.testing.Close.assertWithin;
 import static dev.tandem.testing.Close.random;
 
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -126,7 +127,8 @@ class VectorOpsTest {
   }
 
   @ParameterizedTest(name = "heads={0} kvHeads={1} headDim={2} length={3}")
-  @CsvSource({"1,1,8,1", "2,1,6,7", "4,2,64,33", "8,2,16,97", "3,3,10,5", "5,5,64,4097", "4,1,33,17"})
+  @CsvSource({"1,1,8,1", "2,1,6,7", "4,2,64,33", "8,2,16,97", "3,3,10,5", "5,5,64,4097", "4,1,33,17", "2,1,40,6",
+      "1,1,128,3"})
   void attentionMatchesReference(int heads, int kvHeads, int headDim, int length) {
     SplittableRandom random = new SplittableRandom(heads + kvHeads * 10L + headDim * 100L + length);
     int kvDim = kvHeads * headDim;
@@ -146,6 +148,53 @@ class VectorOpsTest {
     // about 2 length u each.
     double scoreError = (headDim + 1) * U * headDim / Math.sqrt(headDim);
     assertClose("attention", expected, actual, expected.length, 2 * scoreError + (4 * length + 16) * U, 0);
+  }
+
+  /**
+   * attendHead runs four keys' dot products and four output vectors side by side; each must still be
+   * the chain it is alone: bitwise equal to one key and one output vector at a time.
+   */
+  @ParameterizedTest(name = "headDim={0} length={1}")
+  @CsvSource({"8,1", "64,3", "64,4", "64,33", "40,6", "33,9", "128,17", "6,5"})
+  void attentionIsBitwiseTheOneChainAtATimeForm(int headDim, int length) {
+    SplittableRandom random = new SplittableRandom(headDim * 1000L + length);
+    int kvDim = 2 * headDim, kvBase = headDim;  // the second of two key/value heads
+    float[] q = random(random, headDim, 1), keys = random(random, length * kvDim, 1);
+    float[] values = random(random, length * kvDim, 1);
+    float scale = (float) (1 / Math.sqrt(headDim));
+    float[] expected = new float[headDim], actual = new float[headDim];
+    oneChainAtATime(q, keys, values, kvBase, kvDim, length, headDim, scale, expected);
+    VectorOps.attendHead(q, 0, keys, values, kvBase, kvDim, length, headDim, scale, actual, 0, new float[length]);
+    assertBitwise("attention", expected, actual, headDim);
+  }
+
+  private static void oneChainAtATime(float[] q, float[] keys, float[] values, int kvBase, int kvDim, int length,
+      int headDim, float scale, float[] out) {
+    float[] scores = new float[length];
+    float max = Float.NEGATIVE_INFINITY;
+    for (int t = 0; t < length; t++) {
+      scores[t] = VectorOps.dot(q, 0, keys, kvBase + t * kvDim, headDim) * scale;
+      max = Math.max(max, scores[t]);
+    }
+    float sum = 0f;
+    for (int t = 0; t < length; t++) {
+      scores[t] = (float) Math.exp(scores[t] - max);
+      sum += scores[t];
+    }
+    int lanes = VectorOps.LANES, dVec = VectorOps.SPECIES.loopBound(headDim);
+    for (int j = 0; j < dVec; j += lanes) {
+      FloatVector acc = FloatVector.zero(VectorOps.SPECIES);
+      for (int t = 0; t < length; t++) {
+        acc = FloatVector.fromArray(VectorOps.SPECIES, values, kvBase + t * kvDim + j)
+            .fma(FloatVector.broadcast(VectorOps.SPECIES, scores[t]), acc);
+      }
+      acc.mul(1f / sum).intoArray(out, j);
+    }
+    for (int j = dVec; j < headDim; j++) {
+      float acc = 0f;
+      for (int t = 0; t < length; t++) acc = Math.fma(values[kvBase + t * kvDim + j], scores[t], acc);
+      out[j] = acc * (1f / sum);
+    }
   }
 
   @ParameterizedTest(name = "n={0}")
