@@ -99,13 +99,12 @@ public final class VectorOps {
     int panelSize = k * LANES;
     int p = p0;
     for (; p + 1 < p1; p += 2) {  // pairs of panels: 4 rows at a time share each pair of weight vectors
-      if (n == 1) {
-        tileOneRowTwoPanels(x, k, packed, p * panelSize, m, out, p);
-      } else {
-        for (int r = 0; r < n; r += 4) {
-          int rows = Math.min(4, n - r);
-          if (rows == 4) tileFourRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
-          else tileRowsTwoPanels(x, r, rows, k, packed, p * panelSize, m, out, p);
+      for (int r = 0; r < n; r += 4) {
+        switch (Math.min(4, n - r)) {
+          case 4 -> tileFourRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
+          case 3 -> tileThreeRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
+          case 2 -> tileTwoRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
+          default -> tileOneRowTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
         }
       }
     }
@@ -118,17 +117,18 @@ public final class VectorOps {
     }
   }
 
-  /** The decode tile: one row, two panels. */
-  private static void tileOneRowTwoPanels(float[] x, int k, float[] w, int wBase, int m, float[] out, int panel) {
-    int next = wBase + k * LANES;
+  /** The decode tile: one row (r), two panels. */
+  private static void tileOneRowTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
+      int panel) {
+    int next = wBase + k * LANES, x0 = r * k;
     FloatVector a = FloatVector.zero(SPECIES), b = a;
     for (int j = 0; j < k; j++) {
-      FloatVector s = FloatVector.broadcast(SPECIES, x[j]);
+      FloatVector s = FloatVector.broadcast(SPECIES, x[x0 + j]);
       a = s.fma(FloatVector.fromArray(SPECIES, w, wBase + j * LANES), a);
       b = s.fma(FloatVector.fromArray(SPECIES, w, next + j * LANES), b);
     }
-    store(a, out, 0, m, panel * LANES);
-    store(b, out, 0, m, (panel + 1) * LANES);
+    store(a, out, r, m, panel * LANES);
+    store(b, out, r, m, (panel + 1) * LANES);
   }
 
   /** Eight rows [r, r + 8) of one panel: one weight load feeds eight accumulators. */
@@ -185,9 +185,10 @@ public final class VectorOps {
   }
 
   /**
-   * Four rows [r, r + 4) of two adjacent panels, the block-mode tile: the general
-   * {@link #tileRowsTwoPanels} with the row count known, so the loop has no per-row branches (7 to
-   * 10 % faster at 8 rows, single thread, in one-process A/B runs). Same arithmetic, same order.
+   * Four rows [r, r + 4) of two adjacent panels, the block-mode tile. Each row count (1 to 4) has its
+   * own tile, so no loop has per-row branches: a general tile with them was 7 to 10 % slower at 8
+   * rows (single thread, one-process A/B runs), and the JIT recompiled it whenever a row count it had
+   * not yet seen came along (a tandem refresh covers 1 to 8 rows). Same arithmetic, same order.
    */
   private static void tileFourRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
       int panel) {
@@ -221,49 +222,55 @@ public final class VectorOps {
     store(b3, out, r + 3, m, column + LANES);
   }
 
-  /** Rows [r, r + rows), rows <= 4, of two adjacent panels (panel and panel + 1). */
-  private static void tileRowsTwoPanels(float[] x, int r, int rows, int k, float[] w, int wBase, int m, float[] out,
+  /** Two rows [r, r + 2) of two adjacent panels (a block of 4q + 2 rows ends with it). */
+  private static void tileTwoRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
       int panel) {
     int next = wBase + k * LANES;
-    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    int x0 = r * k;
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, b0 = a0, b1 = a0;
+    int x0 = r * k, x1 = x0 + k;
     for (int j = 0; j < k; j++) {
       FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
       FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
-      FloatVector s = FloatVector.broadcast(SPECIES, x[x0 + j]);
-      a0 = s.fma(v, a0);
-      b0 = s.fma(u, b0);
-      if (rows > 1) {
-        s = FloatVector.broadcast(SPECIES, x[x0 + k + j]);
-        a1 = s.fma(v, a1);
-        b1 = s.fma(u, b1);
-      }
-      if (rows > 2) {
-        s = FloatVector.broadcast(SPECIES, x[x0 + 2 * k + j]);
-        a2 = s.fma(v, a2);
-        b2 = s.fma(u, b2);
-      }
-      if (rows > 3) {
-        s = FloatVector.broadcast(SPECIES, x[x0 + 3 * k + j]);
-        a3 = s.fma(v, a3);
-        b3 = s.fma(u, b3);
-      }
+      FloatVector s0 = FloatVector.broadcast(SPECIES, x[x0 + j]);
+      FloatVector s1 = FloatVector.broadcast(SPECIES, x[x1 + j]);
+      a0 = s0.fma(v, a0);
+      b0 = s0.fma(u, b0);
+      a1 = s1.fma(v, a1);
+      b1 = s1.fma(u, b1);
     }
     int column = panel * LANES;
     store(a0, out, r, m, column);
     store(b0, out, r, m, column + LANES);
-    if (rows > 1) {
-      store(a1, out, r + 1, m, column);
-      store(b1, out, r + 1, m, column + LANES);
+    store(a1, out, r + 1, m, column);
+    store(b1, out, r + 1, m, column + LANES);
+  }
+
+  /** Three rows [r, r + 3) of two adjacent panels (a block of 4q + 3 rows ends with it). */
+  private static void tileThreeRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
+      int panel) {
+    int next = wBase + k * LANES;
+    FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
+    int x0 = r * k, x1 = x0 + k, x2 = x1 + k;
+    for (int j = 0; j < k; j++) {
+      FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
+      FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
+      FloatVector s0 = FloatVector.broadcast(SPECIES, x[x0 + j]);
+      FloatVector s1 = FloatVector.broadcast(SPECIES, x[x1 + j]);
+      FloatVector s2 = FloatVector.broadcast(SPECIES, x[x2 + j]);
+      a0 = s0.fma(v, a0);
+      b0 = s0.fma(u, b0);
+      a1 = s1.fma(v, a1);
+      b1 = s1.fma(u, b1);
+      a2 = s2.fma(v, a2);
+      b2 = s2.fma(u, b2);
     }
-    if (rows > 2) {
-      store(a2, out, r + 2, m, column);
-      store(b2, out, r + 2, m, column + LANES);
-    }
-    if (rows > 3) {
-      store(a3, out, r + 3, m, column);
-      store(b3, out, r + 3, m, column + LANES);
-    }
+    int column = panel * LANES;
+    store(a0, out, r, m, column);
+    store(b0, out, r, m, column + LANES);
+    store(a1, out, r + 1, m, column);
+    store(b1, out, r + 1, m, column + LANES);
+    store(a2, out, r + 2, m, column);
+    store(b2, out, r + 2, m, column + LANES);
   }
 
   /** Writes the LANES outputs of one accumulator to out[row][column..], dropping padded columns. */
