@@ -1,5 +1,9 @@
 package dev.tandem.tandem;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * The router's input at one draft step, from the secondary's logits there and its input embedding
  * table: {@code [entropy, p_1 .. p_K, E[t_1] .. E[t_K]]} where p = softmax(logits), t_1..t_K the K most
@@ -7,6 +11,8 @@ package dev.tandem.tandem;
  * {@code model.embed_tokens.weight} [V][D]. Training and inference compute it with this one method.
  */
 public final class RouterFeatures {
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
+
   private RouterFeatures() {}
 
   /**
@@ -17,16 +23,28 @@ public final class RouterFeatures {
    */
   public static void compute(float[] logits, int at, int vocab, int k, float[] embeddings, int d, float[] out,
       int outAt, int[] topIds) {
-    float max = Float.NEGATIVE_INFINITY;
-    for (int v = 0; v < vocab; v++) max = Math.max(max, logits[at + v]);
-    double sum = 0;
-    for (int v = 0; v < vocab; v++) sum += Math.exp(logits[at + v] - max);
-    double logSum = Math.log(sum);
-    double entropy = 0;
-    for (int v = 0; v < vocab; v++) {
-      double logP = logits[at + v] - max - logSum;
-      entropy -= Math.exp(logP) * logP;
+    // Softmax statistics in one exponential per entry: with e_v = exp(l_v - max), S = sum e_v and
+    // T = sum e_v (l_v - max), the entropy is log S - T / S. Lanes of the preferred width, the tail scalar.
+    int vectorEnd = at + SPECIES.loopBound(vocab);
+    FloatVector maxLanes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
+    for (int v = at; v < vectorEnd; v += SPECIES.length()) maxLanes = maxLanes.max(FloatVector.fromArray(SPECIES, logits, v));
+    float max = maxLanes.reduceLanes(VectorOperators.MAX);
+    for (int v = vectorEnd; v < at + vocab; v++) max = Math.max(max, logits[v]);
+    FloatVector sumLanes = FloatVector.zero(SPECIES), weightedLanes = FloatVector.zero(SPECIES);
+    for (int v = at; v < vectorEnd; v += SPECIES.length()) {
+      FloatVector shifted = FloatVector.fromArray(SPECIES, logits, v).sub(max);
+      FloatVector e = shifted.lanewise(VectorOperators.EXP);
+      sumLanes = sumLanes.add(e);
+      weightedLanes = e.fma(shifted, weightedLanes);
     }
+    double sum = sumLanes.reduceLanes(VectorOperators.ADD), weighted = weightedLanes.reduceLanes(VectorOperators.ADD);
+    for (int v = vectorEnd; v < at + vocab; v++) {
+      double shifted = logits[v] - max, e = Math.exp(shifted);
+      sum += e;
+      weighted += e * shifted;
+    }
+    double logSum = Math.log(sum);
+    double entropy = logSum - weighted / sum;
     // Top k by a partial selection (k is small).
     for (int i = 0; i < k; i++) topIds[i] = -1;
     for (int v = 0; v < vocab; v++) {

@@ -6,6 +6,9 @@ import dev.tandem.io.SafetensorsWriter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * A router's weights (see {@link RouterConfig} for the format) and its forward pass:
@@ -23,6 +26,7 @@ public record RouterWeights(RouterConfig config, float[] mean, float[] std, floa
     float b2) {
   public static final String CONFIG_FILE = "config.json";
   public static final String WEIGHTS_FILE = "model.safetensors";
+  private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
 
   public RouterWeights {
     int f = config.featureSize(), h = config.hiddenSize();
@@ -53,11 +57,18 @@ public record RouterWeights(RouterConfig config, float[] mean, float[] std, floa
   /** The predicted total-variation distance for one feature vector (allocates nothing). */
   public float forward(float[] features, int at) {
     int f = config.featureSize(), h = config.hiddenSize();
+    float[] x = new float[f];  // [F] the standardised features
+    for (int i = 0; i < f; i++) x[i] = (features[at + i] - mean[i]) / std[i];
+    int vectorEnd = SPECIES.loopBound(f);
     double z = b2;
     for (int j = 0; j < h; j++) {
-      double a = b1[j];
       int row = j * f;
-      for (int i = 0; i < f; i++) a += w1[row + i] * ((features[at + i] - mean[i]) / std[i]);
+      FloatVector lanes = FloatVector.zero(SPECIES);
+      for (int i = 0; i < vectorEnd; i += SPECIES.length()) {
+        lanes = FloatVector.fromArray(SPECIES, w1, row + i).fma(FloatVector.fromArray(SPECIES, x, i), lanes);
+      }
+      double a = b1[j] + lanes.reduceLanes(VectorOperators.ADD);
+      for (int i = vectorEnd; i < f; i++) a += w1[row + i] * x[i];
       if (a > 0) z += w2[j] * a;
     }
     return (float) (1 / (1 + Math.exp(-z)));

@@ -43,6 +43,32 @@ class RouterTest {
   }
 
   @Test
+  void featuresOfALargeVocabularyMatchTheDoublePrecisionFormula() {
+    // Vocabulary 2051 at offset 3: the vector lanes and the scalar tail both count.
+    SplittableRandom r = new SplittableRandom(8);
+    int vocab = 2051, d = 3, k = 4, at = 3;
+    float[] logits = new float[at + vocab];
+    for (int v = 0; v < logits.length; v++) logits[v] = (float) (4 * r.nextGaussian());
+    logits[at + vocab - 1] = 15f;  // the most probable token sits in the tail
+    float[] emb = new float[vocab * d];
+    for (int i = 0; i < emb.length; i++) emb[i] = i;
+    float[] out = new float[1 + k + k * d];
+    int[] top = new int[k];
+    RouterFeatures.compute(logits, at, vocab, k, emb, d, out, 0, top);
+    double max = Double.NEGATIVE_INFINITY, z = 0, entropy = 0;
+    for (int v = 0; v < vocab; v++) max = Math.max(max, logits[at + v]);
+    for (int v = 0; v < vocab; v++) z += Math.exp(logits[at + v] - max);
+    for (int v = 0; v < vocab; v++) {
+      double logP = logits[at + v] - max - Math.log(z);
+      entropy -= Math.exp(logP) * logP;
+    }
+    assertThat((double) out[0]).isCloseTo(entropy, within(1e-5));
+    assertThat(top[0]).isEqualTo(vocab - 1);
+    assertThat((double) out[1]).isCloseTo(Math.exp(15 - max) / z, within(1e-6));
+    assertThat(out[1 + k]).isEqualTo((vocab - 1) * d);
+  }
+
+  @Test
   void mlpBackwardMatchesFiniteDifferences() {
     SplittableRandom r = new SplittableRandom(3);
     int n = 7, f = 9, h = 5;
