@@ -9,6 +9,7 @@ import dev.tandem.spec.DrafterEvaluation;
 import dev.tandem.spec.RouterPolicy;
 import dev.tandem.spec.SpeculativeGenerator;
 import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterWeights;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.train.data.TextSplit;
@@ -272,20 +273,27 @@ public final class PaperBenchCommand implements Callable<Integer> {
         + " alone, then Tandem-Distil at the best fixed gamma of Table 2 (").append(bestGamma).append("), then with the"
         + " router, so the router's ratio to the fixed gamma is taken side by side (median of the per-repeat ratios)."
         + " The paper's rule stops drafting when the predicted disagreement (total-variation distance to the primary)"
-        + " exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the threshold"
-        + " stored with the router. The survival rule (ours) stops when the product of (1 - predicted disagreement)"
+        + " exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the rule and threshold"
+        + " stored with the router (`tandem train router` chooses them). The survival rule (ours) stops when the product of (1 - predicted disagreement)"
         + " over the round's drafts falls below its threshold.\n\n")
         .append(String.format(header, "policy", "vs fixed gamma " + bestGamma, "secondary"));
     report.append(bestRow);
-    float stored = (float) RouterWeights.load(dir.resolve("router")).config().threshold();
+    RouterConfig storedConfig = RouterWeights.load(dir.resolve("router")).config();
+    float stored = (float) storedConfig.threshold();
+    RouterPolicy.Rule storedRule = RouterPolicy.storedRule(storedConfig);
     record Setting(String name, float threshold, RouterPolicy.Rule rule) {}
     List<Setting> settings = new ArrayList<>();
-    settings.add(new Setting(String.format("router, stored threshold %.3f", stored), stored, RouterPolicy.Rule.TOKEN));
+    settings.add(new Setting(String.format("router as stored (%s rule, threshold %.3f)", storedConfig.stopRule(), stored),
+        stored, storedRule));
     for (float t : routerThresholds) {
-      if (t != stored) settings.add(new Setting(String.format("router, threshold %.2f", t), t, RouterPolicy.Rule.TOKEN));
+      if (t != stored || storedRule != RouterPolicy.Rule.TOKEN) {
+        settings.add(new Setting(String.format("router, threshold %.2f", t), t, RouterPolicy.Rule.TOKEN));
+      }
     }
     for (float t : survivalThresholds) {
-      settings.add(new Setting(String.format("router, survival rule, threshold %.2f", t), t, RouterPolicy.Rule.SURVIVAL));
+      if (t != stored || storedRule != RouterPolicy.Rule.SURVIVAL) {
+        settings.add(new Setting(String.format("router, survival rule, threshold %.2f", t), t, RouterPolicy.Rule.SURVIVAL));
+      }
     }
     try (SpeculativeGenerator fixed = setups[3].generator(backend, BlockLengthPolicy.fixed(bestGamma), context, 1, 64,
         false)) {

@@ -52,13 +52,13 @@ public final class SpeedCommand implements Callable<Integer> {
   Integer gammaMax;
 
   @Option(names = "--router-threshold", description = "token rule: stop drafting when the predicted disagreement"
-      + " exceeds this (default: the router's stored threshold); survival rule: stop when the estimated chance that"
-      + " all of the round's drafts are accepted falls below this.")
+      + " exceeds this; survival rule: stop when the estimated chance that all of the round's drafts are accepted"
+      + " falls below this (default: the router's stored threshold, for its stored rule).")
   Float routerThreshold;
 
-  @Option(names = "--router-rule", defaultValue = "TOKEN", converter = RouterRuleConverter.class,
+  @Option(names = "--router-rule", converter = RouterRuleConverter.class,
       description = "token (the paper's: one token's predicted disagreement) or survival (the product of (1 - r) over"
-          + " the round's drafts); default: token.")
+          + " the round's drafts); default: the rule stored with the router.")
   RouterPolicy.Rule routerRule;
 
   static final class RouterRuleConverter implements picocli.CommandLine.ITypeConverter<RouterPolicy.Rule> {

@@ -85,14 +85,14 @@ final class SpeedSetup {
     return requested;
   }
 
-  /** The block-length policy: a fixed gamma, or the router with gamma_max and the paper's per-token rule. */
+  /** The block-length policy: a fixed gamma, or the router with gamma_max and its stored rule and threshold. */
   BlockLengthPolicy policy(Integer gamma, Path routerDir, Integer gammaMax, Float threshold) throws IOException {
-    return policy(gamma, routerDir, gammaMax, threshold, RouterPolicy.Rule.TOKEN);
+    return policy(gamma, routerDir, gammaMax, threshold, null);
   }
 
   /**
-   * The block-length policy with a router rule; the survival rule needs an explicit threshold (the
-   * stored one is a per-token disagreement).
+   * The block-length policy with a router rule (null: the router's stored one); a rule other than the
+   * stored one needs an explicit threshold (the stored one means something else under the other rule).
    */
   BlockLengthPolicy policy(Integer gamma, Path routerDir, Integer gammaMax, Float threshold, RouterPolicy.Rule rule)
       throws IOException {
@@ -103,19 +103,21 @@ final class SpeedSetup {
       return BlockLengthPolicy.fixed(g);
     }
     if (gamma != null) throw new IllegalArgumentException("give either --gamma or --router with --gamma-max, not both");
-    if (rule == RouterPolicy.Rule.SURVIVAL && threshold == null) {
-      throw new IllegalArgumentException("--router-rule survival needs --router-threshold (the chance, in (0, 1], below"
-          + " which the round's drafts are not all expected to survive)");
-    }
     if (threshold != null && !(threshold > 0 && threshold <= 1)) {
       throw new IllegalArgumentException("--router-threshold must be in (0, 1], got " + threshold);
     }
     int max = gammaMax == null ? 8 : gammaMax;
     if (max < 1 || max > 64) throw new IllegalArgumentException("--gamma-max must be in [1, 64], got " + max);
     RouterWeights router = RouterWeights.load(routerDir);
+    RouterPolicy.Rule stored = RouterPolicy.storedRule(router.config());
+    RouterPolicy.Rule use = rule == null ? stored : rule;
+    if (use != stored && threshold == null) {
+      throw new IllegalArgumentException("--router-rule " + use.name().toLowerCase(java.util.Locale.ROOT)
+          + " needs --router-threshold: the router stores a threshold for its " + router.config().stopRule() + " rule");
+    }
     if (threshold != null) router = router.withThreshold(threshold);
     return new RouterPolicy(router, drafterModel.get(TensorNames.EMBEDDING), drafterModel.config().vocabSize(),
-        drafterModel.config().hiddenSize(), max, rule);
+        drafterModel.config().hiddenSize(), max, use);
   }
 
   /** A SPEED generator for up to {@code slots} sequences on {@code backend}. */

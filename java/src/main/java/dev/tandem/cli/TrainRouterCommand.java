@@ -69,12 +69,27 @@ public final class TrainRouterCommand implements Callable<Integer> {
   double lr;
 
   // The router regresses the total-variation distance, and a regression shrinks its predictions toward the mean:
-  // a fixed threshold such as 0.5 is then rarely crossed. "mean" stores the mean label of the training positions:
-  // drafting stops where the secondary looks less reliable than it usually is. Chosen from training text only.
-  @Option(names = "--threshold", defaultValue = "mean",
-      description = "Stop threshold stored in the config: drafting stops when the predicted total-variation distance"
-          + " exceeds it; 'mean' (default): the mean total-variation distance of the training positions.")
+  // a fixed threshold such as 0.5 is then rarely crossed. "mean" stores the token rule with the mean label of the
+  // training positions: drafting stops where the secondary looks less reliable than it usually is. "cost" (the
+  // default) stores the survival rule with the threshold that makes SPEED fastest when the training positions'
+  // rounds are replayed under --draft-cost and --row-cost (RouterTrainer.chooseSurvivalThreshold). Both are
+  // chosen from training text only.
+  @Option(names = "--threshold", defaultValue = "cost",
+      description = "The stop rule and threshold stored in the config: 'cost' (default): the survival rule with the"
+          + " threshold that maximises tokens per cost over the training positions' rounds; 'mean': the token rule"
+          + " with the mean total-variation distance of the training positions; a number in (0, 1]: the token rule"
+          + " with that threshold.")
   String threshold;
+
+  @Option(names = "--draft-cost", defaultValue = "0.06",
+      description = "For --threshold cost: one drafter step (router included) as a fraction of the primary's pass over"
+          + " one position (default: 0.06; `tandem bench decode` on both models measures it).")
+  double draftCost;
+
+  @Option(names = "--row-cost", defaultValue = "0.12",
+      description = "For --threshold cost: what one more position adds to the primary's verification pass, the same"
+          + " unit (default: 0.12, this project's CPU backend; near 0 on a GPU).")
+  double rowCost;
 
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")
   long seed;
@@ -87,6 +102,10 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     long start = System.nanoTime();
+    if (!(draftCost > 0 && draftCost <= 1) || !(rowCost >= 0 && rowCost <= 1)) {
+      throw new IllegalArgumentException("--draft-cost must be in (0, 1] and --row-cost in [0, 1], got " + draftCost
+          + " and " + rowCost);
+    }
     ModelWeights pw = ModelWeights.load(primaryDir);
     Path tok = primaryDir.resolve("tokenizer.json");
     try (RecipeRun r = new RecipeRun(run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), threads)) {
@@ -101,11 +120,20 @@ public final class TrainRouterCommand implements Callable<Integer> {
           seed, true);
       RouterTrainer.Dataset val = RouterTrainer.collect(step, r.validationSequences(), blockLength, topK, valPositions,
           seed, false);
-      double stop = stopThreshold(threshold, train);
+      boolean costRule = threshold.equals("cost");
+      double stop = costRule ? 0.5 : stopThreshold(threshold, train);  // "cost": chosen after training, below
       RouterConfig config = new RouterConfig(topK, secondary.config.hiddenSize(), hidden, stop,
           secondary.config.vocabSize());
       RouterWeights weights = RouterTrainer.train(r.pool, config, train, val, steps, batch, lr, seed,
           System.err::println, Math.max(1, steps / 10));
+      RouterTrainer.StopChoice choice = null;
+      if (costRule) {
+        choice = RouterTrainer.chooseSurvivalThreshold(weights, train, draftCost, rowCost);
+        stop = choice.threshold();
+        weights = weights.withStop(RouterConfig.SURVIVAL_RULE, stop);
+        System.err.println("router: replayed training rounds (draft cost " + draftCost + ", row cost " + rowCost + "): "
+            + choice);
+      }
       RouterTrainer.Quality q = RouterTrainer.quality(weights, val);
       weights.save(out, DType.BF16);
       ObjectMapper json = new ObjectMapper();
@@ -122,8 +150,19 @@ public final class TrainRouterCommand implements Callable<Integer> {
       n.put("validation_correlation", q.correlation());
       n.put("validation_mean_tv", q.meanLabel());
       n.put("threshold", stop);
-      n.put("threshold_rule", threshold.equals("mean") ? "mean total-variation distance of the training positions"
-          : "given");
+      n.put("stop_rule", weights.config().stopRule());
+      n.put("threshold_rule", costRule ? "the survival threshold that maximises tokens per cost over the training"
+          + " positions' rounds replayed (RouterTrainer.chooseSurvivalThreshold)"
+          : threshold.equals("mean") ? "mean total-variation distance of the training positions" : "given");
+      if (choice != null) {
+        n.put("draft_cost", draftCost);
+        n.put("row_cost", rowCost);
+        n.put("replayed_rounds", choice.rounds());
+        n.put("replayed_throughput", choice.throughput());
+        n.put("replayed_mean_drafts", choice.meanDrafts());
+        n.put("replayed_best_fixed_gamma", choice.bestFixedGamma());
+        n.put("replayed_best_fixed_throughput", choice.bestFixedThroughput());
+      }
       n.put("wall_seconds", Math.round((System.nanoTime() - start) / 1e9));
       AtomicFiles.writeString(out.resolve("training.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
       System.err.println("router: held out " + q + "; wrote " + out);
@@ -131,7 +170,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The stored stop threshold: a number in (0, 1], or "mean" (the training labels' mean). */
+  /** The stored token-rule threshold: a number in (0, 1], or "mean" (the training labels' mean). */
   static double stopThreshold(String option, RouterTrainer.Dataset train) {
     if (option.equals("mean")) {
       double sum = 0;
@@ -143,7 +182,8 @@ public final class TrainRouterCommand implements Callable<Integer> {
     try {
       t = Double.parseDouble(option);
     } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("--threshold must be a number in (0, 1] or 'mean', got '" + option + "'");
+      throw new IllegalArgumentException("--threshold must be 'cost', 'mean' or a number in (0, 1], got '" + option
+          + "'");
     }
     if (!(t > 0 && t <= 1)) throw new IllegalArgumentException("--threshold must be in (0, 1], got " + option);
     return t;

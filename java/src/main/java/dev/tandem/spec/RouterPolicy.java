@@ -33,8 +33,14 @@ public final class RouterPolicy implements BlockLengthPolicy {
   private final int[] topIds;        // [topK] scratch
   private double[] survival = new double[8];  // SURVIVAL: per batch slot, the product of (1 - r) this round
 
+  /** The router with the stop rule and threshold stored in its config. */
   public RouterPolicy(RouterWeights router, float[] drafterEmbeddings, int drafterVocab, int drafterDim, int gammaMax) {
-    this(router, drafterEmbeddings, drafterVocab, drafterDim, gammaMax, Rule.TOKEN);
+    this(router, drafterEmbeddings, drafterVocab, drafterDim, gammaMax, storedRule(router.config()));
+  }
+
+  /** The rule a config names. */
+  public static Rule storedRule(RouterConfig config) {
+    return RouterConfig.SURVIVAL_RULE.equals(config.stopRule()) ? Rule.SURVIVAL : Rule.TOKEN;
   }
 
   public RouterPolicy(RouterWeights router, float[] drafterEmbeddings, int drafterVocab, int drafterDim, int gammaMax,

@@ -35,6 +35,11 @@ public record RouterWeights(RouterConfig config, float[] mean, float[] std, floa
     }
   }
 
+  /** The same network with another stop rule and threshold. */
+  public RouterWeights withStop(String rule, double threshold) {
+    return new RouterWeights(config.withStop(rule, threshold), mean, std, w1, b1, w2, b2);
+  }
+
   /** The same network with another stopping threshold. */
   public RouterWeights withThreshold(double threshold) {
     return new RouterWeights(config.withThreshold(threshold), mean, std, w1, b1, w2, b2);

@@ -22,8 +22,30 @@ import java.util.SplittableRandom;
  * boundary, as at inference with long blocks.
  */
 public final class RouterTrainer {
-  /** Features [n][F] and labels [n] of draft positions. */
-  public record Dataset(float[] features, float[] labels, int n, int featureSize) {}
+  /**
+   * Features [n][F] and labels [n] of draft positions; offsets [n] (null when unknown): each position's
+   * step in its round of drafts (0 = the first draft after the block boundary), so consecutive positions
+   * with offsets 0, 1, 2, ... are one round's drafts.
+   */
+  public record Dataset(float[] features, float[] labels, int n, int featureSize, int[] offsets) {
+    public Dataset(float[] features, float[] labels, int n, int featureSize) {
+      this(features, labels, n, featureSize, null);
+    }
+  }
+
+  /**
+   * The survival rule's threshold chosen by {@link #chooseSurvivalThreshold}, its simulated throughput
+   * (tokens per unit of cost, the unit one primary pass over one position), and the best fixed gamma's.
+   */
+  public record StopChoice(double threshold, double throughput, double meanDrafts, int bestFixedGamma,
+      double bestFixedThroughput, int rounds) {
+    @Override
+    public String toString() {
+      return String.format(Locale.ROOT, "survival threshold %.2f: %.3f tokens per primary-pass cost (%.2f drafts per"
+          + " round); best fixed gamma %d: %.3f (%d simulated rounds)", threshold, throughput, meanDrafts,
+          bestFixedGamma, bestFixedThroughput, rounds);
+    }
+  }
 
   /** Held-out quality: mean BCE, mean absolute error, correlation, mean label and mean prediction. */
   public record Quality(double bce, double mae, double correlation, double meanLabel, double meanPrediction) {
@@ -55,6 +77,7 @@ public final class RouterTrainer {
     int n = Math.min(maxPositions, batches * perBatch);
     float[] features = new float[n * featureSize];
     float[] labels = new float[n];
+    int[] offsets = new int[n];
     int[] topIds = new int[topK];
     int got = 0;
     long cursor = 0;
@@ -72,10 +95,91 @@ public final class RouterTrainer {
         if (secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
         RouterFeatures.compute(q, row * vocab, vocab, topK, embeddings, d, features, got * featureSize, topIds);
         labels[got] = (float) totalVariation(q, pLogits, row * vocab, vocab);
+        offsets[got] = secondary.isTandem() ? p - AttentionOp.boundary(p, blockLength) : p % blockLength;
         got++;
       }
     }
-    return new Dataset(features, labels, got, featureSize);
+    return new Dataset(features, labels, got, featureSize, offsets);
+  }
+
+  private static double thresholdAt(int index) {
+    return (index + 1) / 50.0;
+  }
+
+  /**
+   * Chooses the survival rule's threshold that makes SPEED fastest on the dataset's rounds, a cost-aware
+   * stop: each round (consecutive draft positions of training text, offsets 0, 1, ...) is replayed with
+   * the router's predictions r, stopping after the draft where the product of (1 - r) falls below the
+   * threshold. Draft j is accepted with probability 1 - TV_j (the sampling rule's acceptance; the text
+   * stands in for the drafts), so a round of k drafts yields {@code 1 + sum_{i<=k} prod_{j<=i} (1 - TV_j)}
+   * tokens and costs {@code 1 + k (draftCost + rowCost)}: one primary pass, k drafter steps and k more
+   * positions in the verification pass. The threshold maximises tokens per cost over thresholds 0.02,
+   * 0.04, ..., 0.98; fixed gamma 1..L is replayed the same way for comparison.
+   *
+   * @param draftCost one drafter step (with the router) as a fraction of the primary's one-position pass
+   * @param rowCost   one more position in the primary's verification pass, the same unit
+   */
+  public static StopChoice chooseSurvivalThreshold(RouterWeights router, Dataset raw, double draftCost,
+      double rowCost) {
+    if (raw.offsets() == null) throw new IllegalArgumentException("the dataset has no round offsets");
+    if (!(draftCost > 0) || !(rowCost >= 0)) {
+      throw new IllegalArgumentException("draft cost must be > 0 and row cost >= 0, got " + draftCost + ", " + rowCost);
+    }
+    int f = raw.featureSize();
+    List<int[]> rounds = new java.util.ArrayList<>();  // {start, length}
+    for (int i = 0; i < raw.n(); ) {
+      int length = 1;
+      while (i + length < raw.n() && raw.offsets()[i + length] == raw.offsets()[i + length - 1] + 1) length++;
+      if (raw.offsets()[i] == 0) rounds.add(new int[] {i, length});
+      i += length;
+    }
+    if (rounds.isEmpty()) throw new IllegalArgumentException("no round of drafts starts in the dataset");
+    int maxLength = rounds.stream().mapToInt(r -> r[1]).max().orElseThrow();
+    rounds.removeIf(r -> r[1] < maxLength);  // a round cut short (the end of the data) would bias the fixed gammas
+    int thresholds = 49;
+    double[] tokens = new double[thresholds], drafts = new double[thresholds];
+    double[] fixedTokens = new double[maxLength + 1];
+    for (int[] round : rounds) {
+      int start = round[0], length = round[1];
+      double[] expected = new double[length + 1];  // [k] expected tokens of a round of k drafts
+      double[] predicted = new double[length];     // [j] prod_{m<=j} (1 - r_m)
+      double alive = 1, survival = 1;
+      expected[0] = 1;
+      for (int j = 0; j < length; j++) {
+        alive *= 1 - raw.labels()[start + j];
+        expected[j + 1] = expected[j] + alive;
+        survival *= 1 - router.forward(raw.features(), (start + j) * f);
+        predicted[j] = survival;
+      }
+      for (int t = 0; t < thresholds; t++) {
+        double threshold = thresholdAt(t);
+        int k = 1;
+        while (k < length && !(predicted[k - 1] < threshold)) k++;
+        tokens[t] += expected[k];
+        drafts[t] += k;
+      }
+      for (int g = 1; g <= length; g++) fixedTokens[g] += expected[g];
+    }
+    int n = rounds.size();
+    int best = 0;
+    double bestRate = -1;
+    for (int t = 0; t < thresholds; t++) {
+      double rate = tokens[t] / (n + drafts[t] * (draftCost + rowCost));
+      if (rate > bestRate) {
+        bestRate = rate;
+        best = t;
+      }
+    }
+    int bestGamma = 1;
+    double bestFixed = -1;
+    for (int g = 1; g <= maxLength; g++) {
+      double rate = fixedTokens[g] / (n + (double) n * g * (draftCost + rowCost));
+      if (rate > bestFixed) {
+        bestFixed = rate;
+        bestGamma = g;
+      }
+    }
+    return new StopChoice(thresholdAt(best), bestRate, drafts[best] / n, bestGamma, bestFixed, n);
   }
 
   /** 0.5 * sum |softmax(a) - softmax(b)| over one row. */

@@ -93,11 +93,16 @@ class TrainRecipesTest {
         m.resolve("router").toString(), c);
     RouterWeights router = RouterWeights.load(m.resolve("router"));
     assertThat(router.config().featureSize()).isEqualTo(1 + 4 + 4 * 16);
-    // The default threshold is the mean label of the training positions, recorded with the rule.
+    // The default stop is the survival rule with the threshold chosen by replaying training rounds, recorded
+    // with the rule and the replay's figures.
     JsonNode routerTraining = new ObjectMapper().readTree(m.resolve("router/training.json").toFile());
     assertThat(router.config().threshold()).isEqualTo(routerTraining.get("threshold").asDouble())
         .isStrictlyBetween(0.0, 1.0);
-    assertThat(routerTraining.get("threshold_rule").asText()).contains("mean");
+    assertThat(router.config().stopRule()).isEqualTo("survival").isEqualTo(routerTraining.get("stop_rule").asText());
+    assertThat(routerTraining.get("threshold_rule").asText()).contains("tokens per cost");
+    assertThat(routerTraining.get("replayed_throughput").asDouble())
+        .isGreaterThanOrEqualTo(routerTraining.get("replayed_best_fixed_throughput").asDouble() * 0.5);
+    assertThat(routerTraining.get("replayed_rounds").asInt()).isPositive();
     assertThat(routerTraining.get("command").asText()).startsWith("./tandem train router --primary");
     run("train", "eval", "--primary", p, "--secondary", m.resolve("dd").toString(), "--secondary",
         m.resolve("td").toString(), "--block-length", "2,3", "--seq-len", "16", "--segment-bytes", "256",

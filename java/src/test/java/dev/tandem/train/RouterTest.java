@@ -1,6 +1,7 @@
 package dev.tandem.train;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.tandem.backend.cpu.WorkerPool;
@@ -68,6 +69,66 @@ class RouterTest {
     assertThat(out[1 + k]).isEqualTo((vocab - 1) * d);
   }
 
+  /** A router whose prediction is sigmoid(feature 0): features [logit(r), 0, 0] predict r exactly. */
+  static RouterWeights echo() {
+    RouterConfig c = new RouterConfig(1, 1, 1, 0.5, 4);
+    float[] std = {1, 1, 1};
+    return new RouterWeights(c, new float[3], std, new float[] {1, 0, 0}, new float[] {20}, new float[] {1}, -20f);
+  }
+
+  /** Rounds of {@code length} drafts with the given TV labels, the router told each label exactly. */
+  static RouterTrainer.Dataset rounds(int length, float[]... labelsPerRound) {
+    int n = length * labelsPerRound.length;
+    float[] features = new float[n * 3], labels = new float[n];
+    int[] offsets = new int[n];
+    for (int r = 0; r < labelsPerRound.length; r++) {
+      for (int j = 0; j < length; j++) {
+        int i = r * length + j;
+        labels[i] = labelsPerRound[r][j];
+        features[i * 3] = (float) Math.log(labels[i] / (1 - labels[i]));
+        offsets[i] = j;
+      }
+    }
+    return new RouterTrainer.Dataset(features, labels, n, 3, offsets);
+  }
+
+  @Test
+  void survivalThresholdReplaysRoundsAndMatchesTheBestFixedGammaWhenEveryDraftLooksAlike() {
+    float[] same = new float[15];
+    java.util.Arrays.fill(same, 0.2f);
+    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(15, same, same), 0.04, 0.06);
+    // Expected tokens of k drafts: 1 + sum_{i<=k} 0.8^i; cost 1 + 0.1 k.
+    int bestK = 0;
+    double best = 0;
+    for (int k = 1; k <= 15; k++) {
+      double tokens = 1;
+      for (int i = 1; i <= k; i++) tokens += Math.pow(0.8, i);
+      if (tokens / (1 + 0.1 * k) > best) {
+        best = tokens / (1 + 0.1 * k);
+        bestK = k;
+      }
+    }
+    assertThat(choice.bestFixedGamma()).isEqualTo(bestK);
+    assertThat(choice.bestFixedThroughput()).isCloseTo(best, within(1e-5));
+    assertThat(choice.throughput()).isCloseTo(best, within(1e-5));
+    assertThat(choice.meanDrafts()).isEqualTo(bestK);
+    assertThat(choice.rounds()).isEqualTo(2);
+  }
+
+  @Test
+  void survivalThresholdBeatsEveryFixedGammaWhenThePredictionsSeparateEasyFromHardRounds() {
+    float[] easy = new float[12], hard = new float[12];
+    java.util.Arrays.fill(easy, 0.02f);
+    java.util.Arrays.fill(hard, 0.9f);
+    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy, hard, easy, hard),
+        0.05, 0.1);
+    // The easy rounds draft all 12, the hard ones stop after their first draft.
+    assertThat(choice.meanDrafts()).isEqualTo(6.5);
+    assertThat(choice.throughput()).isGreaterThan(1.2 * choice.bestFixedThroughput());
+    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy), 0, 0.1))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
   @Test
   void mlpBackwardMatchesFiniteDifferences() {
     SplittableRandom r = new SplittableRandom(3);
@@ -125,6 +186,10 @@ class RouterTest {
     for (int i = 0; i < f; i++) x[i] = (float) r.nextGaussian();
     assertThat(back.forward(x, 0)).isEqualTo(w.forward(x, 0));
     assertThat(back.config()).isEqualTo(c);
+    assertThat(c.stopRule()).isEqualTo(RouterConfig.TOKEN_RULE);
+    w.withStop(RouterConfig.SURVIVAL_RULE, 0.3).save(dir.resolve("survival"));
+    assertThat(RouterWeights.load(dir.resolve("survival")).config()).isEqualTo(c.withStop(RouterConfig.SURVIVAL_RULE, 0.3));
+    assertThatThrownBy(() -> c.withStop("sometimes", 0.3)).hasMessageContaining("stop_rule");
     w.save(dir.resolve("bf16"), DType.BF16);
     assertThat((double) RouterWeights.load(dir.resolve("bf16")).forward(x, 0)).isCloseTo(w.forward(x, 0), within(2e-2));
     // The forward is sigmoid(w2 . relu(W1 (x - mean) / std + b1) + b2).
