@@ -273,9 +273,9 @@ public final class PaperBenchCommand implements Callable<Integer> {
         + " alone, then Tandem-Distil at the best fixed gamma of Table 2 (").append(bestGamma).append("), then with the"
         + " router, so the router's ratio to the fixed gamma is taken side by side (median of the per-repeat ratios)."
         + " The paper's rule stops drafting when the predicted disagreement (total-variation distance to the primary)"
-        + " exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the rule and threshold"
-        + " stored with the router (`tandem train router` chooses them). The survival rule (ours) stops when the product of (1 - predicted disagreement)"
-        + " over the round's drafts falls below its threshold.\n\n")
+        + " exceeds the threshold; gamma_max ").append(gammaMax).append(". The first router row uses the rule and"
+        + " threshold stored with the router (`tandem train router` chooses them). The survival rule (ours) stops when"
+        + " the product of (1 - predicted disagreement) over the round's drafts falls below its threshold.\n\n")
         .append(String.format(header, "policy", "vs fixed gamma " + bestGamma, "secondary"));
     report.append(bestRow);
     RouterConfig storedConfig = RouterWeights.load(dir.resolve("router")).config();

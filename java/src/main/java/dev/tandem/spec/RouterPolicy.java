@@ -30,6 +30,7 @@ public final class RouterPolicy implements BlockLengthPolicy {
   private final int gammaMax;
   private final Rule rule;
   private final float[] features;    // [featureSize] scratch
+  private final float[] standardised;  // [featureSize] scratch of the router's forward
   private final int[] topIds;        // [topK] scratch
   private double[] survival = new double[8];  // SURVIVAL: per batch slot, the product of (1 - r) this round
 
@@ -59,6 +60,7 @@ public final class RouterPolicy implements BlockLengthPolicy {
     this.gammaMax = gammaMax;
     this.rule = Objects.requireNonNull(rule, "rule");
     this.features = new float[c.featureSize()];
+    this.standardised = new float[c.featureSize()];
     this.topIds = new int[c.topK()];
   }
 
@@ -69,7 +71,7 @@ public final class RouterPolicy implements BlockLengthPolicy {
   public boolean continueDrafting(int slot, int step, float[] logits, int offset) {
     if (step + 1 >= gammaMax) return false;
     RouterFeatures.compute(logits, offset, vocab, router.config().topK(), embeddings, dim, features, 0, topIds);
-    float disagreement = router.forward(features, 0);
+    float disagreement = router.forward(features, 0, standardised);
     double threshold = router.config().threshold();
     if (rule == Rule.TOKEN) return !(disagreement > threshold);
     if (slot >= survival.length) survival = Arrays.copyOf(survival, Math.max(2 * survival.length, slot + 1));

@@ -52,7 +52,7 @@ public record RouterConfig(int topK, int embeddingDim, int hiddenSize, double th
   }
 
   public RouterConfig withThreshold(double t) {
-    return new RouterConfig(topK, embeddingDim, hiddenSize, t, secondaryVocabSize, stopRule);
+    return withStop(stopRule, t);
   }
 
   public RouterConfig withStop(String rule, double t) {

@@ -27,7 +27,9 @@ public final class RouterFeatures {
     // T = sum e_v (l_v - max), the entropy is log S - T / S. Lanes of the preferred width, the tail scalar.
     int vectorEnd = at + SPECIES.loopBound(vocab);
     FloatVector maxLanes = FloatVector.broadcast(SPECIES, Float.NEGATIVE_INFINITY);
-    for (int v = at; v < vectorEnd; v += SPECIES.length()) maxLanes = maxLanes.max(FloatVector.fromArray(SPECIES, logits, v));
+    for (int v = at; v < vectorEnd; v += SPECIES.length()) {
+      maxLanes = maxLanes.max(FloatVector.fromArray(SPECIES, logits, v));
+    }
     float max = maxLanes.reduceLanes(VectorOperators.MAX);
     for (int v = vectorEnd; v < at + vocab; v++) max = Math.max(max, logits[v]);
     FloatVector sumLanes = FloatVector.zero(SPECIES), weightedLanes = FloatVector.zero(SPECIES);

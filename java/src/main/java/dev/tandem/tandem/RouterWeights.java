@@ -42,7 +42,7 @@ public record RouterWeights(RouterConfig config, float[] mean, float[] std, floa
 
   /** The same network with another stopping threshold. */
   public RouterWeights withThreshold(double threshold) {
-    return new RouterWeights(config.withThreshold(threshold), mean, std, w1, b1, w2, b2);
+    return withStop(config.stopRule(), threshold);
   }
 
   /**
@@ -59,10 +59,18 @@ public record RouterWeights(RouterConfig config, float[] mean, float[] std, floa
     return new RouterWeights(config, mean, std, w1, new float[h], w2, 0f);
   }
 
-  /** The predicted total-variation distance for one feature vector (allocates nothing). */
+  /** The predicted total-variation distance for one feature vector (allocates its scratch; training, tests). */
   public float forward(float[] features, int at) {
+    return forward(features, at, new float[config.featureSize()]);
+  }
+
+  /**
+   * The predicted total-variation distance for one feature vector, allocating nothing (the draft loop).
+   *
+   * @param x scratch [F], overwritten with the standardised features
+   */
+  public float forward(float[] features, int at, float[] x) {
     int f = config.featureSize(), h = config.hiddenSize();
-    float[] x = new float[f];  // [F] the standardised features
     for (int i = 0; i < f; i++) x[i] = (features[at + i] - mean[i]) / std[i];
     int vectorEnd = SPECIES.loopBound(f);
     double z = b2;

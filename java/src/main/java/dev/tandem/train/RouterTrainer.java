@@ -6,6 +6,7 @@ import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterFeatures;
 import dev.tandem.tandem.RouterWeights;
 import dev.tandem.train.data.PackedSequences;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -126,7 +127,7 @@ public final class RouterTrainer {
       throw new IllegalArgumentException("draft cost must be > 0 and row cost >= 0, got " + draftCost + ", " + rowCost);
     }
     int f = raw.featureSize();
-    List<int[]> rounds = new java.util.ArrayList<>();  // {start, length}
+    List<int[]> rounds = new ArrayList<>();  // {start, length}
     for (int i = 0; i < raw.n(); ) {
       int length = 1;
       while (i + length < raw.n() && raw.offsets()[i + length] == raw.offsets()[i + length - 1] + 1) length++;
@@ -139,6 +140,7 @@ public final class RouterTrainer {
     int thresholds = 49;
     double[] tokens = new double[thresholds], drafts = new double[thresholds];
     double[] fixedTokens = new double[maxLength + 1];
+    float[] scratch = new float[f];  // [F] the router's standardised features
     for (int[] round : rounds) {
       int start = round[0], length = round[1];
       double[] expected = new double[length + 1];  // [k] expected tokens of a round of k drafts
@@ -148,7 +150,7 @@ public final class RouterTrainer {
       for (int j = 0; j < length; j++) {
         alive *= 1 - raw.labels()[start + j];
         expected[j + 1] = expected[j] + alive;
-        survival *= 1 - router.forward(raw.features(), (start + j) * f);
+        survival *= 1 - router.forward(raw.features(), (start + j) * f, scratch);
         predicted[j] = survival;
       }
       for (int t = 0; t < thresholds; t++) {

@@ -66,7 +66,8 @@ class DemoCliTest {
     String md = Files.readString(report);
     assertThat(md).contains("## Table 1").contains("Tandem-Distil").contains("## Table 2").contains("## Tables 4 and 5")
         .contains("`./tandem bench paper " + text).doesNotContain("bench paper bench paper").contains("measured 2 times")
-        .contains("| vs distilled drafter |").contains("Best against best").contains("router as stored (token rule, threshold 0.500)")
+        .contains("| vs distilled drafter |").contains("Best against best")
+        .contains("router as stored (token rule, threshold 0.500)")
         .contains("router, threshold 0.15").contains("router, survival rule, threshold 0.30")
         .containsPattern("\\| vs fixed gamma [23] \\|").doesNotContain("| NO |");
   }

@@ -188,7 +188,8 @@ class RouterTest {
     assertThat(back.config()).isEqualTo(c);
     assertThat(c.stopRule()).isEqualTo(RouterConfig.TOKEN_RULE);
     w.withStop(RouterConfig.SURVIVAL_RULE, 0.3).save(dir.resolve("survival"));
-    assertThat(RouterWeights.load(dir.resolve("survival")).config()).isEqualTo(c.withStop(RouterConfig.SURVIVAL_RULE, 0.3));
+    assertThat(RouterWeights.load(dir.resolve("survival")).config())
+        .isEqualTo(c.withStop(RouterConfig.SURVIVAL_RULE, 0.3));
     assertThatThrownBy(() -> c.withStop("sometimes", 0.3)).hasMessageContaining("stop_rule");
     w.save(dir.resolve("bf16"), DType.BF16);
     assertThat((double) RouterWeights.load(dir.resolve("bf16")).forward(x, 0)).isCloseTo(w.forward(x, 0), within(2e-2));
