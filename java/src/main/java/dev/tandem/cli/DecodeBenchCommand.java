@@ -83,7 +83,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Mixin DeviceOptions device;
 
   private record Result(String backend, long weightBytes, String bandwidthLabel, double bandwidth, double stepMs,
-      double graphStepMs, double stepWithoutPdlMs, double graphWithPdlMs, double[] blockMs) {
+      double graphStepMs, double stepWithoutPdlMs, double graphWithPdlMs, double[] blockMs, double[] blockRatios) {
     double bestStepMs() {
       return graphStepMs > 0 ? Math.min(stepMs, graphStepMs) : stepMs;
     }
@@ -187,22 +187,34 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     }
 
     // One block-mode pass of q positions after the prompt, all q rows with logits (greedy verification).
-    double[] blockMs = new double[blocks.length];
+    // Each repeat times every block size in turn, so a drift of the machine's speed during the run
+    // moves all of them alike and the ratios to q = 1 stay comparable.
     int maxBlock = Arrays.stream(blocks).max().orElse(1);
     int[] block = random.ints(maxBlock, 0, c.vocabSize()).toArray();
     int[] blockArgmax = new int[maxBlock];
-    for (int b = 0; b < blocks.length; b++) {
-      long[] nanos = new long[repeats];
-      for (int r = -2; r < repeats; r++) {
+    long[][] nanos = new long[blocks.length][repeats];
+    for (int r = -2; r < repeats; r++) {
+      for (int b = 0; b < blocks.length; b++) {
         cache.setLength(0, promptLength);
         rows.clear();
         rows.addSequence(0, block, 0, blocks[b], promptLength);
         long start = System.nanoTime();
         decoder.forward(rows, cache, LogitsMode.ALL);
         decoder.argmaxLogits(blockArgmax);  // what greedy verification reads (waits for the device)
-        if (r >= 0) nanos[r] = System.nanoTime() - start;
+        if (r >= 0) nanos[b][r] = System.nanoTime() - start;
       }
-      blockMs[b] = median(nanos) / 1e6;
+    }
+    double[] blockMs = new double[blocks.length];
+    for (int b = 0; b < blocks.length; b++) blockMs[b] = median(nanos[b]) / 1e6;
+    // Cost relative to q = 1 (else the first size): the median of the ratios within each repeat.
+    int reference = 0;
+    for (int b = 0; b < blocks.length; b++) if (blocks[b] == 1) reference = b;
+    double[] blockRatios = new double[blocks.length];
+    for (int b = 0; b < blocks.length; b++) {
+      double[] ratios = new double[repeats];
+      for (int r = 0; r < repeats; r++) ratios[r] = (double) nanos[b][r] / nanos[reference][r];
+      Arrays.sort(ratios);
+      blockRatios[b] = repeats % 2 == 1 ? ratios[repeats / 2] : (ratios[repeats / 2 - 1] + ratios[repeats / 2]) / 2;
     }
     if (cuda != null && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
     if (cuda != null && omitGroups != null && !noGraph && !graphFailed) {
@@ -222,7 +234,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
     return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs,
-        stepOtherPdlMs, graphOtherPdlMs, blockMs);
+        stepOtherPdlMs, graphOtherPdlMs, blockMs, blockRatios);
   }
 
   /** Kernel-by-kernel tables of plain decode steps and of one verification-sized block pass. */
@@ -269,8 +281,6 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   }
 
   private void report(LlamaConfig c, String modelName, Result r) throws Exception {
-    double single = r.blockMs()[0];
-    for (int b = 0; b < blocks.length; b++) if (blocks[b] == 1) single = r.blockMs()[b];
     double best = r.bestStepMs();
     double achieved = r.weightBytes() / (best * 1e6);
     if (json) {
@@ -292,7 +302,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       n.put("fraction_of_bandwidth", achieved / r.bandwidth());
       ArrayNode arr = n.putArray("block_passes");
       for (int b = 0; b < blocks.length; b++) {
-        arr.addObject().put("block", blocks[b]).put("ms", r.blockMs()[b]).put("relative_to_1", r.blockMs()[b] / single);
+        arr.addObject().put("block", blocks[b]).put("ms", r.blockMs()[b]).put("relative_to_1", r.blockRatios()[b]);
       }
       System.out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(n));
       return;
@@ -319,9 +329,9 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     }
     System.out.printf("achieved         %.1f GB/s = %.0f%% of the bandwidth (best of the above)%n", achieved,
         100 * achieved / r.bandwidth());
-    System.out.println("block pass       q   ms       cost / (q=1)");
+    System.out.println("block pass       q   ms       cost / (q=1), median of the ratios within each repeat");
     for (int b = 0; b < blocks.length; b++) {
-      System.out.printf("                 %-3d %-8.3f %.2fx%n", blocks[b], r.blockMs()[b], r.blockMs()[b] / single);
+      System.out.printf("                 %-3d %-8.3f %.2fx%n", blocks[b], r.blockMs()[b], r.blockRatios()[b]);
     }
   }
 

@@ -27,6 +27,7 @@ public final class CpuBackend implements Backend {
   private final boolean reference;
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
+  private float[] groupedRows = new float[0];  // matmul: the block's rows grouped for the tiles
   private Sampler sampler;               // sampleRows: scratch for one vocabulary size
   private RejectionSampler rejection;    // rejectionAccept: scratch for one vocabulary size
   private float[] distribution;           // sampleToDraftTable: one row's distribution, [vocab]
@@ -162,14 +163,15 @@ public final class CpuBackend implements Backend {
     int chunk = work < SMALL_WORK ? totalPanels
         : Math.max(2, roundUp((totalPanels + pool.threads() * 4 - 1) / (pool.threads() * 4), 2));
     int tasks = (totalPanels + chunk - 1) / chunk;
+    float[] grouped = n > 1 ? (groupedRows = VectorOps.groupRows(xs, n, k, groupedRows)) : null;
     pool.run(tasks, (task, worker) -> {
       int c0 = task * chunk, c1 = Math.min(totalPanels, c0 + chunk);
       for (int m = 0; m < ws.length; m++) {
         int lo = Math.max(c0, panelStart[m]), hi = Math.min(c1, panelStart[m + 1]);
         if (lo < hi) {
           CpuTensor w = CpuTensor.of(ws[m]);
-          VectorOps.matmulPanels(xs, n, k, w.data(), w.rows(), CpuTensor.of(outs[m]).rowMajor(), lo - panelStart[m],
-              hi - panelStart[m]);
+          VectorOps.matmulPanels(xs, grouped, n, k, w.data(), w.rows(), CpuTensor.of(outs[m]).rowMajor(),
+              lo - panelStart[m], hi - panelStart[m]);
         }
       }
     });

@@ -84,26 +84,66 @@ public final class VectorOps {
     return packed[(o / LANES) * k * LANES + j * LANES + o % LANES];
   }
 
+  /** Rows per group of {@link #groupRows}: the block tiles take up to this many rows. */
+  static final int GROUP = 4;
+
+  /** Length of the array {@link #groupRows} fills for n rows of k features. */
+  public static int groupedLength(int n, int k) {
+    return (n + GROUP - 1) / GROUP * GROUP * k;
+  }
+
   /**
-   * Panels [p0, p1) of out = x * w^T for all n rows, w packed by {@link #packPanels}. x: [n][k],
-   * out: [n][m] row-major.
+   * Regroups x [n][k] for the block tiles of {@link #matmulPanels}: rows in groups of {@link #GROUP},
+   * each group [k][GROUP] (feature j of the group's rows side by side; rows past n are zero), so the
+   * tile's per-feature broadcasts come from one address and one index. Returns {@code into} when it
+   * is long enough ({@link #groupedLength}), else a new array.
+   */
+  public static float[] groupRows(float[] x, int n, int k, float[] into) {
+    int length = groupedLength(n, k);
+    float[] grouped = into != null && into.length >= length ? into : new float[length];
+    for (int g = 0; g * GROUP < n; g++) {
+      int base = g * GROUP * k;
+      for (int i = 0; i < GROUP; i++) {
+        int row = g * GROUP + i;
+        if (row < n) {
+          for (int j = 0; j < k; j++) grouped[base + j * GROUP + i] = x[row * k + j];
+        } else {
+          for (int j = 0; j < k; j++) grouped[base + j * GROUP + i] = 0f;
+        }
+      }
+    }
+    return grouped;
+  }
+
+  /** {@link #matmulPanels(float[], float[], int, int, float[], int, float[], int, int)} grouping x itself. */
+  public static void matmulPanels(float[] x, int n, int k, float[] packed, int m, float[] out, int p0, int p1) {
+    matmulPanels(x, n > 1 ? groupRows(x, n, k, null) : null, n, k, packed, m, out, p0, p1);
+  }
+
+  /**
+   * Panels [p0, p1) of out = x * w^T for all n rows, w packed by {@link #packPanels}. x: [n][k]
+   * row-major; grouped: the same rows as {@link #groupRows} lays them out (unused, may be null, when
+   * n = 1); out: [n][m] row-major.
    *
    * <p>Lanes map to output columns, so there is no horizontal reduction: each output is one chain
    * of fused multiply-adds over j = 0..k-1 in order, whatever the tile. Tiles: up to 4 rows x 2
-   * panels (8 accumulators; per step 2 weight loads and 4 broadcasts for 8 fused multiply-adds);
-   * groups of 4 rows walk the same panel pair while it is still in cache, so the weights leave
-   * memory once per pass. An odd last panel takes up to 8 rows at a time.
+   * panels (8 accumulators; per step 2 weight loads and 4 broadcasts, from one place in the grouped
+   * rows, for 8 fused multiply-adds); groups of 4 rows walk the same panel pair while it is still in
+   * cache, so the weights leave memory once per pass. A group's last single row and the decode row
+   * read x itself. An odd last panel takes up to 8 rows at a time.
    * Reference: {@link ScalarOps#matmul} (whose sum runs in the same order without fusing).
    */
-  public static void matmulPanels(float[] x, int n, int k, float[] packed, int m, float[] out, int p0, int p1) {
+  public static void matmulPanels(float[] x, float[] grouped, int n, int k, float[] packed, int m, float[] out,
+      int p0, int p1) {
     int panelSize = k * LANES;
     int p = p0;
     for (; p + 1 < p1; p += 2) {  // pairs of panels: 4 rows at a time share each pair of weight vectors
-      for (int r = 0; r < n; r += 4) {
-        switch (Math.min(4, n - r)) {
-          case 4 -> tileFourRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
-          case 3 -> tileThreeRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
-          case 2 -> tileTwoRowsTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
+      for (int r = 0; r < n; r += GROUP) {
+        int g = r * k;  // the group's base in the grouped rows
+        switch (Math.min(GROUP, n - r)) {
+          case 4 -> tileFourRowsTwoPanels(grouped, g, r, k, packed, p * panelSize, m, out, p);
+          case 3 -> tileThreeRowsTwoPanels(grouped, g, r, k, packed, p * panelSize, m, out, p);
+          case 2 -> tileTwoRowsTwoPanels(grouped, g, r, k, packed, p * panelSize, m, out, p);
           default -> tileOneRowTwoPanels(x, r, k, packed, p * panelSize, m, out, p);
         }
       }
@@ -190,18 +230,18 @@ public final class VectorOps {
    * rows (single thread, one-process A/B runs), and the JIT recompiled it whenever a row count it had
    * not yet seen came along (a tandem refresh covers 1 to 8 rows). Same arithmetic, same order.
    */
-  private static void tileFourRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
-      int panel) {
+  private static void tileFourRowsTwoPanels(float[] grouped, int g, int r, int k, float[] w, int wBase, int m,
+      float[] out, int panel) {
     int next = wBase + k * LANES;
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    int x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
     for (int j = 0; j < k; j++) {
       FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
       FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
-      FloatVector s0 = FloatVector.broadcast(SPECIES, x[x0 + j]);
-      FloatVector s1 = FloatVector.broadcast(SPECIES, x[x1 + j]);
-      FloatVector s2 = FloatVector.broadcast(SPECIES, x[x2 + j]);
-      FloatVector s3 = FloatVector.broadcast(SPECIES, x[x3 + j]);
+      int xj = g + j * GROUP;
+      FloatVector s0 = FloatVector.broadcast(SPECIES, grouped[xj]);
+      FloatVector s1 = FloatVector.broadcast(SPECIES, grouped[xj + 1]);
+      FloatVector s2 = FloatVector.broadcast(SPECIES, grouped[xj + 2]);
+      FloatVector s3 = FloatVector.broadcast(SPECIES, grouped[xj + 3]);
       a0 = s0.fma(v, a0);
       b0 = s0.fma(u, b0);
       a1 = s1.fma(v, a1);
@@ -223,16 +263,16 @@ public final class VectorOps {
   }
 
   /** Two rows [r, r + 2) of two adjacent panels (a block of 4q + 2 rows ends with it). */
-  private static void tileTwoRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
-      int panel) {
+  private static void tileTwoRowsTwoPanels(float[] grouped, int g, int r, int k, float[] w, int wBase, int m,
+      float[] out, int panel) {
     int next = wBase + k * LANES;
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, b0 = a0, b1 = a0;
-    int x0 = r * k, x1 = x0 + k;
     for (int j = 0; j < k; j++) {
       FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
       FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
-      FloatVector s0 = FloatVector.broadcast(SPECIES, x[x0 + j]);
-      FloatVector s1 = FloatVector.broadcast(SPECIES, x[x1 + j]);
+      int xj = g + j * GROUP;
+      FloatVector s0 = FloatVector.broadcast(SPECIES, grouped[xj]);
+      FloatVector s1 = FloatVector.broadcast(SPECIES, grouped[xj + 1]);
       a0 = s0.fma(v, a0);
       b0 = s0.fma(u, b0);
       a1 = s1.fma(v, a1);
@@ -246,17 +286,17 @@ public final class VectorOps {
   }
 
   /** Three rows [r, r + 3) of two adjacent panels (a block of 4q + 3 rows ends with it). */
-  private static void tileThreeRowsTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
-      int panel) {
+  private static void tileThreeRowsTwoPanels(float[] grouped, int g, int r, int k, float[] w, int wBase, int m,
+      float[] out, int panel) {
     int next = wBase + k * LANES;
     FloatVector a0 = FloatVector.zero(SPECIES), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
-    int x0 = r * k, x1 = x0 + k, x2 = x1 + k;
     for (int j = 0; j < k; j++) {
       FloatVector v = FloatVector.fromArray(SPECIES, w, wBase + j * LANES);
       FloatVector u = FloatVector.fromArray(SPECIES, w, next + j * LANES);
-      FloatVector s0 = FloatVector.broadcast(SPECIES, x[x0 + j]);
-      FloatVector s1 = FloatVector.broadcast(SPECIES, x[x1 + j]);
-      FloatVector s2 = FloatVector.broadcast(SPECIES, x[x2 + j]);
+      int xj = g + j * GROUP;
+      FloatVector s0 = FloatVector.broadcast(SPECIES, grouped[xj]);
+      FloatVector s1 = FloatVector.broadcast(SPECIES, grouped[xj + 1]);
+      FloatVector s2 = FloatVector.broadcast(SPECIES, grouped[xj + 2]);
       a0 = s0.fma(v, a0);
       b0 = s0.fma(u, b0);
       a1 = s1.fma(v, a1);
