@@ -36,7 +36,8 @@ public class MatmulBenchmark {
   @Param({"2048x2048", "8192x2048"})
   String shape;  // m x k (outputs x inputs)
 
-  float[] x;
+  float[] x;        // [rows][k]
+  float[] grouped;  // the rows grouped for the block tiles (VectorOps.groupRows), null for one row
   float[] packed;
   float[] out;
   int m;
@@ -54,6 +55,7 @@ public class MatmulBenchmark {
     packed = VectorOps.packPanels(w, m, k);
     x = new float[rows * k];
     for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+    grouped = rows > 1 ? VectorOps.groupRows(x, rows, k, null) : null;
     out = new float[rows * m];
     panels = (m + laneCount() - 1) / laneCount();
   }
@@ -64,7 +66,7 @@ public class MatmulBenchmark {
 
   @Benchmark
   public float[] matmul() {
-    VectorOps.matmulPanels(x, rows, k, packed, m, out, 0, panels);
+    VectorOps.matmulPanels(x, grouped, rows, k, packed, m, out, 0, panels);
     return out;
   }
 }
