@@ -8,9 +8,12 @@ import dev.tandem.tandem.PrimaryFingerprint;
 import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterWeights;
 import dev.tandem.train.LanguageModelStep;
+import dev.tandem.train.PrimaryContinuations;
+import dev.tandem.train.Progress;
 import dev.tandem.train.RecipeRun;
 import dev.tandem.train.RouterTrainer;
 import dev.tandem.train.TrainModel;
+import dev.tandem.train.data.PackedSequences;
 import dev.tandem.util.AtomicFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,6 +52,17 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Option(names = "--block-length", defaultValue = "8",
       description = "Block length of the training-form secondary whose drafts give the labels (default: 8).")
   int blockLength;
+
+  @Option(names = "--text", defaultValue = "primary",
+      description = "Where the draft positions come from: 'primary' (default): prompts of --prompt-tokens from the"
+          + " training (and held-out) text continued by the primary's greedy generation, the text greedy SPEED"
+          + " drafts; 'corpus': the text itself.")
+  String text;
+
+  @Option(names = "--prompt-tokens", defaultValue = "32",
+      description = "With --text primary: tokens of text before each continuation (default: 32; a multiple of the"
+          + " block length).")
+  int promptTokens;
 
   @Option(names = "--positions", defaultValue = "65536", description = "Training positions (default: 65536).")
   int positions;
@@ -91,6 +105,12 @@ public final class TrainRouterCommand implements Callable<Integer> {
           + " unit (default: 0.12, this project's CPU backend; near 0 on a GPU).")
   double rowCost;
 
+  @Option(names = "--acceptance", defaultValue = "greedy",
+      description = "For --threshold cost: how a replayed draft is accepted: 'greedy' (default): when the secondary's"
+          + " most likely token is the primary's, as in greedy SPEED; 'sampling': with probability 1 - TV, as in"
+          + " sampled SPEED.")
+  String acceptance;
+
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")
   long seed;
 
@@ -106,6 +126,21 @@ public final class TrainRouterCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--draft-cost must be in (0, 1] and --row-cost in [0, 1], got " + draftCost
           + " and " + rowCost);
     }
+    if (!text.equals("primary") && !text.equals("corpus")) {
+      throw new IllegalArgumentException("--text must be 'primary' or 'corpus', got '" + text + "'");
+    }
+    boolean generated = text.equals("primary");
+    RouterTrainer.Acceptance accept = switch (acceptance) {
+      case "greedy" -> RouterTrainer.Acceptance.GREEDY;
+      case "sampling" -> RouterTrainer.Acceptance.SAMPLING;
+      default -> throw new IllegalArgumentException("--acceptance must be 'greedy' or 'sampling', got '" + acceptance
+          + "'");
+    };
+    if (generated && (promptTokens < blockLength || promptTokens % blockLength != 0
+        || promptTokens >= dataOpts.seqLen)) {
+      throw new IllegalArgumentException("--prompt-tokens must be a multiple of the block length " + blockLength
+          + " below --seq-len " + dataOpts.seqLen + ", got " + promptTokens);
+    }
     ModelWeights pw = ModelWeights.load(primaryDir);
     Path tok = primaryDir.resolve("tokenizer.json");
     try (RecipeRun r = new RecipeRun(run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), threads)) {
@@ -116,10 +151,21 @@ public final class TrainRouterCommand implements Callable<Integer> {
           dataOpts.seqLen, false);
       System.err.printf("router: collecting %d + %d draft positions (block length %d)%n", positions, valPositions,
           blockLength);
-      RouterTrainer.Dataset train = RouterTrainer.collect(step, r.trainSequences(seed), blockLength, topK, positions,
-          seed, true);
-      RouterTrainer.Dataset val = RouterTrainer.collect(step, r.validationSequences(), blockLength, topK, valPositions,
-          seed, false);
+      PackedSequences trainText = r.trainSequences(seed), valText = r.validationSequences();
+      int firstPosition = 0;
+      boolean shuffled = true;
+      if (generated) {
+        trainText = continuations(pw, trainText, positions, secondary.isTandem(), "router: the primary continues "
+            + "training text");
+        valText = continuations(pw, valText, valPositions, secondary.isTandem(), "router: the primary continues "
+            + "held-out text");
+        firstPosition = promptTokens;
+        shuffled = false;  // already in the training text's shuffled order
+      }
+      RouterTrainer.Dataset train = RouterTrainer.collect(step, trainText, blockLength, topK, positions, seed,
+          shuffled, firstPosition);
+      RouterTrainer.Dataset val = RouterTrainer.collect(step, valText, blockLength, topK, valPositions, seed, false,
+          firstPosition);
       boolean costRule = threshold.equals("cost");
       double stop = costRule ? 0.5 : stopThreshold(threshold, train);  // "cost": chosen after training, below
       RouterConfig config = new RouterConfig(topK, secondary.config.hiddenSize(), hidden, stop,
@@ -128,11 +174,11 @@ public final class TrainRouterCommand implements Callable<Integer> {
           System.err::println, Math.max(1, steps / 10));
       RouterTrainer.StopChoice choice = null;
       if (costRule) {
-        choice = RouterTrainer.chooseSurvivalThreshold(weights, train, draftCost, rowCost);
+        choice = RouterTrainer.chooseSurvivalThreshold(weights, train, draftCost, rowCost, accept);
         stop = choice.threshold();
         weights = weights.withStop(RouterConfig.SURVIVAL_RULE, stop);
-        System.err.println("router: replayed training rounds (draft cost " + draftCost + ", row cost " + rowCost + "): "
-            + choice);
+        System.err.println("router: replayed training rounds (" + acceptance + " acceptance, draft cost " + draftCost
+            + ", row cost " + rowCost + "): " + choice);
       }
       RouterTrainer.Quality q = RouterTrainer.quality(weights, val);
       weights.save(out, DType.BF16);
@@ -144,6 +190,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
       n.put("training_positions", train.n());
       n.put("validation_positions", val.n());
       n.put("block_length", blockLength);
+      n.put("text", generated ? "the primary's greedy continuations of " + promptTokens + "-token prompts" : "corpus");
       n.put("updates", steps);
       n.put("validation_bce", q.bce());
       n.put("validation_mae", q.mae());
@@ -155,6 +202,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
           + " positions' rounds replayed (RouterTrainer.chooseSurvivalThreshold)"
           : threshold.equals("mean") ? "mean total-variation distance of the training positions" : "given");
       if (choice != null) {
+        n.put("replay_acceptance", acceptance);
         n.put("draft_cost", draftCost);
         n.put("row_cost", rowCost);
         n.put("replayed_rounds", choice.rounds());
@@ -168,6 +216,18 @@ public final class TrainRouterCommand implements Callable<Integer> {
       System.err.println("router: held out " + q + "; wrote " + out);
     }
     return 0;
+  }
+
+  /** Enough of the primary's continuations of {@code source} for {@code positions} draft positions. */
+  private PackedSequences continuations(ModelWeights primary, PackedSequences source, int positions, boolean tandem,
+      String label) {
+    int perSequence = dataOpts.seqLen - promptTokens;
+    if (tandem) perSequence = perSequence / blockLength * (blockLength - 1);  // the primary's turns are not drafts
+    int count = Math.min(source.count(), (positions + perSequence - 1) / perSequence);
+    System.err.printf("%s: %d prompts of %d tokens, %d new tokens each%n", label, count, promptTokens,
+        dataOpts.seqLen - promptTokens);
+    return PrimaryContinuations.generate(primary, source, count, promptTokens, threads,
+        Progress.stderr("generate", count));
   }
 
   /** The stored token-rule threshold: a number in (0, 1], or "mean" (the training labels' mean). */

@@ -30,6 +30,16 @@ public final class Progress {
   }
 
   public void update(long step, double loss, double valLoss, double tokensPerSecond, double etaSeconds, double lr) {
+    print(step, String.format(Locale.ROOT, " loss %.4f%s lr %.2e", loss,
+        Double.isNaN(valLoss) ? "" : String.format(Locale.ROOT, " val %.4f", valLoss), lr), tokensPerSecond, etaSeconds);
+  }
+
+  /** A step of work without a loss (generation, collection): the bar, tokens/s and ETA. */
+  public void update(long step, double tokensPerSecond, double etaSeconds) {
+    print(step, "", tokensPerSecond, etaSeconds);
+  }
+
+  private void print(long step, String middle, double tokensPerSecond, double etaSeconds) {
     long now = System.nanoTime();
     boolean last = step >= total;
     if (!terminal && !last && lastPrint != 0 && (now - lastPrint) / 1e9 < minSeconds) return;
@@ -37,10 +47,8 @@ public final class Progress {
     int width = 24;
     int filled = (int) Math.max(0, Math.min(width, Math.round(width * (double) step / Math.max(1, total))));
     String bar = "#".repeat(filled) + "-".repeat(width - filled);
-    String line = String.format(Locale.ROOT, "%s %d/%d [%s] %3.0f%% loss %.4f%s lr %.2e %.0f tok/s ETA %s", label,
-        step, total, bar, 100.0 * step / Math.max(1, total), loss,
-        Double.isNaN(valLoss) ? "" : String.format(Locale.ROOT, " val %.4f", valLoss), lr, tokensPerSecond,
-        duration(etaSeconds));
+    String line = String.format(Locale.ROOT, "%s %d/%d [%s] %3.0f%%%s %.0f tok/s ETA %s", label, step, total, bar,
+        100.0 * step / Math.max(1, total), middle, tokensPerSecond, duration(etaSeconds));
     if (terminal) {
       out.print("\r" + line + (last ? "\n" : ""));
     } else {

@@ -26,12 +26,19 @@ public final class RouterTrainer {
   /**
    * Features [n][F] and labels [n] of draft positions; offsets [n] (null when unknown): each position's
    * step in its round of drafts (0 = the first draft after the block boundary), so consecutive positions
-   * with offsets 0, 1, 2, ... are one round's drafts.
+   * with offsets 0, 1, 2, ... are one round's drafts; argmaxAgrees [n] (null when unknown): whether the
+   * secondary's most likely token is the primary's (greedy SPEED accepts exactly those drafts).
    */
-  public record Dataset(float[] features, float[] labels, int n, int featureSize, int[] offsets) {
+  public record Dataset(float[] features, float[] labels, int n, int featureSize, int[] offsets,
+      boolean[] argmaxAgrees) {
     public Dataset(float[] features, float[] labels, int n, int featureSize) {
-      this(features, labels, n, featureSize, null);
+      this(features, labels, n, featureSize, null, null);
     }
+  }
+
+  /** How a replayed draft is accepted: with probability 1 - TV (sampling), or when the argmaxes agree (greedy). */
+  public enum Acceptance {
+    SAMPLING, GREEDY
   }
 
   /**
@@ -61,10 +68,16 @@ public final class RouterTrainer {
 
   /**
    * Runs the primary and the secondary over sequences of {@code data} (in cursor order from {@code seed})
-   * and collects up to {@code maxPositions} draft positions.
+   * and collects up to {@code maxPositions} draft positions, from position {@code firstPosition} of each
+   * sequence on (a multiple of the block length; above 0 for {@link PrimaryContinuations}, whose prompts
+   * are human text).
    */
   public static Dataset collect(LanguageModelStep step, PackedSequences data, int blockLength, int topK,
-      int maxPositions, long seed, boolean shuffled) {
+      int maxPositions, long seed, boolean shuffled, int firstPosition) {
+    if (firstPosition < 0 || firstPosition % blockLength != 0 || firstPosition >= data.seqLen()) {
+      throw new IllegalArgumentException("the first position must be a multiple of the block length " + blockLength
+          + " below the sequence length " + data.seqLen() + ", got " + firstPosition);
+    }
     TrainModel secondary = step.student;
     int vocab = secondary.config.vocabSize(), d = secondary.config.hiddenSize();
     float[] embeddings = secondary.find(TensorNames.EMBEDDING).value;
@@ -72,13 +85,16 @@ public final class RouterTrainer {
     var a = step.activations();
     int batch = a.batch(), seqLen = a.seqLen();
     int perBatch = 0;
-    for (int p = 0; p < seqLen; p++) if (!secondary.isTandem() || p >= AttentionOp.boundary(p, blockLength)) perBatch++;
+    for (int p = firstPosition; p < seqLen; p++) {
+      if (!secondary.isTandem() || p >= AttentionOp.boundary(p, blockLength)) perBatch++;
+    }
     perBatch *= batch;
     int batches = Math.max(1, Math.min((maxPositions + perBatch - 1) / perBatch, data.count() / batch));
     int n = Math.min(maxPositions, batches * perBatch);
     float[] features = new float[n * featureSize];
     float[] labels = new float[n];
     int[] offsets = new int[n];
+    boolean[] agrees = new boolean[n];
     int[] topIds = new int[topK];
     int got = 0;
     long cursor = 0;
@@ -93,14 +109,15 @@ public final class RouterTrainer {
       float[] q = step.studentLogits(), pLogits = step.primaryLogits();
       for (int row = 0; row < a.rows() && got < n; row++) {
         int p = row % seqLen;
-        if (secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
+        if (p < firstPosition || secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
         RouterFeatures.compute(q, row * vocab, vocab, topK, embeddings, d, features, got * featureSize, topIds);
         labels[got] = (float) totalVariation(q, pLogits, row * vocab, vocab);
+        agrees[got] = argmax(q, row * vocab, vocab) == argmax(pLogits, row * vocab, vocab);
         offsets[got] = secondary.isTandem() ? p - AttentionOp.boundary(p, blockLength) : p % blockLength;
         got++;
       }
     }
-    return new Dataset(features, labels, got, featureSize, offsets);
+    return new Dataset(features, labels, got, featureSize, offsets, agrees);
   }
 
   private static double thresholdAt(int index) {
@@ -111,18 +128,24 @@ public final class RouterTrainer {
    * Chooses the survival rule's threshold that makes SPEED fastest on the dataset's rounds, a cost-aware
    * stop: each round (consecutive draft positions of training text, offsets 0, 1, ...) is replayed with
    * the router's predictions r, stopping after the draft where the product of (1 - r) falls below the
-   * threshold. Draft j is accepted with probability 1 - TV_j (the sampling rule's acceptance; the text
-   * stands in for the drafts), so a round of k drafts yields {@code 1 + sum_{i<=k} prod_{j<=i} (1 - TV_j)}
-   * tokens and costs {@code 1 + k (draftCost + rowCost)}: one primary pass, k drafter steps and k more
-   * positions in the verification pass. The threshold maximises tokens per cost over thresholds 0.02,
-   * 0.04, ..., 0.98; fixed gamma 1..L is replayed the same way for comparison.
+   * threshold. Draft j is accepted with probability a_j, so a round of k drafts yields
+   * {@code 1 + sum_{i<=k} prod_{j<=i} a_j} tokens and costs {@code 1 + k (draftCost + rowCost)}: one
+   * primary pass, k drafter steps and k more positions in the verification pass (the text stands in for
+   * the drafts). a_j is 1 - TV_j for {@link Acceptance#SAMPLING} (the rejection rule's acceptance) and 1 or
+   * 0 for {@link Acceptance#GREEDY} (the argmaxes agree or not; on the primary's own greedy text, as
+   * {@link PrimaryContinuations} writes it, exactly what greedy SPEED accepts). The threshold maximises
+   * tokens per cost over thresholds 0.02, 0.04, ..., 0.98; fixed gamma 1..L is replayed the same way for
+   * comparison.
    *
    * @param draftCost one drafter step (with the router) as a fraction of the primary's one-position pass
    * @param rowCost   one more position in the primary's verification pass, the same unit
    */
   public static StopChoice chooseSurvivalThreshold(RouterWeights router, Dataset raw, double draftCost,
-      double rowCost) {
+      double rowCost, Acceptance acceptance) {
     if (raw.offsets() == null) throw new IllegalArgumentException("the dataset has no round offsets");
+    if (acceptance == Acceptance.GREEDY && raw.argmaxAgrees() == null) {
+      throw new IllegalArgumentException("the dataset does not record whether the argmaxes agree");
+    }
     if (!(draftCost > 0) || !(rowCost >= 0)) {
       throw new IllegalArgumentException("draft cost must be > 0 and row cost >= 0, got " + draftCost + ", " + rowCost);
     }
@@ -148,7 +171,7 @@ public final class RouterTrainer {
       double alive = 1, survival = 1;
       expected[0] = 1;
       for (int j = 0; j < length; j++) {
-        alive *= 1 - raw.labels()[start + j];
+        alive *= acceptance == Acceptance.GREEDY ? (raw.argmaxAgrees()[start + j] ? 1 : 0) : 1 - raw.labels()[start + j];
         expected[j + 1] = expected[j] + alive;
         survival *= 1 - router.forward(raw.features(), (start + j) * f, scratch);
         predicted[j] = survival;
@@ -182,6 +205,13 @@ public final class RouterTrainer {
       }
     }
     return new StopChoice(thresholdAt(best), bestRate, drafts[best] / n, bestGamma, bestFixed, n);
+  }
+
+  /** The first index of the largest of row [at, at + vocab) (greedy decoding's choice). */
+  static int argmax(float[] logits, int at, int vocab) {
+    int best = 0;
+    for (int v = 1; v < vocab; v++) if (logits[at + v] > logits[at + best]) best = v;
+    return best;
   }
 
   /** 0.5 * sum |softmax(a) - softmax(b)| over one row. */

@@ -88,9 +88,9 @@ class TrainRecipesTest {
     assertThat(runs.resolve("td2/ce/done.json")).exists();
     assertThat(runs.resolve("td2/distil/done.json")).exists();
     run("train", "router", "--primary", p, "--secondary", m.resolve("td").toString(), "--seq-len", "16",
-        "--segment-bytes", "256", "--val-fraction", "0.1", "--positions", "200", "--val-positions", "50", "--steps",
-        "20", "--batch", "16", "--forward-batch", "2", "--run", runs.resolve("router").toString(), "--out",
-        m.resolve("router").toString(), c);
+        "--prompt-tokens", "8", "--segment-bytes", "256", "--val-fraction", "0.1", "--positions", "200",
+        "--val-positions", "50", "--steps", "20", "--batch", "16", "--forward-batch", "2", "--run",
+        runs.resolve("router").toString(), "--out", m.resolve("router").toString(), c);
     RouterWeights router = RouterWeights.load(m.resolve("router"));
     assertThat(router.config().featureSize()).isEqualTo(1 + 4 + 4 * 16);
     // The default stop is the survival rule with the threshold chosen by replaying training rounds, recorded
@@ -104,6 +104,13 @@ class TrainRecipesTest {
         .isGreaterThanOrEqualTo(routerTraining.get("replayed_best_fixed_throughput").asDouble() * 0.5);
     assertThat(routerTraining.get("replayed_rounds").asInt()).isPositive();
     assertThat(routerTraining.get("command").asText()).startsWith("./tandem train router --primary");
+    assertThat(routerTraining.get("text").asText()).isEqualTo("the primary's greedy continuations of 8-token prompts");
+    run("train", "router", "--primary", p, "--secondary", m.resolve("td").toString(), "--seq-len", "16", "--text",
+        "corpus", "--segment-bytes", "256", "--val-fraction", "0.1", "--positions", "200", "--val-positions", "50",
+        "--steps", "20", "--batch", "16", "--forward-batch", "2", "--run", runs.resolve("router-corpus").toString(),
+        "--out", m.resolve("router-corpus").toString(), c);
+    assertThat(new ObjectMapper().readTree(m.resolve("router-corpus/training.json").toFile()).get("text").asText())
+        .isEqualTo("corpus");
     run("train", "eval", "--primary", p, "--secondary", m.resolve("dd").toString(), "--secondary",
         m.resolve("td").toString(), "--block-length", "2,3", "--seq-len", "16", "--segment-bytes", "256",
         "--val-fraction", "0.1", "--batch",

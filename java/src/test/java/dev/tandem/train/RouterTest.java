@@ -89,14 +89,15 @@ class RouterTest {
         offsets[i] = j;
       }
     }
-    return new RouterTrainer.Dataset(features, labels, n, 3, offsets);
+    return new RouterTrainer.Dataset(features, labels, n, 3, offsets, null);
   }
 
   @Test
   void survivalThresholdReplaysRoundsAndMatchesTheBestFixedGammaWhenEveryDraftLooksAlike() {
     float[] same = new float[15];
     java.util.Arrays.fill(same, 0.2f);
-    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(15, same, same), 0.04, 0.06);
+    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(15, same, same), 0.04, 0.06,
+        RouterTrainer.Acceptance.SAMPLING);
     // Expected tokens of k drafts: 1 + sum_{i<=k} 0.8^i; cost 1 + 0.1 k.
     int bestK = 0;
     double best = 0;
@@ -121,12 +122,40 @@ class RouterTest {
     java.util.Arrays.fill(easy, 0.02f);
     java.util.Arrays.fill(hard, 0.9f);
     RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy, hard, easy, hard),
-        0.05, 0.1);
+        0.05, 0.1, RouterTrainer.Acceptance.SAMPLING);
     // The easy rounds draft all 12, the hard ones stop after their first draft.
     assertThat(choice.meanDrafts()).isEqualTo(6.5);
     assertThat(choice.throughput()).isGreaterThan(1.2 * choice.bestFixedThroughput());
-    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy), 0, 0.1))
-        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy), 0, 0.1,
+        RouterTrainer.Acceptance.SAMPLING)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void greedyReplayAcceptsTheDraftsWhoseArgmaxAgrees() {
+    float[] middling = new float[12];
+    java.util.Arrays.fill(middling, 0.2f);
+    RouterTrainer.Dataset tv = rounds(12, middling, middling);
+    boolean[] agrees = new boolean[tv.n()];
+    java.util.Arrays.fill(agrees, true);
+    RouterTrainer.Dataset data = new RouterTrainer.Dataset(tv.features(), tv.labels(), tv.n(), tv.featureSize(),
+        tv.offsets(), agrees);
+    // Every argmax agrees: greedy SPEED accepts all 12 drafts, so drafting all of them is best (1 + k tokens for
+    // 1 + 0.15 k); with acceptance 1 - TV = 0.8 about five drafts are best.
+    RouterTrainer.StopChoice greedy = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+        RouterTrainer.Acceptance.GREEDY);
+    assertThat(greedy.bestFixedGamma()).isEqualTo(12);
+    assertThat(greedy.bestFixedThroughput()).isCloseTo(13 / 2.8, within(1e-5));
+    assertThat(greedy.meanDrafts()).isEqualTo(12);
+    RouterTrainer.StopChoice sampling = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+        RouterTrainer.Acceptance.SAMPLING);
+    assertThat(sampling.bestFixedGamma()).isLessThan(6);
+    // The first draft of the second round disagrees: that round yields one token whatever its length.
+    agrees[12] = false;
+    RouterTrainer.StopChoice oneMiss = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+        RouterTrainer.Acceptance.GREEDY);
+    assertThat(oneMiss.bestFixedThroughput()).isCloseTo((13 + 1) / (2 + 2 * 12 * 0.15), within(1e-5));
+    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), tv, 0.05, 0.1,
+        RouterTrainer.Acceptance.GREEDY)).hasMessageContaining("argmax");
   }
 
   @Test
