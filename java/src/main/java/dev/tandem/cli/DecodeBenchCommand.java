@@ -213,8 +213,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     for (int b = 0; b < blocks.length; b++) {
       double[] ratios = new double[repeats];
       for (int r = 0; r < repeats; r++) ratios[r] = (double) nanos[b][r] / nanos[reference][r];
-      Arrays.sort(ratios);
-      blockRatios[b] = repeats % 2 == 1 ? ratios[repeats / 2] : (ratios[repeats / 2 - 1] + ratios[repeats / 2]) / 2;
+      blockRatios[b] = SpeedComparison.median(ratios);
     }
     if (cuda != null && profileSteps > 0) profile(cuda, decoder, cache, rows, prompt, block);
     if (cuda != null && omitGroups != null && !noGraph && !graphFailed) {

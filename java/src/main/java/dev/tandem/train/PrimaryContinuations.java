@@ -10,6 +10,7 @@ import dev.tandem.model.ModelWeights;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.train.data.PackedSequences;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -53,7 +54,7 @@ public final class PrimaryContinuations {
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = first; i < Math.min(count, first + BATCH); i++) {
           source.copy(source.sequenceAt(i), inputs, targets, 0);
-          int[] prompt = java.util.Arrays.copyOf(inputs, promptTokens);
+          int[] prompt = Arrays.copyOf(inputs, promptTokens);
           System.arraycopy(prompt, 0, stream, i * seqLen, promptTokens);
           requests.add(new GenerationRequest(prompt, newTokens, SamplingParams.greedy(), -1, i));
         }

@@ -2,6 +2,7 @@ package dev.tandem.train;
 
 import dev.tandem.backend.cpu.WorkerPool;
 import dev.tandem.model.TensorNames;
+import dev.tandem.sampling.Sampler;
 import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterFeatures;
 import dev.tandem.tandem.RouterWeights;
@@ -112,7 +113,7 @@ public final class RouterTrainer {
         if (p < firstPosition || secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
         RouterFeatures.compute(q, row * vocab, vocab, topK, embeddings, d, features, got * featureSize, topIds);
         labels[got] = (float) totalVariation(q, pLogits, row * vocab, vocab);
-        agrees[got] = argmax(q, row * vocab, vocab) == argmax(pLogits, row * vocab, vocab);
+        agrees[got] = Sampler.argmax(q, row * vocab, vocab) == Sampler.argmax(pLogits, row * vocab, vocab);
         offsets[got] = secondary.isTandem() ? p - AttentionOp.boundary(p, blockLength) : p % blockLength;
         got++;
       }
@@ -205,13 +206,6 @@ public final class RouterTrainer {
       }
     }
     return new StopChoice(thresholdAt(best), bestRate, drafts[best] / n, bestGamma, bestFixed, n);
-  }
-
-  /** The first index of the largest of row [at, at + vocab) (greedy decoding's choice). */
-  static int argmax(float[] logits, int at, int vocab) {
-    int best = 0;
-    for (int v = 1; v < vocab; v++) if (logits[at + v] > logits[at + best]) best = v;
-    return best;
   }
 
   /** 0.5 * sum |softmax(a) - softmax(b)| over one row. */
