@@ -30,6 +30,11 @@ t() { echo "[$(date -u +%H:%M:%S)] ./tandem $*" >&2; $cli "$@"; }
 common=(--seq-len 256 --batch 8 --resume)
 small=(--hidden 64 --layers 2 --heads 2 --intermediate 192 --max-positions 512)
 blocks=(--block-length 2,3,4,5,6,7,8)
+# The router's replay charges each round the primary's verification pass as measured on the development
+# machine (2 cores): `tandem bench decode --model models/demo/primary --device cpu --prompt-length 96
+# --tokens 64 --repeats 60 --blocks 1,2,...,18`, the cost of a pass over 1..18 positions relative to one.
+# Measure it again on another machine (a GPU's curve is nearly flat).
+pass_costs=${TANDEM_PASS_COSTS:-1,0.96,1.08,1.07,1.30,1.44,1.68,1.71,1.99,2.08,2.09,2.09,2.32,2.39,2.57,2.65,2.81,2.93}
 
 [[ -f $models/tokenizer/tokenizer.json ]] || t train tokenizer --vocab 2048 --out "$models/tokenizer" "${files[@]}"
 tok=$models/tokenizer/tokenizer.json
@@ -65,7 +70,7 @@ t train tandem-distil --primary "$models/primary" --init "$models/tandem-ce" "${
 
 [[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \
   --secondary "$models/tandem-distil" --block-length 16 --positions "$positions" --val-positions 8192 \
-  --steps "$(steps 3000)" --seq-len 256 --draft-cost 0.06 --row-cost 0.13 --run "$runs/router" \
+  --steps "$(steps 3000)" --seq-len 256 --draft-cost 0.06 --pass-costs "$pass_costs" --run "$runs/router" \
   --out "$models/router" "${files[@]}"
 
 t train eval --primary "$models/primary" --secondary "$models/drafter" --secondary "$models/drafter-distil" \

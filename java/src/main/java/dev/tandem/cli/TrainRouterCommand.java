@@ -11,6 +11,7 @@ import dev.tandem.train.LanguageModelStep;
 import dev.tandem.train.PrimaryContinuations;
 import dev.tandem.train.Progress;
 import dev.tandem.train.RecipeRun;
+import dev.tandem.train.RoundCost;
 import dev.tandem.train.RouterTrainer;
 import dev.tandem.train.TrainModel;
 import dev.tandem.train.data.PackedSequences;
@@ -105,6 +106,12 @@ public final class TrainRouterCommand implements Callable<Integer> {
           + " unit (default: 0.12, this project's CPU backend; near 0 on a GPU).")
   double rowCost;
 
+  @Option(names = "--pass-costs", split = ",",
+      description = "For --threshold cost, in place of --row-cost: the primary's verification pass over 1, 2, 3, ..."
+          + " positions relative to one, as `tandem bench decode --blocks 1,2,3,...` measures it on the target machine"
+          + " (e.g. 1,1.05,1.1,1.2,1.4); past the list each position adds its last step.")
+  double[] passCosts;
+
   @Option(names = "--acceptance", defaultValue = "greedy",
       description = "For --threshold cost: how a replayed draft is accepted: 'greedy' (default): when the secondary's"
           + " most likely token is the primary's, as in greedy SPEED; 'sampling': with probability 1 - TV, as in"
@@ -122,9 +129,11 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     long start = System.nanoTime();
-    if (!(draftCost > 0 && draftCost <= 1) || !(rowCost >= 0 && rowCost <= 1)) {
-      throw new IllegalArgumentException("--draft-cost must be in (0, 1] and --row-cost in [0, 1], got " + draftCost
-          + " and " + rowCost);
+    RoundCost cost;
+    try {
+      cost = passCosts != null ? RoundCost.measured(draftCost, passCosts) : RoundCost.linear(draftCost, rowCost);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("--draft-cost, --row-cost, --pass-costs: " + e.getMessage());
     }
     if (!text.equals("primary") && !text.equals("corpus")) {
       throw new IllegalArgumentException("--text must be 'primary' or 'corpus', got '" + text + "'");
@@ -174,11 +183,10 @@ public final class TrainRouterCommand implements Callable<Integer> {
           System.err::println, Math.max(1, steps / 10));
       RouterTrainer.StopChoice choice = null;
       if (costRule) {
-        choice = RouterTrainer.chooseSurvivalThreshold(weights, train, draftCost, rowCost, accept);
+        choice = RouterTrainer.chooseSurvivalThreshold(weights, train, cost, accept);
         stop = choice.threshold();
         weights = weights.withStop(RouterConfig.SURVIVAL_RULE, stop);
-        System.err.println("router: replayed training rounds (" + acceptance + " acceptance, draft cost " + draftCost
-            + ", row cost " + rowCost + "): " + choice);
+        System.err.println("router: replayed training rounds (" + acceptance + " acceptance, " + cost + "): " + choice);
       }
       RouterTrainer.Quality q = RouterTrainer.quality(weights, val);
       weights.save(out, DType.BF16);
@@ -204,12 +212,18 @@ public final class TrainRouterCommand implements Callable<Integer> {
       if (choice != null) {
         n.put("replay_acceptance", acceptance);
         n.put("draft_cost", draftCost);
-        n.put("row_cost", rowCost);
+        if (passCosts != null) {
+          var curve = n.putArray("pass_costs");
+          for (int positions = 1; positions <= passCosts.length; positions++) curve.add(cost.pass(positions));
+        } else {
+          n.put("row_cost", rowCost);
+        }
         n.put("replayed_rounds", choice.rounds());
         n.put("replayed_throughput", choice.throughput());
         n.put("replayed_mean_drafts", choice.meanDrafts());
         n.put("replayed_best_fixed_gamma", choice.bestFixedGamma());
         n.put("replayed_best_fixed_throughput", choice.bestFixedThroughput());
+        n.put("replayed_clairvoyant_throughput", choice.clairvoyantThroughput());
       }
       n.put("wall_seconds", Math.round((System.nanoTime() - start) / 1e9));
       AtomicFiles.writeString(out.resolve("training.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");

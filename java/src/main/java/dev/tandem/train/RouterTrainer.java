@@ -44,15 +44,17 @@ public final class RouterTrainer {
 
   /**
    * The survival rule's threshold chosen by {@link #chooseSurvivalThreshold}, its simulated throughput
-   * (tokens per unit of cost, the unit one primary pass over one position), and the best fixed gamma's.
+   * (tokens per unit of cost, the unit one primary pass over one position), the best fixed gamma's, and
+   * a clairvoyant stop's: the rate of a policy that knows each round's acceptances in advance and picks
+   * its length from them, the most any stop rule can reach on these rounds.
    */
   public record StopChoice(double threshold, double throughput, double meanDrafts, int bestFixedGamma,
-      double bestFixedThroughput, int rounds) {
+      double bestFixedThroughput, double clairvoyantThroughput, int rounds) {
     @Override
     public String toString() {
       return String.format(Locale.ROOT, "survival threshold %.2f: %.3f tokens per primary-pass cost (%.2f drafts per"
-          + " round); best fixed gamma %d: %.3f (%d simulated rounds)", threshold, throughput, meanDrafts,
-          bestFixedGamma, bestFixedThroughput, rounds);
+          + " round); best fixed gamma %d: %.3f; clairvoyant stop: %.3f (%d simulated rounds)", threshold, throughput,
+          meanDrafts, bestFixedGamma, bestFixedThroughput, clairvoyantThroughput, rounds);
     }
   }
 
@@ -130,25 +132,19 @@ public final class RouterTrainer {
    * stop: each round (consecutive draft positions of training text, offsets 0, 1, ...) is replayed with
    * the router's predictions r, stopping after the draft where the product of (1 - r) falls below the
    * threshold. Draft j is accepted with probability a_j, so a round of k drafts yields
-   * {@code 1 + sum_{i<=k} prod_{j<=i} a_j} tokens and costs {@code 1 + k (draftCost + rowCost)}: one
-   * primary pass, k drafter steps and k more positions in the verification pass (the text stands in for
-   * the drafts). a_j is 1 - TV_j for {@link Acceptance#SAMPLING} (the rejection rule's acceptance) and 1 or
+   * {@code 1 + sum_{i<=k} prod_{j<=i} a_j} tokens and costs {@link RoundCost#round}(k): k drafter steps
+   * and the verification pass over k + 1 positions (the text stands in for the drafts). a_j is 1 - TV_j for {@link Acceptance#SAMPLING} (the rejection rule's acceptance) and 1 or
    * 0 for {@link Acceptance#GREEDY} (the argmaxes agree or not; on the primary's own greedy text, as
    * {@link PrimaryContinuations} writes it, exactly what greedy SPEED accepts). The threshold maximises
    * tokens per cost over thresholds 0.02, 0.04, ..., 0.98; fixed gamma 1..L is replayed the same way for
-   * comparison.
-   *
-   * @param draftCost one drafter step (with the router) as a fraction of the primary's one-position pass
-   * @param rowCost   one more position in the primary's verification pass, the same unit
+   * comparison, and so is a clairvoyant stop (each round's length chosen knowing its expected tokens, by
+   * Dinkelbach's iteration: the length maximising tokens - rate * cost, rate updated until it settles).
    */
-  public static StopChoice chooseSurvivalThreshold(RouterWeights router, Dataset raw, double draftCost,
-      double rowCost, Acceptance acceptance) {
+  public static StopChoice chooseSurvivalThreshold(RouterWeights router, Dataset raw, RoundCost cost,
+      Acceptance acceptance) {
     if (raw.offsets() == null) throw new IllegalArgumentException("the dataset has no round offsets");
     if (acceptance == Acceptance.GREEDY && raw.argmaxAgrees() == null) {
       throw new IllegalArgumentException("the dataset does not record whether the argmaxes agree");
-    }
-    if (!(draftCost > 0) || !(rowCost >= 0)) {
-      throw new IllegalArgumentException("draft cost must be > 0 and row cost >= 0, got " + draftCost + ", " + rowCost);
     }
     int f = raw.featureSize();
     List<int[]> rounds = new ArrayList<>();  // {start, length}
@@ -162,8 +158,9 @@ public final class RouterTrainer {
     int maxLength = rounds.stream().mapToInt(r -> r[1]).max().orElseThrow();
     rounds.removeIf(r -> r[1] < maxLength);  // a round cut short (the end of the data) would bias the fixed gammas
     int thresholds = 49;
-    double[] tokens = new double[thresholds], drafts = new double[thresholds];
+    double[] tokens = new double[thresholds], drafts = new double[thresholds], costs = new double[thresholds];
     double[] fixedTokens = new double[maxLength + 1];
+    List<double[]> expectedPerRound = new ArrayList<>();
     float[] scratch = new float[f];  // [F] the router's standardised features
     for (int[] round : rounds) {
       int start = round[0], length = round[1];
@@ -183,14 +180,16 @@ public final class RouterTrainer {
         while (k < length && !(predicted[k - 1] < threshold)) k++;
         tokens[t] += expected[k];
         drafts[t] += k;
+        costs[t] += cost.round(k);
       }
       for (int g = 1; g <= length; g++) fixedTokens[g] += expected[g];
+      expectedPerRound.add(expected);
     }
     int n = rounds.size();
     int best = 0;
     double bestRate = -1;
     for (int t = 0; t < thresholds; t++) {
-      double rate = tokens[t] / (n + drafts[t] * (draftCost + rowCost));
+      double rate = tokens[t] / costs[t];
       if (rate > bestRate) {
         bestRate = rate;
         best = t;
@@ -199,13 +198,37 @@ public final class RouterTrainer {
     int bestGamma = 1;
     double bestFixed = -1;
     for (int g = 1; g <= maxLength; g++) {
-      double rate = fixedTokens[g] / (n + (double) n * g * (draftCost + rowCost));
+      double rate = fixedTokens[g] / (n * cost.round(g));
       if (rate > bestFixed) {
         bestFixed = rate;
         bestGamma = g;
       }
     }
-    return new StopChoice(thresholdAt(best), bestRate, drafts[best] / n, bestGamma, bestFixed, n);
+    return new StopChoice(thresholdAt(best), bestRate, drafts[best] / n, bestGamma, bestFixed,
+        clairvoyantRate(expectedPerRound, cost, bestFixed), n);
+  }
+
+  /**
+   * The best tokens per cost over rounds whose lengths are chosen one by one knowing each round's expected
+   * tokens ({@code expected[k]} for k = 1..L drafts): Dinkelbach's iteration from a feasible rate.
+   */
+  private static double clairvoyantRate(List<double[]> expectedPerRound, RoundCost cost, double startRate) {
+    double rate = startRate;
+    for (int iteration = 0; iteration < 100; iteration++) {
+      double tokens = 0, spent = 0;
+      for (double[] expected : expectedPerRound) {
+        int bestK = 1;
+        for (int k = 2; k < expected.length; k++) {
+          if (expected[k] - rate * cost.round(k) > expected[bestK] - rate * cost.round(bestK)) bestK = k;
+        }
+        tokens += expected[bestK];
+        spent += cost.round(bestK);
+      }
+      double next = tokens / spent;
+      if (next <= rate * (1 + 1e-12)) return Math.max(rate, next);
+      rate = next;
+    }
+    return rate;
   }
 
   /** 0.5 * sum |softmax(a) - softmax(b)| over one row. */

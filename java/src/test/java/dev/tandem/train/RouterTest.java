@@ -96,8 +96,8 @@ class RouterTest {
   void survivalThresholdReplaysRoundsAndMatchesTheBestFixedGammaWhenEveryDraftLooksAlike() {
     float[] same = new float[15];
     java.util.Arrays.fill(same, 0.2f);
-    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(15, same, same), 0.04, 0.06,
-        RouterTrainer.Acceptance.SAMPLING);
+    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(15, same, same),
+        RoundCost.linear(0.04, 0.06), RouterTrainer.Acceptance.SAMPLING);
     // Expected tokens of k drafts: 1 + sum_{i<=k} 0.8^i; cost 1 + 0.1 k.
     int bestK = 0;
     double best = 0;
@@ -114,6 +114,8 @@ class RouterTest {
     assertThat(choice.throughput()).isCloseTo(best, within(1e-5));
     assertThat(choice.meanDrafts()).isEqualTo(bestK);
     assertThat(choice.rounds()).isEqualTo(2);
+    // Knowing the rounds in advance does not help when they are all alike.
+    assertThat(choice.clairvoyantThroughput()).isCloseTo(best, within(1e-5));
   }
 
   @Test
@@ -122,11 +124,11 @@ class RouterTest {
     java.util.Arrays.fill(easy, 0.02f);
     java.util.Arrays.fill(hard, 0.9f);
     RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy, hard, easy, hard),
-        0.05, 0.1, RouterTrainer.Acceptance.SAMPLING);
+        RoundCost.linear(0.05, 0.1), RouterTrainer.Acceptance.SAMPLING);
     // The easy rounds draft all 12, the hard ones stop after their first draft.
     assertThat(choice.meanDrafts()).isEqualTo(6.5);
     assertThat(choice.throughput()).isGreaterThan(1.2 * choice.bestFixedThroughput());
-    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy), 0, 0.1,
+    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), rounds(12, easy), RoundCost.linear(0, 0.1),
         RouterTrainer.Acceptance.SAMPLING)).isInstanceOf(IllegalArgumentException.class);
   }
 
@@ -141,21 +143,60 @@ class RouterTest {
         tv.offsets(), agrees);
     // Every argmax agrees: greedy SPEED accepts all 12 drafts, so drafting all of them is best (1 + k tokens for
     // 1 + 0.15 k); with acceptance 1 - TV = 0.8 about five drafts are best.
-    RouterTrainer.StopChoice greedy = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+    RouterTrainer.StopChoice greedy = RouterTrainer.chooseSurvivalThreshold(echo(), data, RoundCost.linear(0.05, 0.1),
         RouterTrainer.Acceptance.GREEDY);
     assertThat(greedy.bestFixedGamma()).isEqualTo(12);
     assertThat(greedy.bestFixedThroughput()).isCloseTo(13 / 2.8, within(1e-5));
     assertThat(greedy.meanDrafts()).isEqualTo(12);
-    RouterTrainer.StopChoice sampling = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+    RouterTrainer.StopChoice sampling = RouterTrainer.chooseSurvivalThreshold(echo(), data, RoundCost.linear(0.05, 0.1),
         RouterTrainer.Acceptance.SAMPLING);
     assertThat(sampling.bestFixedGamma()).isLessThan(6);
     // The first draft of the second round disagrees: that round yields one token whatever its length.
     agrees[12] = false;
-    RouterTrainer.StopChoice oneMiss = RouterTrainer.chooseSurvivalThreshold(echo(), data, 0.05, 0.1,
+    RouterTrainer.StopChoice oneMiss = RouterTrainer.chooseSurvivalThreshold(echo(), data, RoundCost.linear(0.05, 0.1),
         RouterTrainer.Acceptance.GREEDY);
     assertThat(oneMiss.bestFixedThroughput()).isCloseTo((13 + 1) / (2 + 2 * 12 * 0.15), within(1e-5));
-    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), tv, 0.05, 0.1,
+    // Knowing the rounds, the first drafts all 12 and the second stops after one: 14 tokens for 2.8 + 1.15.
+    assertThat(oneMiss.clairvoyantThroughput()).isCloseTo(14 / (2.8 + 1.15), within(1e-9));
+    assertThat(oneMiss.clairvoyantThroughput()).isGreaterThanOrEqualTo(oneMiss.throughput());
+    assertThatThrownBy(() -> RouterTrainer.chooseSurvivalThreshold(echo(), tv, RoundCost.linear(0.05, 0.1),
         RouterTrainer.Acceptance.GREEDY)).hasMessageContaining("argmax");
+  }
+
+  @Test
+  void aMeasuredPassCostCurveMovesTheBestFixedGammaToItsKnee() {
+    float[] middling = new float[12];
+    java.util.Arrays.fill(middling, 0.2f);
+    RouterTrainer.Dataset tv = rounds(12, middling, middling);
+    boolean[] agrees = new boolean[tv.n()];
+    java.util.Arrays.fill(agrees, true);
+    RouterTrainer.Dataset data = new RouterTrainer.Dataset(tv.features(), tv.labels(), tv.n(), tv.featureSize(),
+        tv.offsets(), agrees);
+    // Every draft is accepted: k drafts give 1 + k tokens. With a linear pass cost all 12 drafts pay (see
+    // above); with passes of up to 4 positions nearly free and dear after that, 3 drafts are best.
+    RoundCost knee = RoundCost.measured(0.05, new double[] {2, 2.04, 2.08, 2.12, 3.2, 4.4});
+    RouterTrainer.StopChoice choice = RouterTrainer.chooseSurvivalThreshold(echo(), data, knee,
+        RouterTrainer.Acceptance.GREEDY);
+    assertThat(choice.bestFixedGamma()).isEqualTo(3);
+    assertThat(choice.bestFixedThroughput()).isCloseTo(4 / (3 * 0.05 + 1.06), within(1e-9));
+    assertThat(choice.clairvoyantThroughput()).isCloseTo(choice.bestFixedThroughput(), within(1e-9));
+  }
+
+  @Test
+  void roundCostCurvesAreNormalisedMonotoneAndExtendedByTheirLastStep() {
+    RoundCost curve = RoundCost.measured(0.1, new double[] {2, 1.8, 2.4, 2.8});
+    assertThat(curve.pass(1)).isEqualTo(1);
+    assertThat(curve.pass(2)).isEqualTo(1);  // timing noise: a longer pass never costs less
+    assertThat(curve.pass(3)).isCloseTo(1.2, within(1e-12));
+    assertThat(curve.pass(4)).isCloseTo(1.4, within(1e-12));
+    assertThat(curve.pass(6)).isCloseTo(1.8, within(1e-12));
+    assertThat(curve.round(3)).isCloseTo(0.3 + 1.4, within(1e-12));
+    RoundCost linear = RoundCost.linear(0.06, 0.13);
+    assertThat(linear.round(4)).isCloseTo(0.24 + 1 + 4 * 0.13, within(1e-12));
+    assertThatThrownBy(() -> RoundCost.measured(0.1, new double[] {1})).hasMessageContaining("at least 1 and 2");
+    assertThatThrownBy(() -> RoundCost.measured(0.1, new double[] {1, 0})).hasMessageContaining("positive");
+    assertThatThrownBy(() -> RoundCost.linear(0.1, -1)).hasMessageContaining("row cost");
+    assertThatThrownBy(() -> curve.pass(0)).isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test
