@@ -137,6 +137,9 @@ public final class VectorOps {
       int p0, int p1) {
     int panelSize = k * LANES;
     int p = p0;
+    if (n == 1) {  // the decode row: four panels at a time, so four independent chains hide the FMA latency
+      for (; p + 3 < p1; p += 4) tileOneRowFourPanels(x, k, packed, p * panelSize, m, out, p);
+    }
     for (; p + 1 < p1; p += 2) {  // pairs of panels: 4 rows at a time share each pair of weight vectors
       for (int r = 0; r < n; r += GROUP) {
         int g = r * k;  // the group's base in the grouped rows
@@ -157,7 +160,28 @@ public final class VectorOps {
     }
   }
 
-  /** The decode tile: one row (r), two panels. */
+  /**
+   * The decode tile: the one row, four adjacent panels. Two chains (the two-panel tile) leave the core
+   * waiting on the fused multiply-add latency; four keep it busy. Each output is still one chain over
+   * j in order, so it is bitwise what the other tiles give.
+   */
+  private static void tileOneRowFourPanels(float[] x, int k, float[] w, int wBase, int m, float[] out, int panel) {
+    int w1 = wBase + k * LANES, w2 = w1 + k * LANES, w3 = w2 + k * LANES;
+    FloatVector a = FloatVector.zero(SPECIES), b = a, c = a, d = a;
+    for (int j = 0; j < k; j++) {
+      FloatVector s = FloatVector.broadcast(SPECIES, x[j]);
+      a = s.fma(FloatVector.fromArray(SPECIES, w, wBase + j * LANES), a);
+      b = s.fma(FloatVector.fromArray(SPECIES, w, w1 + j * LANES), b);
+      c = s.fma(FloatVector.fromArray(SPECIES, w, w2 + j * LANES), c);
+      d = s.fma(FloatVector.fromArray(SPECIES, w, w3 + j * LANES), d);
+    }
+    store(a, out, 0, m, panel * LANES);
+    store(b, out, 0, m, (panel + 1) * LANES);
+    store(c, out, 0, m, (panel + 2) * LANES);
+    store(d, out, 0, m, (panel + 3) * LANES);
+  }
+
+  /** One row (r), two panels: a block's row left over by the groups of four, or the decode row's last pair. */
   private static void tileOneRowTwoPanels(float[] x, int r, int k, float[] w, int wBase, int m, float[] out,
       int panel) {
     int next = wBase + k * LANES, x0 = r * k;

@@ -33,7 +33,7 @@ class VectorOpsTest {
 
   @ParameterizedTest(name = "n={0} k={1} m={2}")
   @CsvSource({"1,1,1", "1,7,7", "3,33,5", "7,4097,9", "8,64,33", "9,100,13", "16,33,4", "2,8,3", "5,17,1",
-      "4,40,17", "17,9,25", "6,33,17", "2,20,16", "3,12,16"})
+      "4,40,17", "17,9,25", "6,33,17", "2,20,16", "3,12,16", "1,33,37", "1,20,64", "1,9,75"})
   void matmulMatchesReference(int n, int k, int m) {
     SplittableRandom random = new SplittableRandom(n * 31L + k * 7L + m);
     float[] x = random(random, n * k, 1), w = random(random, m * k, 1);
@@ -48,7 +48,7 @@ class VectorOpsTest {
   }
 
   @ParameterizedTest(name = "n={0} k={1} m={2}")
-  @CsvSource({"8,64,33", "16,4097,7", "5,33,12", "3,7,9", "17,40,41", "6,33,17", "7,20,16"})
+  @CsvSource({"8,64,33", "16,4097,7", "5,33,12", "3,7,9", "17,40,41", "6,33,17", "7,20,16", "3,33,70", "5,9,64"})
   void matmulRowIsBitwiseIndependentOfTheBlock(int n, int k, int m) {
     SplittableRandom random = new SplittableRandom(99);
     float[] x = random(random, n * k, 1), w = random(random, m * k, 1);
