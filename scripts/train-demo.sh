@@ -34,7 +34,7 @@ blocks=(--block-length 2,3,4,5,6,7,8)
 # machine (2 cores): `tandem bench decode --model models/demo/primary --device cpu --prompt-length 96
 # --tokens 64 --repeats 60 --blocks 1,2,...,18`, the cost of a pass over 1..18 positions relative to one.
 # Measure it again on another machine (a GPU's curve is nearly flat).
-pass_costs=${TANDEM_PASS_COSTS:-1,0.96,1.08,1.07,1.30,1.44,1.68,1.71,1.99,2.08,2.09,2.09,2.32,2.39,2.57,2.65,2.81,2.93}
+pass_costs=${TANDEM_PASS_COSTS:-1,1.13,1.32,1.34,1.64,1.75,1.98,2.04,2.31,2.45,2.51,2.57,2.89,2.97,3.17,3.16,3.47,3.56}
 
 [[ -f $models/tokenizer/tokenizer.json ]] || t train tokenizer --vocab 2048 --out "$models/tokenizer" "${files[@]}"
 tok=$models/tokenizer/tokenizer.json
