@@ -132,15 +132,22 @@ class RouterTest {
         RouterTrainer.Acceptance.SAMPLING)).isInstanceOf(IllegalArgumentException.class);
   }
 
-  @Test
-  void greedyReplayAcceptsTheDraftsWhoseArgmaxAgrees() {
+  /** Two rounds of 12 drafts, each with a TV distance of 0.2 (the router echoes it) and every argmax agreeing. */
+  private static RouterTrainer.Dataset twoAgreeingRounds() {
     float[] middling = new float[12];
     java.util.Arrays.fill(middling, 0.2f);
     RouterTrainer.Dataset tv = rounds(12, middling, middling);
     boolean[] agrees = new boolean[tv.n()];
     java.util.Arrays.fill(agrees, true);
-    RouterTrainer.Dataset data = new RouterTrainer.Dataset(tv.features(), tv.labels(), tv.n(), tv.featureSize(),
-        tv.offsets(), agrees);
+    return new RouterTrainer.Dataset(tv.features(), tv.labels(), tv.n(), tv.featureSize(), tv.offsets(), agrees);
+  }
+
+  @Test
+  void greedyReplayAcceptsTheDraftsWhoseArgmaxAgrees() {
+    RouterTrainer.Dataset data = twoAgreeingRounds();
+    boolean[] agrees = data.argmaxAgrees();
+    RouterTrainer.Dataset tv = new RouterTrainer.Dataset(data.features(), data.labels(), data.n(), data.featureSize(),
+        data.offsets(), null);
     // Every argmax agrees: greedy SPEED accepts all 12 drafts, so drafting all of them is best (1 + k tokens for
     // 1 + 0.15 k); with acceptance 1 - TV = 0.8 about five drafts are best.
     RouterTrainer.StopChoice greedy = RouterTrainer.chooseSurvivalThreshold(echo(), data, RoundCost.linear(0.05, 0.1),
@@ -165,13 +172,7 @@ class RouterTest {
 
   @Test
   void aMeasuredPassCostCurveMovesTheBestFixedGammaToItsKnee() {
-    float[] middling = new float[12];
-    java.util.Arrays.fill(middling, 0.2f);
-    RouterTrainer.Dataset tv = rounds(12, middling, middling);
-    boolean[] agrees = new boolean[tv.n()];
-    java.util.Arrays.fill(agrees, true);
-    RouterTrainer.Dataset data = new RouterTrainer.Dataset(tv.features(), tv.labels(), tv.n(), tv.featureSize(),
-        tv.offsets(), agrees);
+    RouterTrainer.Dataset data = twoAgreeingRounds();
     // Every draft is accepted: k drafts give 1 + k tokens. With a linear pass cost all 12 drafts pay (see
     // above); with passes of up to 4 positions nearly free and dear after that, 3 drafts are best.
     RoundCost knee = RoundCost.measured(0.05, new double[] {2, 2.04, 2.08, 2.12, 3.2, 4.4});
