@@ -103,7 +103,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
 
   @Option(names = "--row-cost", defaultValue = "0.12",
       description = "For --threshold cost: what one more position adds to the primary's verification pass, the same"
-          + " unit (default: 0.12, this project's CPU backend; near 0 on a GPU).")
+          + " unit (default: 0.12; near 0 on a GPU). On a CPU the cost is not linear: prefer --pass-costs.")
   double rowCost;
 
   @Option(names = "--pass-costs", split = ",",

@@ -25,7 +25,9 @@ public final class RoundCost {
   /** One drafter step costs {@code draftCost}; each verified position past the first adds {@code rowCost}. */
   public static RoundCost linear(double draftCost, double rowCost) {
     requireDraftCost(draftCost);
-    if (!(rowCost >= 0 && rowCost <= 1)) throw new IllegalArgumentException("row cost must be in [0, 1], got " + rowCost);
+    if (!(rowCost >= 0 && rowCost <= 1)) {
+      throw new IllegalArgumentException("row cost must be in [0, 1], got " + rowCost);
+    }
     return new RoundCost(draftCost, new double[] {1}, rowCost);
   }
 

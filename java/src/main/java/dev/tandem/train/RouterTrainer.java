@@ -133,8 +133,9 @@ public final class RouterTrainer {
    * the router's predictions r, stopping after the draft where the product of (1 - r) falls below the
    * threshold. Draft j is accepted with probability a_j, so a round of k drafts yields
    * {@code 1 + sum_{i<=k} prod_{j<=i} a_j} tokens and costs {@link RoundCost#round}(k): k drafter steps
-   * and the verification pass over k + 1 positions (the text stands in for the drafts). a_j is 1 - TV_j for {@link Acceptance#SAMPLING} (the rejection rule's acceptance) and 1 or
-   * 0 for {@link Acceptance#GREEDY} (the argmaxes agree or not; on the primary's own greedy text, as
+   * and the verification pass over k + 1 positions (the text stands in for the drafts). a_j is 1 - TV_j
+   * for {@link Acceptance#SAMPLING} (the rejection rule's acceptance) and 1 or 0 for
+   * {@link Acceptance#GREEDY} (the argmaxes agree or not; on the primary's own greedy text, as
    * {@link PrimaryContinuations} writes it, exactly what greedy SPEED accepts). The threshold maximises
    * tokens per cost over thresholds 0.02, 0.04, ..., 0.98; fixed gamma 1..L is replayed the same way for
    * comparison, and so is a clairvoyant stop (each round's length chosen knowing its expected tokens, by
