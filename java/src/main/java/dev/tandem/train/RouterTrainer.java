@@ -92,7 +92,11 @@ public final class RouterTrainer {
       if (!secondary.isTandem() || p >= AttentionOp.boundary(p, blockLength)) perBatch++;
     }
     perBatch *= batch;
-    int batches = Math.max(1, Math.min((maxPositions + perBatch - 1) / perBatch, data.count() / batch));
+    if (data.count() == 0) throw new IllegalArgumentException("no sequences to collect draft positions from");
+    int wanted = (maxPositions + perBatch - 1) / perBatch;
+    // Shuffled: whole batches drawn by the cursor. In order: every sequence once, the last batch partial.
+    int batches = shuffled ? Math.max(1, Math.min(wanted, data.count() / batch))
+        : Math.min(wanted, (data.count() + batch - 1) / batch);
     int n = Math.min(maxPositions, batches * perBatch);
     float[] features = new float[n * featureSize];
     float[] labels = new float[n];
@@ -103,14 +107,15 @@ public final class RouterTrainer {
     long cursor = 0;
     PackedSequences source = data;
     for (int bi = 0; bi < batches && got < n; bi++) {
+      int filled = shuffled ? batch : Math.min(batch, source.count() - bi * batch);  // slots past it: padding
       for (int b = 0; b < batch; b++) {
-        int seq = shuffled ? source.sequenceAt(cursor++) : bi * batch + b;
+        int seq = shuffled ? source.sequenceAt(cursor++) : b < filled ? bi * batch + b : 0;
         source.copy(seq, step.inputs(), step.targets(), b * seqLen);
         step.gammas()[b] = blockLength;
       }
       step.forwardOnly();
       float[] q = step.studentLogits(), pLogits = step.primaryLogits();
-      for (int row = 0; row < a.rows() && got < n; row++) {
+      for (int row = 0; row < filled * seqLen && got < n; row++) {
         int p = row % seqLen;
         if (p < firstPosition || secondary.isTandem() && p < AttentionOp.boundary(p, blockLength)) continue;
         RouterFeatures.compute(q, row * vocab, vocab, topK, embeddings, d, features, got * featureSize, topIds);

@@ -6,6 +6,12 @@ import static org.assertj.core.api.Assertions.within;
 
 import dev.tandem.backend.cpu.WorkerPool;
 import dev.tandem.io.DType;
+import dev.tandem.model.LlamaConfig;
+import dev.tandem.model.ModelWeights;
+import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.tandem.TandemConfig;
+import dev.tandem.tandem.TandemWeights;
+import dev.tandem.train.data.PackedSequences;
 import dev.tandem.tandem.RouterConfig;
 import dev.tandem.tandem.RouterFeatures;
 import dev.tandem.tandem.RouterWeights;
@@ -198,6 +204,25 @@ class RouterTest {
     assertThatThrownBy(() -> RoundCost.measured(0.1, new double[] {1, 0})).hasMessageContaining("positive");
     assertThatThrownBy(() -> RoundCost.linear(0.1, -1)).hasMessageContaining("row cost");
     assertThatThrownBy(() -> curve.pass(0)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void collectTakesEverySequenceOfTextInOrderThoughFewerThanOneForwardBatch() {
+    LlamaConfig primaryConfig = new LlamaConfig(24, 12, 20, 2, 2, 2, 10000.0, 1e-5, 64, false, "float32");
+    TrainModel secondary = TrainModel.tandem(TandemWeights.random(new TandemConfig(TrainerTest.TINY,
+        new int[] {1, 2}, 2, PrimaryFingerprint.of(primaryConfig, "")), 3, 0.02));
+    TrainModel primary = TrainModel.plain(ModelWeights.random(primaryConfig, 4, 0.3));
+    LanguageModelStep step = new LanguageModelStep(TrainerTest.GEMM, secondary, primary, 1f, 0f, 4, 16, false);
+    PackedSequences three = new PackedSequences(TrainerTest.corpus(3 * 16 + 1, 5), 16, 1);
+    // Blocks of 2 from position 4 on: the first position of each block is a draft, 6 per sequence.
+    RouterTrainer.Dataset data = RouterTrainer.collect(step, three, 2, 2, 1000, 1, false, 4);
+    assertThat(data.n()).isEqualTo(3 * 6);
+    for (int i = 0; i < data.n(); i++) assertThat(data.offsets()[i]).isZero();
+    // The same positions as one sequence at a time: the padding slots of the batch add nothing.
+    PackedSequences first = new PackedSequences(java.util.Arrays.copyOf(TrainerTest.corpus(3 * 16 + 1, 5), 17), 16, 1);
+    RouterTrainer.Dataset one = RouterTrainer.collect(step, first, 2, 2, 1000, 1, false, 4);
+    assertThat(one.n()).isEqualTo(6);
+    for (int i = 0; i < 6; i++) assertThat(one.labels()[i]).isCloseTo(data.labels()[i], within(1e-5f));
   }
 
   @Test
