@@ -175,7 +175,8 @@ public final class RouterTrainer {
       double alive = 1, survival = 1;
       expected[0] = 1;
       for (int j = 0; j < length; j++) {
-        alive *= acceptance == Acceptance.GREEDY ? (raw.argmaxAgrees()[start + j] ? 1 : 0) : 1 - raw.labels()[start + j];
+        alive *= acceptance == Acceptance.GREEDY ? (raw.argmaxAgrees()[start + j] ? 1 : 0)
+            : 1 - raw.labels()[start + j];
         expected[j + 1] = expected[j] + alive;
         survival *= 1 - router.forward(raw.features(), (start + j) * f, scratch);
         predicted[j] = survival;
