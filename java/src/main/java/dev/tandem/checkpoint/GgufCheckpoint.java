@@ -28,6 +28,15 @@ final class GgufCheckpoint {
   static final String HF_TOKENIZER_CONFIG = "tandem.hf.tokenizer_config_json";
   static final String HF_GENERATION_CONFIG = "tandem.hf.generation_config_json";
   static final String HF_TENSOR_DTYPES = "tandem.hf.tensor_dtypes";
+  /** JSON array of the tensors carried under their Hugging Face names (a tandem secondary's projections). */
+  static final String HF_EXTRA_TENSORS = "tandem.hf.extra_tensors";
+  /** JSON object: the metadata of the directory's safetensors header(s). */
+  static final String HF_SAFETENSORS_METADATA = "tandem.hf.safetensors_metadata";
+  /** training.json of a model this engine trained (recipe, data, losses). */
+  static final String HF_TRAINING = "tandem.hf.training_json";
+  static final String TRAINING_FILE = "training.json";
+  /** llama.cpp's GGML_MAX_NAME: a tensor name and its terminating zero. */
+  static final int MAX_TENSOR_NAME = 64;
 
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -164,6 +173,42 @@ final class GgufCheckpoint {
     }
     throw new GgufException(f.path(), GgufNames.ROPE_FREQS + " holds rope frequency factors that are not Llama 3's"
         + " (factor " + max + ", low 1, high 4, a power-of-two original context); other scalings are not supported");
+  }
+
+  /** The tensors listed under {@link #HF_EXTRA_TENSORS} (none when the key is absent). */
+  static java.util.List<String> extraTensors(GgufFile f) throws IOException {
+    String text = f.string(HF_EXTRA_TENSORS).orElse(null);
+    java.util.List<String> names = new java.util.ArrayList<>();
+    if (text == null) return names;
+    com.fasterxml.jackson.databind.JsonNode n;
+    try {
+      n = JSON.readTree(text);
+    } catch (IOException e) {
+      throw new GgufException(f.path(), HF_EXTRA_TENSORS + " is not a JSON array of tensor names");
+    }
+    if (n == null || !n.isArray()) throw new GgufException(f.path(), HF_EXTRA_TENSORS + " is not a JSON array of tensor names");
+    for (var e : n) {
+      if (!f.has(e.asText())) throw new GgufException(f.path(), HF_EXTRA_TENSORS + " lists " + e.asText() + ", which the file lacks");
+      names.add(e.asText());
+    }
+    return names;
+  }
+
+  /**
+   * Refuses a file with tensors that conversion to a directory would not carry (neither a model tensor,
+   * nor rope_freqs, nor listed as carried), naming them: converting must never drop data.
+   */
+  static void requireNoUnknownTensors(GgufFile f, LlamaConfig c) throws IOException {
+    java.util.Set<String> known = new java.util.HashSet<>(GgufNames.ggufNames(c).values());
+    known.add(GgufNames.ROPE_FREQS);
+    known.addAll(extraTensors(f));
+    java.util.List<String> unknown = new java.util.ArrayList<>();
+    for (GgufTensorInfo t : f.tensors()) if (!known.contains(t.name())) unknown.add(t.name());
+    if (!unknown.isEmpty()) {
+      throw new GgufException(f.path(), unknown.size() + " tensor(s) this conversion does not know, which it would"
+          + " drop: " + String.join(", ", unknown.subList(0, Math.min(5, unknown.size())))
+          + (unknown.size() > 5 ? ", ..." : "") + "; nothing was written");
+    }
   }
 
   /** The weights as fp32 under Hugging Face names, q/k rows back in the Hugging Face order. */

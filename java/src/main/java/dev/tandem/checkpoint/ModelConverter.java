@@ -35,6 +35,11 @@ import java.util.Map;
  * tokenizer.json, tokenizer_config.json and generation_config.json texts, so a directory converted to
  * GGUF and back has the same files, and the same model.safetensors when it was one file written in
  * the model's tensor order (as this engine writes it); tensors are bitwise identical in any case.
+ * Tensors that are not llama.cpp's (a tandem secondary's {@code tandem_proj} projections) are carried
+ * under their own names and listed under {@code tandem.hf.extra_tensors}, with the safetensors
+ * metadata and training.json, so nothing is dropped; a GGUF file holding tensors this conversion does
+ * not know is refused rather than converted without them. Directories are written under a temporary
+ * name and renamed into place when complete.
  */
 public final class ModelConverter {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -76,6 +81,7 @@ public final class ModelConverter {
       w.put(GgufCheckpoint.HF_CONFIG, GgufValue.string(Files.readString(configFile)));
       storeIfPresent(w, GgufCheckpoint.HF_TOKENIZER_CONFIG, dir.resolve(ModelLoader.TOKENIZER_CONFIG_FILE));
       storeIfPresent(w, GgufCheckpoint.HF_GENERATION_CONFIG, dir.resolve(ModelLoader.GENERATION_CONFIG_FILE));
+      storeIfPresent(w, GgufCheckpoint.HF_TRAINING, dir.resolve(GgufCheckpoint.TRAINING_FILE));
       ObjectNode narrowed = JSON.createObjectNode(); // vectors widened to F32: their original dtypes
       for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
         String hf = e.getKey();
@@ -99,6 +105,28 @@ public final class ModelConverter {
         }
         w.addRaw(e.getValue(), ggufType(info, shards), info.shape(), bytes);
       }
+      // Every other tensor of the directory (a tandem secondary's projections, anything else) is carried
+      // under its own name and listed, so that nothing is dropped and the way back restores it.
+      var extra = JSON.createArrayNode();
+      for (String hf : shards.names()) {
+        if (GgufNames.ggufNames(config).containsKey(hf)) continue;
+        TensorInfo info = shards.info(hf);
+        if (hf.getBytes(java.nio.charset.StandardCharsets.UTF_8).length >= GgufCheckpoint.MAX_TENSOR_NAME) {
+          throw new IOException("tensor " + hf + " in " + shards.fileOf(hf).path() + " has a name too long for GGUF ("
+              + GgufCheckpoint.MAX_TENSOR_NAME + " bytes at most); it cannot be carried, so nothing was written");
+        }
+        if (info.rank() == 1 && info.dtype() != DType.F32) {
+          w.add(hf, GgufTensorType.F32, info.shape(), shards.readFloats(hf, info.shape()));
+          narrowed.put(hf, info.dtype().safetensorsName());
+        } else {
+          w.addRaw(hf, ggufType(info, shards), info.shape(), shards.data(hf));
+        }
+        extra.add(hf);
+      }
+      ObjectNode metadata = JSON.createObjectNode(); // the safetensors header's metadata (e.g. "tandem": "secondary")
+      for (var file : shards.files()) file.metadata().forEach(metadata::put);
+      if (!metadata.isEmpty()) w.put(GgufCheckpoint.HF_SAFETENSORS_METADATA, GgufValue.string(metadata.toString()));
+      if (!extra.isEmpty()) w.put(GgufCheckpoint.HF_EXTRA_TENSORS, GgufValue.string(extra.toString()));
       if (!narrowed.isEmpty()) w.put(GgufCheckpoint.HF_TENSOR_DTYPES, GgufValue.string(narrowed.toString()));
       float[] ropeFactors = GgufCheckpoint.ropeFreqFactors(config);
       if (ropeFactors != null) {
@@ -127,90 +155,125 @@ public final class ModelConverter {
     if (Files.exists(dir.resolve(ModelWeights.CONFIG_FILE)) || SafetensorsShards.present(dir)) {
       throw new IllegalArgumentException(dir + " already holds a model; choose another --out or remove it first");
     }
-    Files.createDirectories(dir);
+    if (Files.exists(dir) && !isEmptyDirectory(dir)) {
+      throw new IllegalArgumentException(dir + (Files.isDirectory(dir) ? " is a directory that is not empty" : " is a file")
+          + "; choose another --out or remove it first");
+    }
     try (GgufFile f = GgufFile.open(gguf)) {
-      LlamaConfig config = GgufCheckpoint.readConfig(f);
-      Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
-      SafetensorsWriter writer = new SafetensorsWriter();
-      writer.putMetadata("format", "pt");
-      com.fasterxml.jackson.databind.JsonNode narrowed = JSON.readTree(
-          f.string(GgufCheckpoint.HF_TENSOR_DTYPES).orElse("{}"));
-      for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
-        String hf = e.getKey();
-        GgufTensorInfo t = f.tensor(e.getValue());
-        if (!Arrays.equals(t.shape(), shapes.get(hf))) {
-          throw new GgufException(gguf, "tensor " + t.name() + " has shape " + Arrays.toString(t.shape())
-              + ", expected " + Arrays.toString(shapes.get(hf)));
+      GgufCheckpoint.requireNoUnknownTensors(f, GgufCheckpoint.readConfig(f));
+      // written under a temporary name and renamed into place when complete: a kill leaves no partial model
+      AtomicFiles.writeDirectory(dir, tmp -> writeDirectory(gguf, f, tmp));
+    }
+  }
+
+  private static boolean isEmptyDirectory(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) return false;
+    try (var s = Files.list(dir)) {
+      return s.findAny().isEmpty();
+    }
+  }
+
+  private static void writeDirectory(Path gguf, GgufFile f, Path dir) throws IOException {
+    LlamaConfig config = GgufCheckpoint.readConfig(f);
+    GgufCheckpoint.requireNoUnknownTensors(f, config);
+    Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
+    SafetensorsWriter writer = new SafetensorsWriter();
+    writer.putMetadata("format", "pt");
+    JSON.readTree(f.string(GgufCheckpoint.HF_SAFETENSORS_METADATA).orElse("{}"))
+        .properties().forEach(m -> writer.putMetadata(m.getKey(), m.getValue().asText()));
+    com.fasterxml.jackson.databind.JsonNode narrowed = JSON.readTree(
+        f.string(GgufCheckpoint.HF_TENSOR_DTYPES).orElse("{}"));
+    for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
+      String hf = e.getKey();
+      GgufTensorInfo t = f.tensor(e.getValue());
+      if (!Arrays.equals(t.shape(), shapes.get(hf))) {
+        throw new GgufException(gguf, "tensor " + t.name() + " has shape " + Arrays.toString(t.shape())
+            + ", expected " + Arrays.toString(shapes.get(hf)));
+      }
+      if (narrowed.has(hf)) { // widened to F32 on the way in: back to its dtype, exactly
+        DType original;
+        try {
+          original = DType.fromSafetensorsName(narrowed.get(hf).asText());
+        } catch (IllegalArgumentException ex) {
+          throw new GgufException(gguf, GgufCheckpoint.HF_TENSOR_DTYPES + ": " + ex.getMessage(), ex);
         }
-        if (narrowed.has(hf)) { // widened to F32 on the way in: back to its dtype, exactly
-          DType original;
-          try {
-            original = DType.fromSafetensorsName(narrowed.get(hf).asText());
-          } catch (IllegalArgumentException ex) {
-            throw new GgufException(gguf, GgufCheckpoint.HF_TENSOR_DTYPES + ": " + ex.getMessage(), ex);
-          }
-          writer.add(hf, original, t.shape(), f.readFloats(t.name()));
-          continue;
-        }
-        int heads = GgufNames.permutedHeads(config, hf);
-        int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder((int) t.shape()[0], heads)) : null;
-        if (t.type() == GgufTensorType.Q8_0) { // dequantized: safetensors has no Q8_0
-          float[] values = f.readFloats(t.name());
-          if (order != null) values = GgufNames.permuteRows(values, (int) t.shape()[1], order);
-          writer.add(hf, DType.F32, t.shape(), values);
-          continue;
-        }
-        DType dtype = switch (t.type()) {
+        writer.add(hf, original, t.shape(), f.readFloats(t.name()));
+        continue;
+      }
+      int heads = GgufNames.permutedHeads(config, hf);
+      int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder((int) t.shape()[0], heads)) : null;
+      if (t.type() == GgufTensorType.Q8_0) { // dequantized: safetensors has no Q8_0
+        float[] values = f.readFloats(t.name());
+        if (order != null) values = GgufNames.permuteRows(values, (int) t.shape()[1], order);
+        writer.add(hf, DType.F32, t.shape(), values);
+        continue;
+      }
+      DType dtype = switch (t.type()) {
+        case F32 -> DType.F32;
+        case F16 -> DType.F16;
+        case BF16 -> DType.BF16;
+        case Q8_0 -> throw new AssertionError();
+      };
+      MemorySegment bytes = f.data(t.name());
+      if (order != null) {
+        bytes = MemorySegment.ofArray(GgufNames.permuteRows(bytes.toArray(ValueLayout.JAVA_BYTE),
+            (int) (bytes.byteSize() / t.shape()[0]), order));
+      }
+      writer.addRaw(hf, dtype, t.shape(), bytes);
+    }
+    for (String name : GgufCheckpoint.extraTensors(f)) { // carried unchanged under their own names
+      GgufTensorInfo t = f.tensor(name);
+      if (narrowed.has(name)) {
+        writer.add(name, DType.fromSafetensorsName(narrowed.get(name).asText()), t.shape(), f.readFloats(name));
+      } else if (t.type() == GgufTensorType.Q8_0) {
+        writer.add(name, DType.F32, t.shape(), f.readFloats(name));
+      } else {
+        writer.addRaw(name, switch (t.type()) {
           case F32 -> DType.F32;
           case F16 -> DType.F16;
           case BF16 -> DType.BF16;
           case Q8_0 -> throw new AssertionError();
-        };
-        MemorySegment bytes = f.data(t.name());
-        if (order != null) {
-          bytes = MemorySegment.ofArray(GgufNames.permuteRows(bytes.toArray(ValueLayout.JAVA_BYTE),
-              (int) (bytes.byteSize() / t.shape()[0]), order));
-        }
-        writer.addRaw(hf, dtype, t.shape(), bytes);
-      }
-      writer.write(dir.resolve(ModelWeights.WEIGHTS_FILE));
-
-      String configText = f.string(GgufCheckpoint.HF_CONFIG).orElse(null);
-      if (configText == null) {
-        configText = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config.toJson()) + "\n";
-      }
-      AtomicFiles.writeString(dir.resolve(ModelWeights.CONFIG_FILE), configText);
-      if (GgufTokenizer.present(f)) {
-        Tokenizer tokenizer = GgufTokenizer.load(f);
-        String tokenizerJson = f.string(GgufTokenizer.HF_JSON).orElse(null);
-        if (tokenizerJson != null) AtomicFiles.writeString(dir.resolve(ModelLoader.TOKENIZER_FILE), tokenizerJson);
-        else TokenizerJson.save(tokenizer, dir.resolve(ModelLoader.TOKENIZER_FILE));
-        GenerationDefaults defaults = ModelLoader.loadDefaults(gguf, tokenizer);
-        String tokenizerConfig = f.string(GgufCheckpoint.HF_TOKENIZER_CONFIG).orElse(null);
-        if (tokenizerConfig == null) {
-          ObjectNode n = JSON.createObjectNode();
-          n.put("add_bos_token", defaults.addBos());
-          n.put("add_eos_token", false);
-          tokenizer.bosId().ifPresent(id -> n.put("bos_token", tokenizer.token(id)));
-          tokenizer.eosId().ifPresent(id -> n.put("eos_token", tokenizer.token(id)));
-          if (defaults.chatTemplate() != null) n.put("chat_template", defaults.chatTemplate());
-          tokenizerConfig = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
-        }
-        AtomicFiles.writeString(dir.resolve(ModelLoader.TOKENIZER_CONFIG_FILE), tokenizerConfig);
-        String generationConfig = f.string(GgufCheckpoint.HF_GENERATION_CONFIG).orElse(null);
-        if (generationConfig == null) {
-          ObjectNode n = JSON.createObjectNode();
-          tokenizer.bosId().ifPresent(id -> n.put("bos_token_id", id));
-          int[] stops = defaults.stopTokens();
-          if (stops.length == 1) n.put("eos_token_id", stops[0]);
-          else if (stops.length > 1) Arrays.stream(stops).forEach(n.putArray("eos_token_id")::add);
-          generationConfig = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
-        }
-        AtomicFiles.writeString(dir.resolve(ModelLoader.GENERATION_CONFIG_FILE), generationConfig);
-      } else {
-        storeFileIfPresent(f, GgufCheckpoint.HF_GENERATION_CONFIG, dir.resolve(ModelLoader.GENERATION_CONFIG_FILE));
+        }, t.shape(), f.data(name));
       }
     }
+    writer.write(dir.resolve(ModelWeights.WEIGHTS_FILE));
+
+    String configText = f.string(GgufCheckpoint.HF_CONFIG).orElse(null);
+    if (configText == null) {
+      configText = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config.toJson()) + "\n";
+    }
+    AtomicFiles.writeString(dir.resolve(ModelWeights.CONFIG_FILE), configText);
+    if (GgufTokenizer.present(f)) {
+      Tokenizer tokenizer = GgufTokenizer.load(f);
+      String tokenizerJson = f.string(GgufTokenizer.HF_JSON).orElse(null);
+      if (tokenizerJson != null) AtomicFiles.writeString(dir.resolve(ModelLoader.TOKENIZER_FILE), tokenizerJson);
+      else TokenizerJson.save(tokenizer, dir.resolve(ModelLoader.TOKENIZER_FILE));
+      GenerationDefaults defaults = ModelLoader.loadDefaults(gguf, tokenizer);
+      String tokenizerConfig = f.string(GgufCheckpoint.HF_TOKENIZER_CONFIG).orElse(null);
+      if (tokenizerConfig == null) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("add_bos_token", defaults.addBos());
+        n.put("add_eos_token", false);
+        tokenizer.bosId().ifPresent(id -> n.put("bos_token", tokenizer.token(id)));
+        tokenizer.eosId().ifPresent(id -> n.put("eos_token", tokenizer.token(id)));
+        if (defaults.chatTemplate() != null) n.put("chat_template", defaults.chatTemplate());
+        tokenizerConfig = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
+      }
+      AtomicFiles.writeString(dir.resolve(ModelLoader.TOKENIZER_CONFIG_FILE), tokenizerConfig);
+      String generationConfig = f.string(GgufCheckpoint.HF_GENERATION_CONFIG).orElse(null);
+      if (generationConfig == null) {
+        ObjectNode n = JSON.createObjectNode();
+        tokenizer.bosId().ifPresent(id -> n.put("bos_token_id", id));
+        int[] stops = defaults.stopTokens();
+        if (stops.length == 1) n.put("eos_token_id", stops[0]);
+        else if (stops.length > 1) Arrays.stream(stops).forEach(n.putArray("eos_token_id")::add);
+        generationConfig = JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n";
+      }
+      AtomicFiles.writeString(dir.resolve(ModelLoader.GENERATION_CONFIG_FILE), generationConfig);
+    } else {
+      storeFileIfPresent(f, GgufCheckpoint.HF_GENERATION_CONFIG, dir.resolve(ModelLoader.GENERATION_CONFIG_FILE));
+    }
+    storeFileIfPresent(f, GgufCheckpoint.HF_TRAINING, dir.resolve(GgufCheckpoint.TRAINING_FILE));
   }
 
   private static void storeFileIfPresent(GgufFile f, String key, Path file) throws IOException {

@@ -55,11 +55,24 @@ public final class ModelLoader {
       throw new IOException(path + " is neither a model directory nor a GGUF file (it does not start with 'GGUF')");
     }
     try (GgufFile f = GgufFile.open(path)) {
+      String hfConfig = f.string(GgufCheckpoint.HF_CONFIG).orElse(null);
+      if (hfConfig != null && readTandemKey(hfConfig)) {
+        throw new IOException(path + " holds a tandem secondary, which runs from a model directory only: convert it"
+            + " back first (tandem convert --in " + path + " --out DIR)");
+      }
       LlamaConfig config = GgufCheckpoint.readConfig(f);
       ModelWeights weights = GgufCheckpoint.readWeights(f, config);
       Tokenizer tokenizer = GgufTokenizer.present(f) ? GgufTokenizer.load(f) : null;
       checkVocabulary(path, tokenizer, config);
       return new LoadedModel(path, weights, tokenizer, ggufDefaults(f, tokenizer));
+    }
+  }
+
+  private static boolean readTandemKey(String configJson) {
+    try {
+      return JSON.readTree(configJson).has("tandem");
+    } catch (IOException e) {
+      return false; // readConfig reports the malformed text
     }
   }
 

@@ -18,7 +18,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Builds a safetensors file from named tensors, in the Hugging Face layout: 8-byte little-endian header
@@ -108,10 +107,9 @@ public final class SafetensorsWriter {
   public void write(Path file) throws IOException {
     Path target = file.toAbsolutePath();
     byte[] header = header();
-    Path temp = target.resolveSibling("." + target.getFileName() + "." + Long.toHexString(
-        ThreadLocalRandom.current().nextLong()) + ".tmp");
+    Path temp = dev.tandem.util.AtomicFiles.temporaryFor(target, false);
     try {
-      try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+      try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE);
           Arena arena = Arena.ofConfined()) {
         writeFully(channel, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
         writeFully(channel, ByteBuffer.wrap(header));

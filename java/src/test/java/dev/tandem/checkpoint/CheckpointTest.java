@@ -180,6 +180,50 @@ class CheckpointTest {
     }
   }
 
+  /** Issue 18, item 1: a tandem secondary's projections, its tandem config and training.json survive GGUF. */
+  @Test
+  void tandemSecondaryToGgufAndBackKeepsEveryTensorAndItsConfig() throws IOException {
+    ModelWeights primary = ModelWeights.random(LLAMA, 5, 0.5);
+    dev.tandem.tandem.TandemWeights tandem = dev.tandem.spec.SpeedFixtures.tandem(primary, 6, 0.5);
+    Path hf = dir.resolve("tandem"), gguf = dir.resolve("tandem.gguf"), back = dir.resolve("tandem-back");
+    tandem.save(hf, DType.BF16);
+    TokenizerJson.save(ByteLevelBpeTokenizer.bytes(List.of("<|endoftext|>")), hf.resolve("tokenizer.json"));
+    Files.writeString(hf.resolve("training.json"), "{\"recipe\": \"tandem-ce\"}\n");
+    ModelConverter.convert(hf, gguf);
+    ModelConverter.convert(gguf, back);
+    for (String file : List.of("model.safetensors", "config.json", "tokenizer.json", "training.json")) {
+      assertThat(Files.readAllBytes(back.resolve(file))).as(file).isEqualTo(Files.readAllBytes(hf.resolve(file)));
+    }
+    dev.tandem.tandem.TandemWeights loaded = dev.tandem.tandem.TandemWeights.load(back);
+    assertThat(loaded.config().layerMap()).isEqualTo(tandem.config().layerMap());
+    float[][] original = dev.tandem.tandem.TandemWeights.load(hf).projections();
+    for (int j = 0; j < loaded.projections().length; j++) {
+      assertThat(loaded.projections()[j]).as("tandem_proj %d", j).isEqualTo(original[j]);
+    }
+    // the GGUF file itself cannot run as a tandem secondary: a clear refusal, not a plain model without projections
+    assertThatThrownBy(() -> ModelLoader.load(gguf)).hasMessageContaining("tandem secondary")
+        .hasMessageContaining("convert it back");
+  }
+
+  /** A GGUF file with a tensor the conversion would not carry is refused, and nothing is written. */
+  @Test
+  void ggufWithAnUnknownTensorIsRefusedNotDropped() throws IOException {
+    Path hf = dir.resolve("plain"), gguf = dir.resolve("plain.gguf"), odd = dir.resolve("odd.gguf");
+    ModelWeights.random(LLAMA, 5, 0.5).save(hf, DType.F32);
+    ModelConverter.convert(hf, gguf);
+    try (GgufFile f = GgufFile.open(gguf)) {
+      dev.tandem.io.gguf.GgufWriter w = new dev.tandem.io.gguf.GgufWriter();
+      f.metadata().forEach(w::put);
+      for (var t : f.tensors()) w.addRaw(t.name(), t.type(), t.shape(), f.data(t.name()));
+      w.add("blk.0.mystery.weight", GgufTensorType.F32, new long[] {4}, new float[] {1, 2, 3, 4});
+      w.write(odd);
+    }
+    Path out = dir.resolve("odd-back");
+    assertThatThrownBy(() -> ModelConverter.convert(odd, out)).hasMessageContaining("blk.0.mystery.weight")
+        .hasMessageContaining("drop");
+    assertThat(out).doesNotExist();
+  }
+
   @Test
   void generationDefaultsFromTheDirectory() throws IOException {
     Path hf = dir.resolve("m");

@@ -101,11 +101,9 @@ public final class GgufWriter {
     long alignment = alignment();
     byte[] header = header(alignment);
     Path target = file.toAbsolutePath();
-    Files.createDirectories(target.getParent());
-    Path temp = Files.createTempFile(target.getParent(), "." + target.getFileName() + ".", ".tmp");
+    Path temp = AtomicFiles.temporaryFor(target, false);
     try {
-      AtomicFiles.makeWorldReadable(temp);
-      try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+      try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE);
           Arena arena = Arena.ofConfined()) {
         writeFully(ch, ByteBuffer.wrap(header));
         long written = header.length;
@@ -119,6 +117,7 @@ public final class GgufWriter {
         }
         ch.force(true);
       }
+      AtomicFiles.makeWorldReadable(temp);
       Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } finally {
       Files.deleteIfExists(temp);
