@@ -131,7 +131,7 @@ public final class ModelLoader {
       if (n != null && !n.isObject()) throw new IOException(file + ": not a JSON object");
       return n;
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+      throw new IOException(file + ": not valid JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
   }
 

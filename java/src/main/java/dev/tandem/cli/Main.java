@@ -22,6 +22,17 @@ public final class Main implements Runnable {
   /** The configured command line (tests run commands through it without exiting). */
   public static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new Main());
+    cli.registerConverter(Integer.class, Main::parseInt);
+    cli.registerConverter(Integer.TYPE, Main::parseInt);
+    cli.registerConverter(Long.class, Main::parseLong);
+    cli.registerConverter(Long.TYPE, Main::parseLong);
+    // A bad option value is one line and exit 1, like every other bad input (not picocli's usage dump and 2).
+    cli.setParameterExceptionHandler((e, args) -> {
+      CommandLine c = e.getCommandLine();
+      String help = c.getCommandSpec().qualifiedName(" ");
+      c.getErr().println("tandem: " + e.getMessage() + " (see " + help + " --help)");
+      return EXIT_BAD_INPUT;
+    });
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       if (isUserError(e)) {
         commandLine.getErr().println("tandem: " + e.getMessage());
@@ -30,6 +41,27 @@ public final class Main implements Runnable {
       throw e;
     });
     return cli;
+  }
+
+  /** Integers with a message that says what is wrong: not a number, or out of range (with the range). */
+  static int parseInt(String text) {
+    long v = parseLong(text);
+    if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+      throw new CommandLine.TypeConversionException("'" + text + "' is out of range (at most " + Integer.MAX_VALUE + ")");
+    }
+    return (int) v;
+  }
+
+  static long parseLong(String text) {
+    String t = text.strip();
+    try {
+      return Long.parseLong(t);
+    } catch (NumberFormatException e) {
+      if (t.matches("[+-]?\\d+")) {
+        throw new CommandLine.TypeConversionException("'" + text + "' is out of range (at most " + Long.MAX_VALUE + ")");
+      }
+      throw new CommandLine.TypeConversionException("'" + text + "' is not an integer");
+    }
   }
 
   private static boolean isUserError(Exception e) {

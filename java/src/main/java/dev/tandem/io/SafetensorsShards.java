@@ -64,7 +64,7 @@ public final class SafetensorsShards implements AutoCloseable {
     try {
       root = JSON.readTree(index.toFile());
     } catch (IOException e) {
-      throw new IOException(index + ": malformed JSON: " + e.getMessage(), e);
+      throw new IOException(index + ": malformed JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
     JsonNode weightMap = root == null ? null : root.get("weight_map");
     if (weightMap == null || !weightMap.isObject() || weightMap.isEmpty()) {

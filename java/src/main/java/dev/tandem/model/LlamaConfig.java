@@ -139,7 +139,7 @@ public record LlamaConfig(
     try {
       node = JSON.readTree(file.toFile());
     } catch (IOException e) {
-      throw new IOException(file + ": malformed JSON: " + e.getMessage(), e);
+      throw new IOException(file + ": malformed JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
     try {
       return fromJson(node);
@@ -213,6 +213,10 @@ public record LlamaConfig(
   private static int requiredInt(JsonNode n, String field) {
     JsonNode v = n.get(field);
     if (v == null || v.isNull()) throw new IllegalArgumentException("missing field \"" + field + "\"");
+    if (v.isIntegralNumber() && !v.canConvertToInt()) {
+      throw new IllegalArgumentException("field \"" + field + "\" is " + v + ", out of range (at most "
+          + Integer.MAX_VALUE + ")");
+    }
     if (!v.canConvertToInt() || !v.isIntegralNumber()) {
       throw new IllegalArgumentException("field \"" + field + "\" must be an integer, got " + v);
     }

@@ -82,7 +82,13 @@ public record RouterConfig(int topK, int embeddingDim, int hiddenSize, double th
 
   public static RouterConfig read(Path file) throws IOException {
     if (!Files.isRegularFile(file)) throw new IOException("router config not found: " + file);
-    JsonNode n = JSON.readTree(file.toFile());
+    JsonNode n;
+    try {
+      n = JSON.readTree(file.toFile());
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IOException(file + ": malformed JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
+    }
+    if (n == null || !n.isObject()) throw new IOException(file + ": not a JSON object");
     if (!MODEL_TYPE.equals(n.path("model_type").asText())) {
       throw new IOException(file + ": not a router config (model_type is not \"" + MODEL_TYPE + "\")");
     }

@@ -77,14 +77,24 @@ public record TandemConfig(LlamaConfig secondary, int[] layerMap, int trainingBl
     AtomicFiles.writeString(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
   }
 
+  private static JsonNode readJson(Path file) throws IOException {
+    try {
+      JsonNode n = JSON.readTree(file.toFile());
+      if (n == null || !n.isObject()) throw new IOException(file + ": not a JSON object");
+      return n;
+    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+      throw new IOException(file + ": malformed JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
+    }
+  }
+
   /** True when the config.json at {@code file} describes a tandem secondary. */
   public static boolean isTandem(Path file) throws IOException {
-    return Files.isRegularFile(file) && JSON.readTree(file.toFile()).has("tandem");
+    return Files.isRegularFile(file) && readJson(file).has("tandem");
   }
 
   public static TandemConfig read(Path file) throws IOException {
     LlamaConfig secondary = LlamaConfig.read(file);
-    JsonNode root = JSON.readTree(file.toFile());
+    JsonNode root = readJson(file);
     JsonNode t = root.get("tandem");
     if (t == null || !t.isObject()) throw new IOException(file + ": not a tandem secondary (no \"tandem\" object)");
     try {

@@ -62,7 +62,7 @@ public final class TokenizerJson {
     try {
       root = JSON.readTree(json);
     } catch (JsonProcessingException e) {
-      throw new IOException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
+      throw new IOException(source + ": not valid JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
     if (root == null || !root.isObject()) throw new IOException(source + ": not a JSON object");
     return parse(root, source);
@@ -93,7 +93,7 @@ public final class TokenizerJson {
     try {
       root = JSON.readTree(file.toFile());
     } catch (JsonProcessingException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+      throw new IOException(file + ": not valid JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
     if (root == null || !root.isObject()) throw new IOException(file + ": not a JSON object");
     return root;
@@ -135,7 +135,7 @@ public final class TokenizerJson {
     try {
       root = JSON.readTree(file.toFile());
     } catch (JsonProcessingException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+      throw new IOException(file + ": not valid JSON: " + dev.tandem.util.JsonErrors.describe(e), e);
     }
     if (root == null || !root.isObject()) throw new IOException(file + ": not a JSON object");
     try {

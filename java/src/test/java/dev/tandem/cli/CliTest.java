@@ -110,7 +110,44 @@ class CliTest {
     assertThat(unknownId.err()).contains("token id 300 outside the vocabulary");
 
     Run noPrompt = run("generate", "--model", model.toString());
-    assertThat(noPrompt.exit()).isEqualTo(2);  // a usage error, reported by picocli
+    assertOneLineExit1(noPrompt, "prompt");
+  }
+
+  /** Issue 18, item 7: a bad option value is one line and exit 1, not a usage dump and exit 2. */
+  @Test
+  void badOptionValuesAreOneLineAndExitStatus1() {
+    String m = model.toString();
+    assertOneLineExit1(run("generate", "--model", m, "--prompt", "x", "--max-tokens", "1000000000000"),
+        "'1000000000000' is out of range (at most 2147483647)");
+    assertOneLineExit1(run("generate", "--model", m, "--prompt-tokens", "1,abc"), "'abc' is not an integer");
+    assertOneLineExit1(run("speed", "--primary", m, "--drafter", m, "--prompt", "x", "--router-rule", "bogus"),
+        "--router-rule");
+    assertOneLineExit1(run("init", "--config", "c.json", "--out", dir.resolve("q").toString(), "--dtype", "Q4"),
+        "'Q4'");
+    assertOneLineExit1(run("generate", "--model", m, "--prompt", "x", "--no-such-option"), "--no-such-option");
+    assertOneLineExit1(run("generate", "--prompt", "x"), "--model");
+  }
+
+  /** Issue 18, item 9: a malformed or out-of-range config.json is one line naming the file and the place. */
+  @Test
+  void malformedConfigIsOneLineWithThePlace() throws Exception {
+    Path bad = Files.createDirectories(dir.resolve("bad-config"));
+    Files.writeString(bad.resolve("config.json"), "{\"vocab_size\": 300,,}");
+    Run r = run("generate", "--model", bad.toString(), "--prompt", "x");
+    assertOneLineExit1(r, "config.json: malformed JSON: ");
+    assertThat(r.err()).contains("(line 1, column 20)").doesNotContain("REDACTED");
+
+    Path huge = dir.resolve("huge.json");
+    Files.writeString(huge, Files.readString(dir.resolve("config.json")).replace("\"vocab_size\": 300",
+        "\"vocab_size\": 1000000000000"));
+    Run tooLarge = run("init", "--config", huge.toString(), "--out", dir.resolve("huge").toString());
+    assertOneLineExit1(tooLarge, "\"vocab_size\" is 1000000000000, out of range (at most 2147483647)");
+  }
+
+  static void assertOneLineExit1(Run r, String expected) {
+    assertThat(r.exit()).as(r.err()).isEqualTo(1);
+    assertThat(r.err().lines().filter(l -> !l.isBlank()).toList()).as(r.err()).hasSize(1);
+    assertThat(r.err()).startsWith("tandem: ").contains(expected);
   }
 
   @Test
