@@ -45,6 +45,9 @@ public final class InitCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     LlamaConfig c = LlamaConfig.read(config);
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new IllegalArgumentException("--out " + out + " is a file; choose another --out");
+    }
     if (Files.exists(out.resolve(ModelWeights.WEIGHTS_FILE))) {
       throw new IllegalArgumentException(out + " already holds a model; choose another --out or remove it first");
     }

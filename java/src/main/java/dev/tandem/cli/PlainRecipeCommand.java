@@ -39,7 +39,7 @@ abstract class PlainRecipeCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     RecipeRun.Data data = dataOpts.data(null);
     RecipeRun.Loop loop = loopOpts.loop(defaultLr(), null);
-    try (RecipeRun run = new RecipeRun(runOpts.run, data, loopOpts.threads)) {
+    try (RecipeRun run = new RecipeRun(runOpts.run, runOpts.out, data, loopOpts.threads)) {
       int[] s = defaultShape();
       TrainModel model;
       if (init != null) {

@@ -33,7 +33,8 @@ abstract class SecondaryRecipeCommand implements Callable<Integer> {
     primaryWeights = ModelWeights.load(primaryDir);
     primary = TrainModel.plain(primaryWeights);
     Path tok = primaryDir.resolve("tokenizer.json");
-    RecipeRun run = new RecipeRun(runOpts.run, dataOpts.data(Files.isRegularFile(tok) ? tok : null), loopOpts.threads);
+    RecipeRun run = new RecipeRun(runOpts.run, runOpts.out, dataOpts.data(Files.isRegularFile(tok) ? tok : null),
+        loopOpts.threads);
     if (run.tokenizer.vocabSize() > primaryWeights.config().vocabSize()) {
       run.close();
       throw new IllegalArgumentException("the tokenizer has " + run.tokenizer.vocabSize() + " tokens, the primary only "

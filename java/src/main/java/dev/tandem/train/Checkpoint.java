@@ -28,7 +28,18 @@ public final class Checkpoint {
   private Checkpoint() {}
 
   public static void write(Path file, List<Param> params, AdamW optimizer, State state) throws IOException {
+    write(file, params, optimizer, state, java.util.Map.of());
+  }
+
+  /**
+   * {@code runArguments}: what defines the run (data, sequence length, updates, optimiser settings, seed),
+   * as option name to value, kept in the metadata entry {@code "run_arguments"} so that a resume with
+   * other arguments is refused ({@link #runArguments}).
+   */
+  public static void write(Path file, List<Param> params, AdamW optimizer, State state,
+      java.util.Map<String, String> runArguments) throws IOException {
     SafetensorsWriter w = new SafetensorsWriter();
+    if (!runArguments.isEmpty()) w.putMetadata("run_arguments", JSON.writeValueAsString(runArguments));
     ObjectNode s = JSON.createObjectNode();
     s.put("step", state.step());
     s.put("cursor", state.cursor());
@@ -52,6 +63,17 @@ public final class Checkpoint {
   private static void load(SafetensorsFile f, String name, Param p, float[] dst) throws IOException {
     float[] values = f.readFloats(name, p.shape());
     System.arraycopy(values, 0, dst, 0, values.length);
+  }
+
+  /** The run arguments stored with the checkpoint, in order; null for a checkpoint written without them. */
+  public static java.util.Map<String, String> runArguments(Path file) throws IOException {
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      String json = f.metadata().get("run_arguments");
+      if (json == null) return null;
+      java.util.Map<String, String> args = new java.util.LinkedHashMap<>();
+      JSON.readTree(json).properties().forEach(e -> args.put(e.getKey(), e.getValue().asText()));
+      return args;
+    }
   }
 
   /** Loads parameters (and moments, when {@code optimizer} is given) in place; returns the state. */

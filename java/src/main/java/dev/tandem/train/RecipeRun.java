@@ -58,12 +58,42 @@ public final class RecipeRun implements AutoCloseable {
   private final long started = System.nanoTime();
 
   public RecipeRun(Path runDir, Data data, int threads) throws IOException {
+    this(runDir, null, data, threads);
+  }
+
+  /**
+   * Opens the run directory, and, before any training, checks that {@code out} (the model directory the
+   * run will write; null for none) does not hold anything yet and can be written.
+   */
+  public RecipeRun(Path runDir, Path out, Data data, int threads) throws IOException {
     this.runDir = runDir;
     this.data = data;
-    Files.createDirectories(runDir);
+    if (out != null) checkOutput(out);
+    if (Files.exists(runDir) && !Files.isDirectory(runDir)) {
+      throw new IllegalArgumentException("--run " + runDir + " is a file, not a directory");
+    }
+    try {
+      Files.createDirectories(runDir);
+    } catch (IOException e) {
+      throw new IOException("cannot create the run directory " + runDir + ": " + AtomicFiles.reason(e), e);
+    }
     if (!Files.isRegularFile(data.tokenizer())) throw new IOException("tokenizer not found: " + data.tokenizer());
     this.tokenizer = TokenizerJson.load(data.tokenizer());
     this.split = TextSplit.of(data.files(), data.segmentBytes(), data.validationFraction());
+    if (split.segments().isEmpty()) {
+      throw new IllegalArgumentException("the training text is empty: " + data.files().stream().map(Path::toString)
+          .collect(java.util.stream.Collectors.joining(", ")));
+    }
+    long notText = 0, total = 0;
+    for (Path f : data.files()) {
+      byte[] bytes = TextSplit.read(f);
+      total += bytes.length;
+      notText += TextSplit.nonTextBytes(bytes);
+    }
+    if (notText > 0) {
+      System.err.printf(Locale.ROOT, "warning: %,d of %,d bytes of the training text are not text (invalid UTF-8 or"
+          + " control characters other than tab and newlines); they are trained on as they are%n", notText, total);
+    }
     this.tokens = TokenData.of(split, tokenizer, runDir.resolve("data"));
     this.pool = new WorkerPool(threads > 0 ? threads : Runtime.getRuntime().availableProcessors());
     this.gemm = new Gemm(pool);
@@ -89,7 +119,7 @@ public final class RecipeRun implements AutoCloseable {
     LanguageModelStep step = new LanguageModelStep(gemm, student, primary, hardWeight, softWeight, loop.batch(),
         data.seqLen(), true);
     Trainer trainer = new Trainer(dir, name, step, trainSequences(loop.seed()), validationSequences(),
-        loop.options(steps)).afterValidation(() -> {
+        loop.options(steps)).runArguments(runArguments(loop, steps, hardWeight, softWeight)).afterValidation(() -> {
           try {
             plot();
           } catch (IOException | RuntimeException e) {
@@ -106,6 +136,31 @@ public final class RecipeRun implements AutoCloseable {
     Trainer.Summary summary = trainer.run(resume);
     plot();
     return summary;
+  }
+
+  /**
+   * What defines a stage's run: the text (the sha256 of the split, which covers the files' bytes,
+   * --segment-bytes and --val-fraction, wherever the files are), the tokenizer's bytes, --seq-len, --steps and the
+   * optimiser's settings, the seed, the block lengths and the loss weights. Settings that only change
+   * reporting (--val-every, --checkpoint-every, --threads) may differ on a resume.
+   */
+  private java.util.Map<String, String> runArguments(Loop loop, int steps, float hardWeight, float softWeight)
+      throws IOException {
+    java.util.Map<String, String> a = new java.util.LinkedHashMap<>();
+    a.put("text files (sha256 of their split)", split.fingerprint());
+    a.put("--tokenizer (sha256)", PrimaryFingerprint.sha256(Files.readAllBytes(data.tokenizer())));
+    a.put("--seq-len", Integer.toString(data.seqLen()));
+    a.put("--steps", Integer.toString(steps));
+    a.put("--batch", Integer.toString(loop.batch()));
+    a.put("--lr", Double.toString(loop.lr()));
+    a.put("--min-lr", Double.toString(loop.minLr()));
+    a.put("--warmup", Integer.toString(loop.warmup()));
+    a.put("--weight-decay", Double.toString(loop.weightDecay()));
+    a.put("--clip", Double.toString(loop.clip()));
+    a.put("--seed", Long.toString(loop.seed()));
+    a.put("block lengths", java.util.Arrays.toString(loop.blockLengths()));
+    a.put("loss weights (hard, soft)", hardWeight + ", " + softWeight);
+    return a;
   }
 
   /** Redraws {@code loss.png} from the logs of the stages run so far. */
@@ -145,16 +200,42 @@ public final class RecipeRun implements AutoCloseable {
     return new TandemWeights(tc, initialWeights(secondary, seed), random.projections());
   }
 
-  /** Saves a plain model (BF16), the tokenizer and training.json into {@code out}. */
-  public void savePlain(TrainModel model, Path out, ObjectNode training) throws IOException {
-    model.toModelWeights().save(out, DType.BF16);
-    finishOutput(out, training);
+  /**
+   * Refuses an output directory that already holds something (a model is never overwritten) or that
+   * cannot be written (checked by creating and removing a temporary beside it), so that a run does not
+   * train for hours and only then fail.
+   */
+  public static void checkOutput(Path out) throws IOException {
+    if (Files.exists(out)) {
+      if (!Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a file; choose another --out");
+      boolean model = Files.exists(out.resolve(ModelWeights.CONFIG_FILE))
+          || dev.tandem.io.SafetensorsShards.present(out);
+      try (var s = Files.list(out)) {
+        if (s.findAny().isPresent()) {
+          throw new IllegalArgumentException("--out " + out + (model ? " already holds a model" : " is a directory that"
+              + " is not empty") + "; choose another --out or remove it first");
+        }
+      }
+    }
+    Files.delete(AtomicFiles.temporaryFor(out, true));
   }
 
-  /** Saves a tandem secondary (BF16), the tokenizer and training.json into {@code out}. */
+  /** Saves a plain model (BF16), the tokenizer and training.json into {@code out}, renamed into place when complete. */
+  public void savePlain(TrainModel model, Path out, ObjectNode training) throws IOException {
+    AtomicFiles.writeDirectory(out, tmp -> {
+      model.toModelWeights().save(tmp, DType.BF16);
+      finishOutput(tmp, training);
+    });
+    System.err.println("wrote " + out);
+  }
+
+  /** Saves a tandem secondary (BF16), the tokenizer and training.json into {@code out}, renamed into place when complete. */
   public void saveTandem(TrainModel model, TandemConfig config, Path out, ObjectNode training) throws IOException {
-    model.toTandemWeights(config).save(out, DType.BF16);
-    finishOutput(out, training);
+    AtomicFiles.writeDirectory(out, tmp -> {
+      model.toTandemWeights(config).save(tmp, DType.BF16);
+      finishOutput(tmp, training);
+    });
+    System.err.println("wrote " + out);
   }
 
   private void finishOutput(Path out, ObjectNode training) throws IOException {
@@ -164,7 +245,6 @@ public final class RecipeRun implements AutoCloseable {
     if (Files.isRegularFile(runDir.resolve("loss.png"))) {
       Files.copy(runDir.resolve("loss.png"), out.resolve("loss.png"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
-    System.err.println("wrote " + out);
   }
 
   /** The common part of training.json: recipe, command line, data, stages. */

@@ -46,6 +46,7 @@ public final class Trainer {
   private Progress progress;
   private Long stopAfter;  // tests: stop (as if killed) after this many updates in this session
   private Runnable afterValidation = () -> {};
+  private java.util.Map<String, String> runArguments = java.util.Map.of();
 
   public Trainer(Path dir, String label, LanguageModelStep step, PackedSequences train, PackedSequences validation,
       Options options) {
@@ -74,6 +75,30 @@ public final class Trainer {
     return this;
   }
 
+  /**
+   * The arguments that define this run (option name to value, e.g. "--seq-len" to "256"): stored with
+   * every checkpoint, and a resume (or a rerun of a finished stage) with any other value is refused,
+   * naming the argument, instead of silently mixing two runs.
+   */
+  public Trainer runArguments(java.util.Map<String, String> args) {
+    this.runArguments = new java.util.LinkedHashMap<>(args);
+    return this;
+  }
+
+  private void requireSameRunArguments(Path ckpt) throws IOException {
+    java.util.Map<String, String> stored = Checkpoint.runArguments(ckpt);
+    if (stored == null || runArguments.isEmpty()) return; // an older checkpoint: nothing to compare
+    java.util.Set<String> keys = new java.util.LinkedHashSet<>(stored.keySet());
+    keys.addAll(runArguments.keySet());
+    for (String key : keys) {
+      String then = stored.get(key), now = runArguments.get(key);
+      if (!java.util.Objects.equals(then, now)) {
+        throw new IllegalArgumentException(label + ": the run in " + dir + " was made with " + key + " " + then
+            + ", this command gives " + now + "; give the run's own arguments to continue it, or choose another --run");
+      }
+    }
+  }
+
   /** For tests: return after this many updates in this session, leaving the checkpoint as a kill would. */
   Trainer stopAfter(long updates) {
     this.stopAfter = updates;
@@ -97,6 +122,7 @@ public final class Trainer {
   public Summary run(boolean resume) throws IOException {
     Path ckpt = dir.resolve(Checkpoint.FILE);
     if (isDone(dir)) {
+      requireSameRunArguments(ckpt);
       Checkpoint.read(ckpt, step.student.params(), null);
       return readSummary(dir);
     }
@@ -108,6 +134,7 @@ public final class Trainer {
         throw new IllegalArgumentException(dir + " holds a checkpoint of an earlier run: pass --resume to continue it,"
             + " or choose another --run directory");
       }
+      requireSameRunArguments(ckpt);
       state = Checkpoint.read(ckpt, step.student.params(), optimizer);
       message(String.format("%s: resuming at update %d (%,d tokens seen)", label, state.step(), state.tokens()));
     } else {
@@ -154,7 +181,7 @@ public final class Trainer {
       progress.update(stepIndex, losses.loss(), lastVal, tokensPerSecond, eta, lr);
       if (stepIndex % o.checkpointEvery() == 0 || stepIndex == o.steps()) {
         Checkpoint.write(ckpt, step.student.params(), optimizer,
-            new Checkpoint.State(stepIndex, cursor, rng, tokens, elapsed));
+            new Checkpoint.State(stepIndex, cursor, rng, tokens, elapsed), runArguments);
       }
     }
     double elapsed = elapsedBefore + (System.nanoTime() - sessionStart) / 1e9;

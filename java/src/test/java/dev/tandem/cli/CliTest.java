@@ -144,6 +144,14 @@ class CliTest {
     assertOneLineExit1(tooLarge, "\"vocab_size\" is 1000000000000, out of range (at most 2147483647)");
   }
 
+  /** Issue 18, item 5: an output path that is a file is named as such (it printed only the path). */
+  @Test
+  void initOutputThatIsAFileIsNamed() throws Exception {
+    Path file = Files.writeString(dir.resolve("README.md"), "not a directory");
+    assertOneLineExit1(run("init", "--config", dir.resolve("config.json").toString(), "--out", file.toString()),
+        "--out " + file + " is a file");
+  }
+
   static void assertOneLineExit1(Run r, String expected) {
     assertThat(r.exit()).as(r.err()).isEqualTo(1);
     assertThat(r.err().lines().filter(l -> !l.isBlank()).toList()).as(r.err()).hasSize(1);

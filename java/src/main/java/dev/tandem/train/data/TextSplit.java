@@ -67,6 +67,37 @@ public final class TextSplit {
     return new TextSplit(List.copyOf(files), segments, segmentBytes, validationFraction);
   }
 
+  /**
+   * Bytes that are not text: those of invalid UTF-8 sequences, and control characters other than tab,
+   * newline, carriage return and form feed (a binary file has many; a text file none).
+   */
+  public static long nonTextBytes(byte[] b) {
+    long bad = 0;
+    int i = 0;
+    while (i < b.length) {
+      int c = b[i] & 0xFF;
+      if (c < 0x80) {
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' || c == 0x7F) bad++;
+        i++;
+        continue;
+      }
+      int n = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : -1;
+      boolean ok = n > 0 && i + n < b.length;
+      if (ok) {
+        for (int k = 1; k <= n; k++) ok &= i + k < b.length && (b[i + k] & 0xC0) == 0x80;
+        if (ok && n == 2) ok = !(c == 0xE0 && (b[i + 1] & 0xFF) < 0xA0) && !(c == 0xED && (b[i + 1] & 0xFF) > 0x9F);
+        if (ok && n == 3) ok = !(c == 0xF0 && (b[i + 1] & 0xFF) < 0x90) && !(c == 0xF4 && (b[i + 1] & 0xFF) > 0x8F);
+      }
+      if (ok) {
+        i += n + 1;
+      } else {
+        bad++;
+        i++;
+      }
+    }
+    return bad;
+  }
+
   /** A file's bytes, gunzipped when it starts with the gzip magic bytes. */
   public static byte[] read(Path file) throws IOException {
     if (!Files.isRegularFile(file)) throw new IOException("text file not found: " + file);
