@@ -25,6 +25,19 @@ public interface Backend extends AutoCloseable {
   /** An fp32 activation buffer {@code [rows][cols]}, contents undefined. */
   Tensor allocate(String name, int rows, int cols);
 
+  /**
+   * Bytes a new buffer ({@link #allocateKvCache}, {@link #table}) can still take where this backend keeps
+   * them: the JVM heap for the CPU, free device memory for a GPU. Checked before sizing by the context.
+   */
+  default long availableBytes() {
+    return MemoryCheck.hostAvailable();
+  }
+
+  /** Where {@link #availableBytes} is measured, for messages ("host", "GPU"). */
+  default String memoryName() {
+    return "host";
+  }
+
   /** Keys and values for {@code layers} layers and {@code slots} sequences of {@code capacity} positions. */
   KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim);
 

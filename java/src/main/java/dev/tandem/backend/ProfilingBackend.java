@@ -49,6 +49,14 @@ public final class ProfilingBackend implements Backend {
   @Override public Tensor weights(String name, float[] data, int rows, int cols) { return inner.weights(name, data, rows, cols); }
   @Override public Tensor table(String name, float[] data, int rows, int cols) { return inner.table(name, data, rows, cols); }
   @Override public Tensor allocate(String name, int rows, int cols) { return inner.allocate(name, rows, cols); }
+  @Override public long availableBytes() {
+    return inner.availableBytes();
+  }
+
+  @Override public String memoryName() {
+    return inner.memoryName();
+  }
+
   @Override public KvCache allocateKvCache(int layers, int slots, int capacity, int kvDim) {
     return inner.allocateKvCache(layers, slots, capacity, kvDim);
   }

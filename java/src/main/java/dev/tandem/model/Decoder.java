@@ -84,6 +84,19 @@ public final class Decoder implements AutoCloseable {
     finalNorm = backend.weights(TensorNames.FINAL_NORM, weights.get(TensorNames.FINAL_NORM), 1, d);
     lmHead = c.tieWordEmbeddings() ? embedding
         : backend.weights(TensorNames.LM_HEAD, weights.get(TensorNames.LM_HEAD), vocab, d);
+    // sized by the context: computed and checked before anything that large is allocated
+    long ropeElements = (long) contextLength * c.headDim();
+    long ropeFit = Math.min((Integer.MAX_VALUE - 16L) / c.headDim(),
+        Math.min(dev.tandem.backend.MemoryCheck.hostAvailable(), backend.availableBytes()) / (4L * c.headDim()));
+    String shorter = "give a smaller --context (at most about " + ropeFit + " for the RoPE table here)";
+    dev.tandem.backend.MemoryCheck.require("the RoPE table for a context of " + contextLength,
+        contextLength + " positions x " + c.headDim() + " x 4 bytes", 4 * ropeElements, ropeElements,
+        dev.tandem.backend.MemoryCheck.hostAvailable(), "host", shorter);
+    if (!backend.memoryName().equals("host")) {
+      dev.tandem.backend.MemoryCheck.require("the RoPE table for a context of " + contextLength,
+          contextLength + " positions x " + c.headDim() + " x 4 bytes", 4 * ropeElements, 0, backend.availableBytes(),
+          backend.memoryName(), shorter);
+    }
     ropeTable = backend.table("rope", RopeTable.build(contextLength, c.headDim(), RopeTable.inverseFrequencies(c)),
         contextLength, c.headDim());
 
@@ -114,6 +127,16 @@ public final class Decoder implements AutoCloseable {
 
   /** A KV cache for {@code slots} sequences of this decoder's context length. */
   public KvCache newCache(int slots) {
+    long perLayer = (long) slots * contextLength * config.kvDim();
+    long bytes = 2L * 4 * config.numHiddenLayers() * perLayer;
+    dev.tandem.backend.MemoryCheck.require("a KV cache for " + slots + " sequence" + (slots == 1 ? "" : "s")
+        + " of " + contextLength + " positions", config.numHiddenLayers() + " layers x 2 (keys, values) x " + slots
+        + " x " + contextLength + " positions x " + config.kvDim() + " x 4 bytes", bytes,
+        backend.memoryName().equals("host") ? perLayer : 0,
+        backend.availableBytes(), backend.memoryName(), "give a smaller --context (at most about "
+            + Math.min(backend.memoryName().equals("host") ? (Integer.MAX_VALUE - 16L) / ((long) slots * config.kvDim())
+                : Long.MAX_VALUE, backend.availableBytes() / (8L * config.numHiddenLayers() * slots * config.kvDim()))
+            + " for this cache here)");
     return backend.allocateKvCache(config.numHiddenLayers(), slots, contextLength, config.kvDim());
   }
 

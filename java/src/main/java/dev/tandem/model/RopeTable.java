@@ -63,6 +63,10 @@ public final class RopeTable {
     if (inverseFrequencies.length != half) {
       throw new IllegalArgumentException("expected " + half + " inverse frequencies, got " + inverseFrequencies.length);
     }
+    if ((long) positions * headDim > Integer.MAX_VALUE - 16) {
+      throw new IllegalArgumentException("a RoPE table of " + positions + " positions x " + headDim
+          + " exceeds the 2^31 elements of a Java array");
+    }
     float[] table = new float[positions * headDim];
     for (int p = 0; p < positions; p++) {
       for (int i = 0; i < half; i++) {

@@ -1019,6 +1019,16 @@ public final class CudaBackend implements Backend {
     }
   }
 
+  @Override
+  public long availableBytes() {
+    return memoryInfo()[0];
+  }
+
+  @Override
+  public String memoryName() {
+    return "GPU";
+  }
+
   /** Bytes of device memory free and total (cuMemGetInfo). */
   public long[] memoryInfo() {
     ensureCurrent();
