@@ -11,7 +11,7 @@ import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
 import dev.tandem.model.ModelWeights;
-import dev.tandem.sampling.Sampler;
+import dev.tandem.sampling.ReferenceSampling;
 import dev.tandem.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.List;
@@ -38,8 +38,9 @@ class SpeedSamplingDistributionTest {
     // residual max(0, p - q) by p, or the test u q < p by u < p, fails this test.
     Object drafter = kind.equals("tandem") ? SpeedFixtures.tandemCopy(primary, 6, 0.2)
         : SpeedFixtures.perturbed(primary, 6, 0.2);
-    // Top-k 8 and top-p 0.95 are on, so the filtered distributions are what both sides compare.
-    SamplingParams params = new SamplingParams(1.0f, 8, 0.95f, 2024);
+    // Temperature 0.8 with top-k 8 and top-p 0.95, so the filtered distributions are what both sides compare;
+    // the exact side computes them with ReferenceSampling, not with the Sampler under test.
+    SamplingParams params = new SamplingParams(0.8f, 8, 0.95f, 2024);
     double[] exact = exactJoint(primary, params);
 
     int batch = 8;
@@ -81,7 +82,7 @@ class SpeedSamplingDistributionTest {
     double critical = chiSquareQuantile999(df);
     assertThat(chi2).as("chi-square with %d degrees of freedom; the 0.999 quantile %.1f is the threshold, so a"
         + " correct sampler fails with probability 0.001 (and, with fixed seeds, never flakes)", df, critical)
-        .isLessThan(critical); System.out.println("CHI " + chi2 + " df " + df + " acc " + metrics.acceptanceRate());
+        .isLessThan(critical);
   }
 
   /** Wilson-Hilferty approximation of the chi-square 0.999 quantile (z = 3.0902). */
@@ -94,29 +95,27 @@ class SpeedSamplingDistributionTest {
   static double[] exactJoint(ModelWeights primary, SamplingParams params) {
     double[] joint = new double[VOCAB * VOCAB * VOCAB];
     try (CpuBackend backend = CpuBackend.reference(); Decoder decoder = new Decoder(primary, backend, 64, 8)) {
-      float[] p1 = conditional(decoder, params, PROMPT);
+      double[] p1 = conditional(decoder, params, PROMPT);
       for (int a = 0; a < VOCAB; a++) {
         if (p1[a] == 0) continue;
-        float[] p2 = conditional(decoder, params, PROMPT[0], PROMPT[1], PROMPT[2], a);
+        double[] p2 = conditional(decoder, params, PROMPT[0], PROMPT[1], PROMPT[2], a);
         for (int b = 0; b < VOCAB; b++) {
           if (p2[b] == 0) continue;
-          float[] p3 = conditional(decoder, params, PROMPT[0], PROMPT[1], PROMPT[2], a, b);
-          for (int c = 0; c < VOCAB; c++) joint[(a * VOCAB + b) * VOCAB + c] = (double) p1[a] * p2[b] * p3[c];
+          double[] p3 = conditional(decoder, params, PROMPT[0], PROMPT[1], PROMPT[2], a, b);
+          for (int c = 0; c < VOCAB; c++) joint[(a * VOCAB + b) * VOCAB + c] = p1[a] * p2[b] * p3[c];
         }
       }
     }
     return joint;
   }
 
-  static float[] conditional(Decoder decoder, SamplingParams params, int... prefix) {
+  static double[] conditional(Decoder decoder, SamplingParams params, int... prefix) {
     KvCache cache = decoder.newCache(1);
     BatchRows rows = new BatchRows(8);
     rows.addSequence(0, prefix, 0, prefix.length, 0);
     decoder.forward(rows, cache, LogitsMode.LAST);
     float[] logits = new float[8 * VOCAB];
     decoder.downloadLogits(logits);
-    float[] p = new float[VOCAB];
-    new Sampler(VOCAB).distribution(logits, 0, params, p);
-    return p;
+    return ReferenceSampling.distribution(logits, 0, VOCAB, params.temperature(), params.topK(), params.topP());
   }
 }
