@@ -55,7 +55,16 @@ class LlamaCppCrossCheckTest {
 
   @BeforeAll
   static void setUp() throws IOException {
-    LlamaModel.setLogger(LogFormat.TEXT, (level, message) -> { });
+    // The binding extracts its native library into de.kherud.llama.tmpdir (default: the shared /tmp) when
+    // LlamaModel loads, and says so on System.out: a private directory, and quiet.
+    System.setProperty("de.kherud.llama.tmpdir", Files.createDirectories(shared.resolve("native")).toString());
+    java.io.PrintStream out = System.out;
+    try {
+      System.setOut(new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+      LlamaModel.setLogger(LogFormat.TEXT, (level, message) -> { });
+    } finally {
+      System.setOut(out);
+    }
     llamaSpmJson = shared.resolve("tokenizer.json");
     TokenizerJson.save(VocabFixtures.llamaSpm(), llamaSpmJson);
   }
@@ -101,6 +110,26 @@ class LlamaCppCrossCheckTest {
     try (CpuBackend backend = CpuBackend.fast(2); Decoder d = new Decoder(w, backend, 64, 64)) {
       return new Generator(d).generate(new GenerationRequest(prompt, NEW_TOKENS, SamplingParams.greedy(), -1, 0),
           TokenListener.NONE).tokens();
+    }
+  }
+
+  /**
+   * {@link #llamaCpp} with llama.cpp's log (about 150 lines a model, written by the native code to the
+   * process's stdout and stderr) sent to a file beside the model, shown only when the call fails.
+   */
+  private static String llamaCppQuietly(Path gguf, int[] expectedPromptIds, boolean bos) {
+    Path log = Path.of(gguf + ".llama-log.txt");
+    try {
+      return dev.tandem.testing.NativeOutput.redirected(log, () -> llamaCpp(gguf, expectedPromptIds, bos));
+    } catch (Throwable e) {
+      try {
+        System.err.println("llama.cpp's log for " + gguf.getFileName() + ":\n" + Files.readString(log));
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      if (e instanceof RuntimeException r) throw r;
+      if (e instanceof Error r) throw r;
+      throw new IllegalStateException(e);
     }
   }
 
@@ -161,9 +190,7 @@ class LlamaCppCrossCheckTest {
       }
       int decisive = 0;
       while (decisive < margins.length && margins[decisive] > margin) decisive++;
-      String theirs = llamaCpp(gguf, prompt, bos);
-      System.out.printf("llama.cpp cross-check %s seed %d: ours %s | llama.cpp %s%n", gguf.getFileName(), seed,
-          tokenizer.decode(ours).replace("\n", "\\n"), theirs.replace("\n", "\\n"));
+      String theirs = llamaCppQuietly(gguf, prompt, bos);
       String oursText = tokenizer.decode(Arrays.copyOf(ours, decisive));
       return new String[] {oursText, theirs, tokenizer.decode(ours)};
     }

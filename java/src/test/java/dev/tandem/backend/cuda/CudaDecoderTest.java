@@ -25,6 +25,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The whole decoder on the GPU: against the CPU reference, block vs token, ragged batches, graphs. */
@@ -47,8 +48,13 @@ class CudaDecoderTest {
 
   @BeforeAll
   static void open() {
+    if (GpuTests.available()) gpu = GpuTests.backend();
+  }
+
+  /** Per test, not per class: without a GPU each test is reported skipped (with the reason), not absent. */
+  @BeforeEach
+  void assumeGpu() {
     GpuTests.assumeGpu();
-    gpu = GpuTests.backend();
   }
 
   @AfterAll

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -32,8 +33,13 @@ class CudaSpeedTest {
 
   @BeforeAll
   static void open() {
+    if (GpuTests.available()) gpu = GpuTests.backend();
+  }
+
+  /** Per test, not per class: without a GPU each test is reported skipped (with the reason), not absent. */
+  @BeforeEach
+  void assumeGpu() {
     GpuTests.assumeGpu();
-    gpu = GpuTests.backend();
   }
 
   @AfterAll

@@ -11,8 +11,12 @@ import java.util.Map;
 final class GpuTests {
   private GpuTests() {}
 
+  static boolean available() {
+    return CudaProbe.isAvailable();
+  }
+
   static void assumeGpu() {
-    assumeTrue(CudaProbe.isAvailable(), () -> "skipped: " + CudaProbe.probe().describe());
+    assumeTrue(available(), () -> "GPU test skipped: " + CudaProbe.probe().describe());
   }
 
   /** A backend that synchronizes after every launch, so a fault names its kernel. */
