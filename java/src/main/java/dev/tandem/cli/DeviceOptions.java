@@ -11,7 +11,8 @@ public final class DeviceOptions {
       description = "cpu, cuda or auto (default: auto: the GPU when one is usable, else the CPU with a note).")
   String device;
 
-  @Option(names = "--threads", description = "CPU threads (default: all cores).", defaultValue = "0")
+  @Option(names = "--threads", description = "CPU threads (default: all cores).", defaultValue = "0",
+      converter = ThreadCount.class)
   int threads;
 
   @Option(names = "--reference", description = "Run the CPU scalar reference kernels (slow; for checking).")

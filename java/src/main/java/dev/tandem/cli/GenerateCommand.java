@@ -61,7 +61,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0, got " + maxTokens);
+    if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
     SamplingParams params = sampling.params();
     LoadedModel loaded = ModelLoader.load(model);
     int[] promptTokens = promptTokens(loaded);

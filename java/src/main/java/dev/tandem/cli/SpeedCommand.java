@@ -161,7 +161,7 @@ public final class SpeedCommand implements Callable<Integer> {
     }
     if (!Files.isRegularFile(prompts.file)) throw new IOException("prompts file not found: " + prompts.file);
     int lineNumber = 0;
-    for (String line : Files.readAllLines(prompts.file, StandardCharsets.UTF_8)) {
+    for (String line : PromptOptions.readLines(prompts.file)) {
       lineNumber++;
       if (line.isBlank()) continue;
       JsonNode node;
@@ -170,16 +170,9 @@ public final class SpeedCommand implements Callable<Integer> {
       } catch (IOException e) {
         throw new IOException(prompts.file + " line " + lineNumber + ": not valid JSON", e);
       }
-      PromptOptions p = new PromptOptions();
-      if (node.has("prompt_tokens")) {
-        p.ids = new int[node.get("prompt_tokens").size()];
-        for (int i = 0; i < p.ids.length; i++) p.ids[i] = node.get("prompt_tokens").get(i).asInt();
-      } else if (node.has("prompt")) {
-        p.text = node.get("prompt").asText();
-      } else {
-        throw new IOException(prompts.file + " line " + lineNumber + ": needs \"prompt\" or \"prompt_tokens\"");
-      }
-      int max = node.path("max_tokens").asInt(maxTokens);
+      PromptOptions.Line parsed = PromptOptions.parse(node, prompts.file + " line " + lineNumber, maxTokens);
+      PromptOptions p = parsed.prompt();
+      int max = parsed.maxTokens();
       requests.add(new GenerationRequest(p.tokens(tokenizer, "model " + primaryDir), max, params, stop,
           requests.size()));
     }

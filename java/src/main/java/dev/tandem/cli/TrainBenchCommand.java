@@ -33,7 +33,7 @@ public final class TrainBenchCommand implements Callable<Integer> {
   @Option(names = "--seq-len", defaultValue = "256") int seqLen;
   @Option(names = "--steps", defaultValue = "3", description = "Timed steps after one warm-up step (default: 3).")
   int steps;
-  @Option(names = "--threads", defaultValue = "0") int threads;
+  @Option(names = "--threads", defaultValue = "0", converter = ThreadCount.class) int threads;
 
   @Override
   public Integer call() {

@@ -41,7 +41,8 @@ public final class TrainEvalCommand implements Callable<Integer> {
   @Option(names = "--run", required = true, description = "Directory for the token cache.")
   Path run;
 
-  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).")
+  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).",
+      converter = ThreadCount.class)
   int threads;
 
   @Override

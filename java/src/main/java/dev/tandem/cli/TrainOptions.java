@@ -107,7 +107,8 @@ final class TrainOptions {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of initialisation and data order (default: 1).")
     long seed;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).")
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).",
+        converter = ThreadCount.class)
     int threads;
 
     RecipeRun.Loop loop(double defaultLr, int[] blockLengths) {

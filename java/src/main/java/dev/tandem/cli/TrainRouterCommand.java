@@ -121,7 +121,8 @@ public final class TrainRouterCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "1", description = "Seed (default: 1).")
   long seed;
 
-  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).")
+  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (default: all cores).",
+      converter = ThreadCount.class)
   int threads;
 
   @Spec CommandSpec spec;

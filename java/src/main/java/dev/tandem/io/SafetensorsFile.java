@@ -187,14 +187,13 @@ public final class SafetensorsFile implements AutoCloseable {
   private int floatCount(TensorInfo tensor) throws SafetensorsException {
     if (!tensor.dtype().convertsToFloat()) {
       throw new SafetensorsException(path, "tensor " + tensor.name() + " in " + path + " has dtype "
-          + tensor.dtype() + ", which does not convert to float (only F32, F16 and BF16 do); read its bytes "
-          + "with data(name)");
+          + tensor.dtype() + "; model weights must be F32, F16 or BF16");
     }
     long numel = tensor.numel();
     if (numel > MAX_FLOAT_ARRAY) {
       throw new SafetensorsException(path, "tensor " + tensor.name() + " in " + path + " has " + numel
-          + " elements, more than the " + MAX_FLOAT_ARRAY + " a Java float[] can hold; read it in parts "
-          + "through data(name)");
+          + " elements, more than the " + MAX_FLOAT_ARRAY + " a Java float[] can hold; this engine cannot load"
+          + " a tensor that large");
     }
     return (int) numel;
   }

@@ -104,6 +104,16 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
    * {@code lm_head.weight} next to tied embeddings) are ignored.
    */
   public static ModelWeights load(Path dir) throws IOException {
+    if (Files.isRegularFile(dir)) {
+      byte[] magic = new byte[4];
+      try (var in = Files.newInputStream(dir)) {
+        magic = in.readNBytes(4);
+      }
+      throw new IOException(new String(magic, java.nio.charset.StandardCharsets.ISO_8859_1).equals("GGUF")
+          ? dir + " is a GGUF file; this command reads a model directory: convert it first (tandem convert --in " + dir
+              + " --out DIR)"
+          : dir + " is a file, not a model directory");
+    }
     if (!Files.isDirectory(dir)) throw new IOException("model directory not found: " + dir);
     Path configFile = dir.resolve(CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no " + CONFIG_FILE);

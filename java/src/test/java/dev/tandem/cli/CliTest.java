@@ -152,6 +152,67 @@ class CliTest {
         "--out " + file + " is a file");
   }
 
+  /** Issue 18, item 8: --threads is bounded by the cores (10,000 threads took 42 s for 5 tokens). */
+  @Test
+  void threadsBeyondTheCoresAreRefused() {
+    int cores = Runtime.getRuntime().availableProcessors();
+    assertOneLineExit1(run("generate", "--model", model.toString(), "--prompt", "x", "--threads", "10000"),
+        "'10000' is not between 0 (all cores) and " + cores);
+    assertOneLineExit1(run("generate", "--model", model.toString(), "--prompt", "x", "--threads", "-1"), "'-1'");
+    assertOneLineExit1(run("train", "primary", "--threads", "10000", "--run", "r", "--out", "o", "x.txt"), "'10000'");
+  }
+
+  /** Issue 18, items 5 and 8: --prompts lines with wrong types, both keys, huge numbers, or bytes that are not UTF-8. */
+  @Test
+  void promptsFileIsValidated() throws Exception {
+    String m = model.toString();
+    String[][] cases = {
+        {"{\"prompt\": 42}", "line 1: \"prompt\" must be a string, got 42"},
+        {"{\"prompt\": \"a\", \"prompt_tokens\": [1]}", "give \"prompt\" or \"prompt_tokens\", not both"},
+        {"{\"prompt\": \"a\", \"max_tokens\": 1000000000000}", "\"max_tokens\" must be an integer from 1 to"},
+        {"{\"prompt\": \"a\", \"max_tokens\": 0}", "\"max_tokens\" must be an integer from 1 to"},
+        {"{\"prompt_tokens\": [1, \"x\"]}", "\"prompt_tokens\" holds \"x\", not a token id"},
+        {"{\"prompt_tokens\": 7}", "\"prompt_tokens\" must be an array"},
+        {"{\"promt\": \"a\"}", "unknown key \"promt\""},
+        {"[1, 2]", "not a JSON object"}};
+    for (int i = 0; i < cases.length; i++) {
+      Path f = Files.writeString(dir.resolve("prompts" + i + ".jsonl"), "{\"prompt\": \"ok\"}\n" + cases[i][0] + "\n");
+      assertOneLineExit1(run("speed", "--primary", m, "--drafter", m, "--prompts", f.toString()),
+          cases[i][1].replace("line 1", "line 2"));
+    }
+    Path bad = dir.resolve("bad-utf8.jsonl");
+    Files.write(bad, new byte[] {'{', '"', 'p', 'r', 'o', 'm', 'p', 't', '"', ':', '"', (byte) 0xC3, '"', '}', '\n'});
+    assertOneLineExit1(run("speed", "--primary", m, "--drafter", m, "--prompts", bad.toString()),
+        "line 1: not UTF-8 text (byte offset 11)");
+  }
+
+  /** Issue 18, item 9: speed and generate agree about --max-tokens 0 (both refuse it). */
+  @Test
+  void maxTokensZeroIsRefusedByGenerateAsBySpeed() {
+    assertOneLineExit1(run("generate", "--model", model.toString(), "--prompt", "x", "--max-tokens", "0"),
+        "--max-tokens must be >= 1, got 0");
+    assertOneLineExit1(run("speed", "--primary", model.toString(), "--drafter", model.toString(), "--prompt", "x",
+        "--max-tokens", "0"), "--max-tokens must be >= 1, got 0");
+  }
+
+  /** Issue 18, item 9: a GGUF file where a model directory is needed says so (it said "directory not found"). */
+  @Test
+  void ggufWhereADirectoryIsNeededSaysSo() throws Exception {
+    Path gguf = dir.resolve("model.gguf");
+    if (!Files.exists(gguf)) assertThat(run("convert", "--in", model.toString(), "--out", gguf.toString()).exit()).isZero();
+    assertOneLineExit1(run("init-router", "--drafter", gguf.toString(), "--out", dir.resolve("router").toString()),
+        gguf + " is a GGUF file; this command reads a model directory: convert it first");
+  }
+
+  /** Issue 18, item 5: convert to an unwritable place names the file the user gave, not a temporary. */
+  @Test
+  void convertToAnUnwritablePlaceNamesTheTarget() throws Exception {
+    Path notADirectory = Files.writeString(dir.resolve("plain-file"), "x");
+    Run r = run("convert", "--in", model.toString(), "--out", notADirectory.resolve("m.gguf").toString());
+    assertOneLineExit1(r, "cannot write " + notADirectory.resolve("m.gguf"));
+    assertThat(r.err()).doesNotContain(".tmp");
+  }
+
   static void assertOneLineExit1(Run r, String expected) {
     assertThat(r.exit()).as(r.err()).isEqualTo(1);
     assertThat(r.err().lines().filter(l -> !l.isBlank()).toList()).as(r.err()).hasSize(1);
