@@ -152,8 +152,10 @@ public final class Trainer {
     long sessionTokens = 0, sessionUpdates = 0;
     LanguageModelStep.Losses losses = null;
     double lastVal = Double.NaN;
+    EtaEstimate etaEstimate = new EtaEstimate(o.steps(), o.valEvery());
     while (stepIndex < o.steps()) {
       if (stopAfter != null && sessionUpdates >= stopAfter) return null;
+      long updateStart = System.nanoTime();
       cursor = train.fill(cursor, batch, step.inputs(), step.targets());
       for (int b = 0; b < batch; b++) {
         rng = splitMix(rng);
@@ -164,20 +166,23 @@ public final class Trainer {
       double norm = optimizer.update(step.pool(), lr, o.clip());
       stepIndex++;
       sessionUpdates++;
+      etaEstimate.update((System.nanoTime() - updateStart) / 1e9);
       tokens += rows;
       sessionTokens += rows;
       double sessionSeconds = (System.nanoTime() - sessionStart) / 1e9;
       double tokensPerSecond = sessionTokens / Math.max(1e-9, sessionSeconds);
       double val = Double.NaN;
       if (stepIndex % o.valEvery() == 0 || stepIndex == o.steps()) {
+        long validationStart = System.nanoTime();
         val = validationLoss();
         lastVal = val;
+        etaEstimate.validation((System.nanoTime() - validationStart) / 1e9);
       }
       double elapsed = elapsedBefore + (System.nanoTime() - sessionStart) / 1e9;
       log.append(new TrainLog.Row(stepIndex, tokens, lr, losses.loss(), losses.hard(), losses.soft(), norm,
           tokensPerSecond, elapsed, val));
       if (!Double.isNaN(val)) afterValidation.run();
-      double eta = (o.steps() - stepIndex) * sessionSeconds / sessionUpdates;
+      double eta = etaEstimate.seconds(stepIndex);
       progress.update(stepIndex, losses.loss(), lastVal, tokensPerSecond, eta, lr);
       if (stepIndex % o.checkpointEvery() == 0 || stepIndex == o.steps()) {
         Checkpoint.write(ckpt, step.student.params(), optimizer,
