@@ -243,16 +243,4 @@ class SafetensorsCorruptFileTest {
           "float[]", "cannot load a tensor that large").doesNotContain("data(");
     }
   }
-
-  /** Issue 18, item 9: the dtype error is for a user, not a method name of ours. */
-  @org.junit.jupiter.api.Test
-  void anIntegerTensorIsNamedWithoutInternalMethods(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
-    Path file = tmp.resolve("i32.safetensors");
-    new SafetensorsWriter().addRaw("ids", DType.I32, new long[] {2},
-        java.lang.foreign.MemorySegment.ofArray(new byte[8])).write(file);
-    try (SafetensorsFile st = SafetensorsFile.open(file)) {
-      assertThat(catchThrowableOfType(SafetensorsException.class, () -> st.readFloats("ids")).getMessage())
-          .contains("tensor ids", "has dtype I32; model weights must be F32, F16 or BF16").doesNotContain("data(");
-    }
-  }
 }
