@@ -24,7 +24,7 @@ class TrainKillTest {
     List<String> a = new ArrayList<>(List.of("train", "primary", "--tokenizer", tokenizer.toString(), "--hidden", "48",
         "--layers", "2", "--heads", "4", "--intermediate", "128", "--seq-len", "32", "--batch", "4", "--val-every",
         "10", "--val-sequences", "2", "--checkpoint-every", "3", "--segment-bytes", "256", "--val-fraction", "0.1",
-        "--warmup", "2", "--steps", "24", "--threads", "1", "--run", dir.resolve(run).toString(), "--out",
+        "--warmup", "2", "--steps", "12", "--threads", "1", "--run", dir.resolve(run).toString(), "--out",
         dir.resolve(out).toString()));
     if (resume) a.add("--resume");
     a.add(corpus.toString());
@@ -50,29 +50,32 @@ class TrainKillTest {
     long wholeMillis = (System.nanoTime() - start) / 1_000_000;
     byte[] expected = Files.readAllBytes(dir.resolve("whole/model.safetensors"));
 
+    // Kills: as soon as a checkpoint is being written (a temporary beside it); at a random moment; as soon
+    // as the output directory is being written (its temporary, or the directory itself when not atomic);
+    // then a last resume runs to the end.
     SplittableRandom random = new SplittableRandom(3);
     Path out = dir.resolve("killed");
+    Path stage = dir.resolve("run-killed").resolve("ce");
     int kills = 0;
-    boolean resume = false;
-    long deadline = System.nanoTime() + 120_000_000_000L;
-    while (true) {
-      Process p = CliProcess.start(dir.resolve("killed.log"), args(corpus, tokenizer, "run-killed", "killed", resume)
+    for (String when : new String[] {"checkpoint", "random", "output", "end"}) {
+      Process p = CliProcess.start(dir.resolve("killed.log"), args(corpus, tokenizer, "run-killed", "killed", kills > 0)
           .toArray(new String[0]));
-      resume = true;
-      if (kills < 4 && System.nanoTime() < deadline) {
-        // somewhere in the run: start-up, training, checkpoints, or the final save
-        Thread.sleep(random.nextLong(wholeMillis / 4, wholeMillis + 1));
-        if (p.isAlive()) {
-          CliProcess.kill9(p);
-          kills++;
-          assertThat(!Files.exists(out) || Files.isRegularFile(out.resolve("training.json")))
-              .as("a partial output directory after kill %d", kills).isTrue();
-          if (Files.exists(out)) break; // killed after the output was complete
-          continue;
-        }
+      switch (when) {
+        case "random" -> Thread.sleep(random.nextLong(wholeMillis / 8, wholeMillis / 2));
+        case "checkpoint" -> awaitWhileAlive(p, () -> !temporaries(stage).isEmpty());
+        case "output" -> awaitWhileAlive(p, () -> !temporaries(dir).isEmpty() || Files.exists(out));
+        default -> { }
+      }
+      if (!when.equals("end") && p.isAlive()) {
+        CliProcess.kill9(p);
+        kills++;
+        assertThat(!Files.exists(out) || Files.isRegularFile(out.resolve("training.json")))
+            .as("a partial output directory after the kill at %s", when).isTrue();
+        if (Files.exists(out)) break; // killed after the output was complete
+        continue;
       }
       assertThat(p.waitFor()).as(Files.readString(dir.resolve("killed.log"))).isZero();
-      break;
+      if (Files.exists(out)) break;
     }
     assertThat(kills).as("kills before the run finished").isPositive();
     assertThat(Files.readAllBytes(out.resolve("model.safetensors"))).as("the model after %d kills", kills)
@@ -81,5 +84,24 @@ class TrainKillTest {
       assertThat(all.filter(f -> f.getFileName().toString().matches("\\..*\\.tmp(dir)?")).toList())
           .as("temporaries left behind").isEmpty();
     }
+  }
+
+  private static java.util.List<Path> temporaries(Path parent) throws java.io.IOException {
+    if (!Files.isDirectory(parent)) return List.of();
+    try (Stream<Path> s = Files.list(parent)) {
+      return s.filter(f -> f.getFileName().toString().matches("\\..*\\.tmp(dir)?")).toList();
+    } catch (java.nio.file.NoSuchFileException e) {
+      return List.of();
+    }
+  }
+
+  interface Condition {
+    boolean holds() throws java.io.IOException;
+  }
+
+  /** Spins until {@code c} holds or {@code p} ends (at most a minute). */
+  private static void awaitWhileAlive(Process p, Condition c) throws java.io.IOException {
+    long deadline = System.nanoTime() + 60_000_000_000L;
+    while (p.isAlive() && System.nanoTime() < deadline && !c.holds()) Thread.onSpinWait();
   }
 }
