@@ -35,7 +35,7 @@ public final class Main implements Runnable {
     });
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       if (isUserError(e)) {
-        commandLine.getErr().println("tandem: " + e.getMessage());
+        commandLine.getErr().println("tandem: " + describe(e));
         return EXIT_BAD_INPUT;
       }
       throw e;
@@ -62,6 +62,27 @@ public final class Main implements Runnable {
       }
       throw new CommandLine.TypeConversionException("'" + text + "' is not an integer");
     }
+  }
+
+  /**
+   * The message of a user error. A file-system exception's own message is often only the path
+   * ({@code init-router --out README.md} printed "tandem: README.md"): it gets the reason too.
+   */
+  static String describe(Exception e) {
+    if (e instanceof java.nio.file.FileSystemException f && f.getFile() != null
+        && (f.getMessage() == null || f.getMessage().equals(f.getFile()))) {
+      String reason = switch (f) {
+        case java.nio.file.FileAlreadyExistsException x -> "already exists (a file where a directory is needed, or"
+            + " an output that is not overwritten)";
+        case java.nio.file.NoSuchFileException x -> "no such file or directory";
+        case java.nio.file.AccessDeniedException x -> "permission denied";
+        case java.nio.file.NotDirectoryException x -> "not a directory";
+        case java.nio.file.DirectoryNotEmptyException x -> "directory not empty";
+        default -> f.getReason() != null ? f.getReason() : f.getClass().getSimpleName();
+      };
+      return f.getFile() + (f.getOtherFile() != null ? " -> " + f.getOtherFile() : "") + ": " + reason;
+    }
+    return e.getMessage();
   }
 
   private static boolean isUserError(Exception e) {

@@ -42,6 +42,8 @@ public final class RecipeRun implements AutoCloseable {
   public record Loop(int steps, int batch, double lr, double minLr, int warmup, double weightDecay, double clip,
       int valEvery, int valSequences, int checkpointEvery, long seed, int[] blockLengths) {
     public Trainer.Options options(int steps) {
+      if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1, got " + steps);
+      if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
       return new Trainer.Options(steps, new LearningRate(lr, minLr, Math.min(warmup, steps), steps), clip, 0.9, 0.95,
           1e-8, weightDecay, valEvery, valSequences, checkpointEvery, seed, blockLengths);
     }

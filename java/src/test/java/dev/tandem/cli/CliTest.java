@@ -213,6 +213,14 @@ class CliTest {
     assertThat(r.err()).doesNotContain(".tmp");
   }
 
+  /** Issue 18, item 5: a file-system error that is only a path gets its reason (it printed "tandem: PATH"). */
+  @Test
+  void aPathAloneIsNotAMessage() throws Exception {
+    Path file = Files.writeString(dir.resolve("notes.txt"), "a file");
+    assertOneLineExit1(run("init-router", "--drafter", model.toString(), "--out", file.toString()),
+        file + ": already exists");
+  }
+
   static void assertOneLineExit1(Run r, String expected) {
     assertThat(r.exit()).as(r.err()).isEqualTo(1);
     assertThat(r.err().lines().filter(l -> !l.isBlank()).toList()).as(r.err()).hasSize(1);
