@@ -50,6 +50,9 @@ public final class ModelConverter {
   public static void convert(Path in, Path out) throws IOException {
     boolean outGguf = out.getFileName().toString().endsWith(".gguf");
     if (Files.isDirectory(in) && outGguf) {
+      if (Files.exists(out)) {
+        throw new IllegalArgumentException(out + " already exists; choose another --out or remove it first");
+      }
       toGguf(in, out);
     } else if (ModelLoader.isGguf(in) && !outGguf) {
       toDirectory(in, out);

@@ -107,6 +107,9 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       modelName = choice.shape + " (random weights)";
     }
     LlamaConfig c = weights.config();
+    if (Arrays.stream(blocks).anyMatch(b -> b < 1)) {
+      throw new IllegalArgumentException("--blocks must be >= 1, got " + Arrays.toString(blocks));
+    }
     int maxBlock = Arrays.stream(blocks).max().orElse(1);
     int context = promptLength + Math.max(tokens, maxBlock) + 1;
     if (context > c.maxPositionEmbeddings()) {

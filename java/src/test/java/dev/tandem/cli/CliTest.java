@@ -211,6 +211,10 @@ class CliTest {
     Run r = run("convert", "--in", model.toString(), "--out", notADirectory.resolve("m.gguf").toString());
     assertOneLineExit1(r, "cannot write " + notADirectory.resolve("m.gguf"));
     assertThat(r.err()).doesNotContain(".tmp");
+    // issue 18, item 8: convert never overwrites (it replaced an existing GGUF file silently)
+    Path existing = Files.writeString(dir.resolve("existing.gguf"), "not to be replaced");
+    assertOneLineExit1(run("convert", "--in", model.toString(), "--out", existing.toString()), "already exists");
+    assertThat(Files.readString(existing)).isEqualTo("not to be replaced");
   }
 
   /** Issue 18, item 5: a file-system error that is only a path gets its reason (it printed "tandem: PATH"). */
