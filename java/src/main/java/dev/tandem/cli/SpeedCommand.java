@@ -111,6 +111,10 @@ public final class SpeedCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+    if (Files.isRegularFile(drafterDir)) { // a GGUF file: SpeedSetup reads directories only
+      throw new IllegalArgumentException("--drafter " + drafterDir + " is a file; the drafter is a model directory"
+          + " (a GGUF file converts to one: tandem convert --in " + drafterDir + " --out DIR)");
+    }
     SamplingParams params = sampling.params();
     SpeedSetup setup = SpeedSetup.load(primaryDir, drafterDir);
     if (standalone && setup.tandem == null) {
