@@ -3,7 +3,10 @@ package dev.tandem.spec;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.ModelWeights;
 import dev.tandem.sampling.SamplingParams;
@@ -52,13 +55,13 @@ class SpeedDeviceRoundsTest {
       }
       for (int gamma : new int[] {1, 3, 5}) {
         for (int k = 0; k < drafters.length; k++) {
-          SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafters[k], BlockLengthPolicy.fixed(gamma),
+          Engine speed = SpeedFixtures.speed(primary, drafters[k], BlockLengthPolicy.fixed(gamma),
               backend, 4);
           SpeedMetrics onHost = new SpeedMetrics(), onDevice = new SpeedMetrics();
           speed.useDeviceRounds(false);
-          List<SpeedResult> host = speed.generate(batch, TokenListener.NONE, onHost);
+          List<GenerationResult> host = SpeedFixtures.generate(speed, batch, onHost);
           speed.useDeviceRounds(true);
-          List<SpeedResult> device = speed.generate(batch, TokenListener.NONE, onDevice);
+          List<GenerationResult> device = SpeedFixtures.generate(speed, batch, onDevice);
           String what = "seed " + seed + ", gamma " + gamma + ", " + speed.drafter().kind();
           for (int r = 0; r < batch.size(); r++) {
             assertThat(device.get(r).tokens()).as(what + ", request " + r).containsExactly(host.get(r).tokens());
@@ -69,7 +72,7 @@ class SpeedDeviceRoundsTest {
           assertThat(onDevice.primaryRuns).as(what + ": primary passes").isEqualTo(onHost.primaryRuns);
           assertThat(onDevice.drafterRuns).as(what + ": drafter passes").isEqualTo(onHost.drafterRuns);
           if (k > 0) assertThat(onDevice.acceptedTokens).as(what + ": a near copy's drafts are accepted").isGreaterThan(0);
-          speed.drafter().close();
+          speed.close();
         }
       }
     }

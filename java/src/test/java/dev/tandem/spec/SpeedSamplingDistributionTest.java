@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.cpu.CpuBackend;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.FinishReason;
 import dev.tandem.engine.GenerationRequest;
+import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
@@ -46,11 +49,11 @@ class SpeedSamplingDistributionTest {
     long[] counts = new long[VOCAB * VOCAB * VOCAB];
     SpeedMetrics metrics = new SpeedMetrics();
     try (CpuBackend backend = CpuBackend.fast(2)) {
-      SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(2), backend, batch);
+      Engine speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(2), backend, batch);
       for (int run = 0; run < RUNS; run += batch) {
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = 0; i < batch; i++) requests.add(new GenerationRequest(PROMPT, 3, params, -1, run + i));
-        for (SpeedResult r : speed.generate(requests, TokenListener.NONE, metrics)) {
+        for (GenerationResult r : SpeedFixtures.generate(speed, requests, metrics)) {
           int[] t = r.tokens();
           counts[(t[0] * VOCAB + t[1]) * VOCAB + t[2]]++;
         }
