@@ -68,8 +68,11 @@ public final class SpeculationPolicy {
     int[] fixedK = new int[count];  // sampled requests' own choice; -1 for greedy ones
     for (int i = 0; i < count; i++) {
       Sequence s = decoding.get(i);
-      rate[i] = s.acceptanceRate(prior, PRIOR_DRAFTS);
-      fixedK[i] = s.request.sampling().isGreedy() ? -1 : bestAlone(rate[i], limits[i]);
+      boolean greedy = s.request.sampling().isGreedy();
+      // A sampled request's estimate starts from a fixed prior, not the engine's history: its draft
+      // counts, and so its tokens, must not depend on what ran before it.
+      rate[i] = s.acceptanceRate(greedy ? prior : 0.5, PRIOR_DRAFTS);
+      fixedK[i] = greedy ? -1 : bestAlone(rate[i], limits[i]);
     }
     int bestCap = 0;
     double bestValue = -1;
