@@ -107,15 +107,25 @@ class BatchCliTest {
     int kills = 0, midRun = 0;
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
     while (true) {
+      long before = lineCount(resumed);
       Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(dir.resolve("log.txt").toFile())
           .start();
-      long wait = 400 + random.nextInt(1600);
-      if (kills < 12 && !p.waitFor(wait, TimeUnit.MILLISECONDS)) {
-        p.destroyForcibly().waitFor();  // SIGKILL
-        kills++;
-        long written = Files.exists(resumed) ? Files.readAllLines(resumed).size() : 0;
-        if (written > 0 && written < 40) midRun++;
-        continue;
+      if (kills < 10) {
+        // Every third kill at a random moment of start-up or work; the others once the run has written
+        // a line of its own, a little later, so most land in the middle of the output.
+        if (kills % 3 == 0) {
+          p.waitFor(100 + random.nextInt(1500), TimeUnit.MILLISECONDS);
+        } else {
+          while (p.isAlive() && lineCount(resumed) == before && System.nanoTime() < deadline) Thread.sleep(10);
+          Thread.sleep(random.nextInt(150));
+        }
+        if (p.isAlive()) {
+          p.destroyForcibly().waitFor();  // SIGKILL
+          kills++;
+          long written = lineCount(resumed);
+          if (written > 0 && written < 40) midRun++;
+          continue;
+        }
       }
       assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
       assertThat(p.exitValue()).as(Files.readString(dir.resolve("log.txt"))).isZero();
@@ -125,6 +135,13 @@ class BatchCliTest {
     System.out.println("batch resumed after " + kills + " kills, " + midRun + " of them mid-run");
     assertThat(midRun).as("runs killed with part of the output written").isPositive();
     assertThat(Files.readString(resumed)).isEqualTo(Files.readString(whole));
+  }
+
+  private static long lineCount(Path file) throws java.io.IOException {
+    if (!Files.exists(file)) return 0;
+    long n = 0;
+    for (byte b : Files.readAllBytes(file)) if (b == '\n') n++;
+    return n;
   }
 
   private static String[] concat(String[] a, String... b) {
