@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.SpeedMetrics;
 import java.util.List;
 
 /**

@@ -11,7 +11,7 @@ import dev.tandem.engine.Engine;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.RequestHandle;
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.train.Progress;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -4,7 +4,7 @@ import dev.tandem.checkpoint.LoadedModel;
 import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.engine.EngineBuilder;
 import dev.tandem.engine.SpeculationPolicy;
-import dev.tandem.spec.RouterPolicy;
+import dev.tandem.speculative.RouterPolicy;
 import java.io.IOException;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;

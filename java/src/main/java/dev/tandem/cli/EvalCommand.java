@@ -3,7 +3,7 @@ package dev.tandem.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.backend.Backend;
-import dev.tandem.spec.DrafterEvaluation;
+import dev.tandem.speculative.DrafterEvaluation;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineBuilder;
 import dev.tandem.tokenizer.Tokenizer;

@@ -7,7 +7,7 @@ import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.ModelWeights;
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.SpeedMetrics;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -1,8 +1,8 @@
 package dev.tandem.engine;
 
 import dev.tandem.model.Decoder;
-import dev.tandem.spec.Drafter;
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.Drafter;
+import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -6,15 +6,15 @@ import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
 import dev.tandem.model.TensorNames;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.DraftModelDrafter;
-import dev.tandem.spec.Drafter;
-import dev.tandem.spec.RouterPolicy;
-import dev.tandem.spec.TandemDrafter;
-import dev.tandem.tandem.PrimaryFingerprint;
-import dev.tandem.tandem.RouterWeights;
-import dev.tandem.tandem.TandemConfig;
-import dev.tandem.tandem.TandemWeights;
+import dev.tandem.speculative.BlockLengthPolicy;
+import dev.tandem.speculative.DraftModelDrafter;
+import dev.tandem.speculative.Drafter;
+import dev.tandem.speculative.RouterPolicy;
+import dev.tandem.speculative.TandemDrafter;
+import dev.tandem.secondary.PrimaryFingerprint;
+import dev.tandem.secondary.RouterWeights;
+import dev.tandem.secondary.TandemConfig;
+import dev.tandem.secondary.TandemWeights;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.tokenizer.TokenizerJson;
 import dev.tandem.tokenizer.Vocabularies;
@@ -56,7 +56,7 @@ public final class EngineBuilder {
   private int maxWaiting = 1 << 16;
   private SpeculationPolicy.Mode speculation = SpeculationPolicy.Mode.ADAPTIVE;
   private PassCosts passCosts;
-  private int costRepeats = 5;
+  private int costRepeats = 9;
   private boolean standalone;
 
   private EngineBuilder(ModelWeights primary, Tokenizer tokenizer, String primaryName) {

@@ -11,10 +11,10 @@ import dev.tandem.sampling.Philox;
 import dev.tandem.sampling.RejectionSampler;
 import dev.tandem.sampling.Sampler;
 import dev.tandem.sampling.SamplingParams;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.Drafter;
-import dev.tandem.spec.GreedyVerifier;
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.BlockLengthPolicy;
+import dev.tandem.speculative.Drafter;
+import dev.tandem.speculative.GreedyVerifier;
+import dev.tandem.speculative.SpeedMetrics;
 import java.util.ArrayList;
 import java.util.List;
 

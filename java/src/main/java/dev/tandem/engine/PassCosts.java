@@ -40,7 +40,8 @@ public final class PassCosts {
   /**
    * Times passes: {@code primaryPass.applyAsLong(rows)} and {@code drafterStep.applyAsLong(rows)}
    * run one pass of that many rows and return its nanoseconds; each size is run {@code repeats}
-   * times after one warm-up and its median kept.
+   * times after one warm-up and the fastest kept (another process on the machine only ever adds time,
+   * so the minimum is the estimate least disturbed by it).
    */
   public static PassCosts measure(int maxPrimaryRows, IntToLongFunction primaryPass, int maxDrafterRows,
       IntToLongFunction drafterStep, int repeats) {
@@ -86,8 +87,7 @@ public final class PassCosts {
       pass.applyAsLong(sizes[i]);  // warm-up
       long[] t = new long[repeats];
       for (int r = 0; r < repeats; r++) t[r] = pass.applyAsLong(sizes[i]);
-      Arrays.sort(t);
-      out[i] = t[repeats / 2] / 1e9;
+      out[i] = Arrays.stream(t).min().getAsLong() / 1e9;
     }
     return out;
   }

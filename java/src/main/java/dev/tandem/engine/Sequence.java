@@ -1,6 +1,6 @@
 package dev.tandem.engine;
 
-import dev.tandem.spec.SpeedMetrics;
+import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.tokenizer.Tokenizer;
 
 /**

@@ -1,4 +1,4 @@
-package dev.tandem.tandem;
+package dev.tandem.secondary;
 
 import dev.tandem.io.DType;
 import dev.tandem.io.SafetensorsFile;

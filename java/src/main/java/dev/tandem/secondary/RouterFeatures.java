@@ -1,4 +1,4 @@
-package dev.tandem.tandem;
+package dev.tandem.secondary;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;

@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

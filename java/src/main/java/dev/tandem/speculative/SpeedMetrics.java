@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;

@@ -1,11 +1,11 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.model.Decoder;
-import dev.tandem.tandem.TandemSecondary;
-import dev.tandem.tandem.TandemWeights;
+import dev.tandem.secondary.TandemSecondary;
+import dev.tandem.secondary.TandemWeights;
 
 /**
  * The tandem secondary as a drafter: after every primary pass its cache is refreshed from the

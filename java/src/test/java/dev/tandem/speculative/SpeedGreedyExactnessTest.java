@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -98,10 +98,10 @@ class SpeedGreedyExactnessTest {
           SpeedFixtures.tandemCopy(primary, seed + 400, 0.03)};
       for (Object drafterWeights : drafters) {
         ModelWeights drafterModel = drafterWeights instanceof ModelWeights m ? m
-            : ((dev.tandem.tandem.TandemWeights) drafterWeights).decoder();
+            : ((dev.tandem.secondary.TandemWeights) drafterWeights).decoder();
         int dim = drafterModel.config().hiddenSize();
-        var router = dev.tandem.tandem.RouterWeights.random(
-            new dev.tandem.tandem.RouterConfig(4, dim, 16, threshold, VOCAB), seed);
+        var router = dev.tandem.secondary.RouterWeights.random(
+            new dev.tandem.secondary.RouterConfig(4, dim, 16, threshold, VOCAB), seed);
         BlockLengthPolicy policy = new RouterPolicy(router,
             drafterModel.get(dev.tandem.model.TensorNames.EMBEDDING), VOCAB, dim, gammaMax, rule);
         try (Engine speed = SpeedFixtures.speed(primary, drafterWeights, policy, backend, 5)) {
@@ -124,7 +124,7 @@ class SpeedGreedyExactnessTest {
 
   @Test
   void routerForAnotherDrafterIsRefused() {
-    var router = dev.tandem.tandem.RouterWeights.random(new dev.tandem.tandem.RouterConfig(3, 4, 5, 0.7, 9), 2);
+    var router = dev.tandem.secondary.RouterWeights.random(new dev.tandem.secondary.RouterConfig(3, 4, 5, 0.7, 9), 2);
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> new RouterPolicy(router, new float[10 * 4], 10, 4, 5))
         .hasMessageContaining("vocabulary of 9");
     org.assertj.core.api.Assertions.assertThatThrownBy(() -> new RouterPolicy(router, new float[9 * 4], 9, 4, 0))

@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 /** Decides how many tokens the drafter proposes in a round. */
 public interface BlockLengthPolicy {

@@ -1,8 +1,8 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
-import dev.tandem.tandem.RouterConfig;
-import dev.tandem.tandem.RouterFeatures;
-import dev.tandem.tandem.RouterWeights;
+import dev.tandem.secondary.RouterConfig;
+import dev.tandem.secondary.RouterFeatures;
+import dev.tandem.secondary.RouterWeights;
 import java.util.Arrays;
 import java.util.Objects;
 

@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import dev.tandem.sampling.Acceptance;
 

@@ -1,4 +1,4 @@
-package dev.tandem.tandem;
+package dev.tandem.secondary;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

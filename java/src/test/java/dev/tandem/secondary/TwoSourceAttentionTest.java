@@ -1,4 +1,4 @@
-package dev.tandem.tandem;
+package dev.tandem.secondary;
 
 import static dev.tandem.testing.Close.assertClose;
 import static org.assertj.core.api.Assertions.assertThat;

@@ -1,9 +1,9 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.tandem.tandem.RouterConfig;
-import dev.tandem.tandem.RouterWeights;
+import dev.tandem.secondary.RouterConfig;
+import dev.tandem.secondary.RouterWeights;
 import org.junit.jupiter.api.Test;
 
 /** The two stopping rules of the router, on a router whose prediction is a constant r. */

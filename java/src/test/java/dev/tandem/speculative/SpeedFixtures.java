@@ -1,4 +1,4 @@
-package dev.tandem.spec;
+package dev.tandem.speculative;
 
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineBuilder;
@@ -12,9 +12,9 @@ import dev.tandem.backend.Backend;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.ModelWeights;
-import dev.tandem.tandem.PrimaryFingerprint;
-import dev.tandem.tandem.TandemConfig;
-import dev.tandem.tandem.TandemWeights;
+import dev.tandem.secondary.PrimaryFingerprint;
+import dev.tandem.secondary.TandemConfig;
+import dev.tandem.secondary.TandemWeights;
 import java.util.SplittableRandom;
 
 /** Small random primaries and drafters for the speculative-decoding tests. */
