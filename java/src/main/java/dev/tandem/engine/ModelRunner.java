@@ -223,14 +223,12 @@ final class ModelRunner implements AutoCloseable {
   private void plainRound(List<Sequence> seqs, Emitter emitter) {
     long start = System.nanoTime();
     primaryRows.clear();
-    int[] kept = new int[seqs.size()];
     for (int i = 0; i < seqs.size(); i++) {
       Sequence s = seqs.get(i);
       primaryRows.addSequence(s.slot, s.committed, s.n - 1, 1, s.pendingPosition());
       rowParams[i] = s.request.sampling();
       rowSequences[i] = s.request.sequenceId();
       rowPositions[i] = s.n;
-      kept[i] = 1;
     }
     primary.forward(primaryRows, primaryCache, LogitsMode.LAST);
     totals.primaryRuns++;
@@ -242,7 +240,9 @@ final class ModelRunner implements AutoCloseable {
       verdicts[i] = new Acceptance(0, primaryTokens[i]);
       settle(s, verdicts[i]);
     }
-    commit(seqs, verdicts, kept, emitter);
+    // No refresh: a round without drafts leaves the drafter behind (a tandem secondary catches up
+    // with its own states when drafting resumes), so a plain round costs what plain decoding costs.
+    commit(seqs, verdicts, null, emitter);
   }
 
   /** Tokens of the last pass's logits rows 0..count, row i with rowParams[i]: argmax, or drawn on the backend. */
@@ -366,7 +366,7 @@ final class ModelRunner implements AutoCloseable {
 
   /** The drafter follows the verification pass; the accepted drafts and the primary's token are emitted. */
   private void commit(List<Sequence> seqs, Acceptance[] verdicts, int[] kept, Emitter emitter) {
-    if (drafter != null) {
+    if (drafter != null && kept != null) {
       long refreshStart = System.nanoTime();
       drafter.afterPrimaryPass(primary, primaryRows, kept);
       totals.refreshNanos += System.nanoTime() - refreshStart;

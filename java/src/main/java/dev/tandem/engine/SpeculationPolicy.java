@@ -15,8 +15,9 @@ import java.util.List;
  *
  * <p>Greedy requests share one draft cap K chosen for the whole batch: their tokens do not depend
  * on how many drafts they get. A sampled request's tokens do (rejection sampling draws differently
- * after a draft than without one), so its count is chosen from its own acceptance alone, as if it
- * ran by itself: its output never depends on what else is running.
+ * after a draft than without one), so it always drafts what the block-length policy allows: its output
+ * depends neither on what else runs nor on the costs measured on this machine (the cost model still
+ * counts its rows when choosing K for the greedy ones).
  */
 public final class SpeculationPolicy {
   /** How the draft counts are chosen. */
@@ -68,11 +69,11 @@ public final class SpeculationPolicy {
     int[] fixedK = new int[count];  // sampled requests' own choice; -1 for greedy ones
     for (int i = 0; i < count; i++) {
       Sequence s = decoding.get(i);
-      boolean greedy = s.request.sampling().isGreedy();
-      // A sampled request's estimate starts from a fixed prior, not the engine's history: its draft
-      // counts, and so its tokens, must not depend on what ran before it.
-      rate[i] = s.acceptanceRate(greedy ? prior : 0.5, PRIOR_DRAFTS);
-      fixedK[i] = greedy ? -1 : bestAlone(rate[i], limits[i]);
+      // A sampled request's tokens depend on its draft counts: it drafts what the block-length policy
+      // allows, every round, so its output depends on nothing but itself (not the batch, not the
+      // measured costs of this machine).
+      rate[i] = s.acceptanceRate(prior, PRIOR_DRAFTS);
+      fixedK[i] = s.request.sampling().isGreedy() ? -1 : limits[i];
     }
     int bestCap = 0;
     double bestValue = -1;
@@ -86,20 +87,6 @@ public final class SpeculationPolicy {
       }
     }
     for (int i = 0; i < count; i++) decoding.get(i).k = fixedK[i] >= 0 ? fixedK[i] : Math.min(bestCap, limits[i]);
-  }
-
-  /** A sequence's best draft count running alone. */
-  private int bestAlone(double rate, int limit) {
-    int best = 0;
-    double bestValue = 1 / costs.primary(1);
-    for (int k = 1; k <= limit; k++) {
-      double value = (1 + expectedAccepted(rate, k)) / (costs.primary(1 + k) + k * costs.drafter(1));
-      if (value > bestValue * (1 + 1e-9)) {
-        bestValue = value;
-        best = k;
-      }
-    }
-    return best;
   }
 
   /** Expected tokens per second of a round with draft counts {@code k}. */

@@ -26,9 +26,24 @@ public final class TandemDrafter implements Drafter {
   @Override public int[] primaryCaptureLayers() { return secondary.primaryCaptureLayers(); }
   @Override public String kind() { return "tandem"; }
 
+  /**
+   * Refreshes the positions the pass kept, for each sequence whose cache reaches the pass's first
+   * position. A sequence whose secondary lags behind (the engine skipped refreshes in rounds that
+   * drafted nothing) is left as it is: before its next draft it catches up on the committed tokens
+   * with its own states, as a plain draft model does (drafts are only proposals, so the output is
+   * unchanged; the positions caught up that way carry the secondary's states, not the primary's).
+   */
   @Override
   public void afterPrimaryPass(Decoder primary, BatchRows primaryRows, int[] kept) {
-    secondary.refresh(primary, primaryRows, kept, cache);
+    int[] counts = kept;
+    for (int s = 0; s < primaryRows.sequenceCount(); s++) {
+      int start = primaryRows.position(primaryRows.sequenceStart(s));
+      if (cache.length(primaryRows.sequenceSlot(s)) < start) {
+        if (counts == kept) counts = kept.clone();
+        counts[s] = 0;
+      }
+    }
+    secondary.refresh(primary, primaryRows, counts, cache);
   }
 
   @Override

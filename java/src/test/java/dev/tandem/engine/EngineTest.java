@@ -164,6 +164,36 @@ class EngineTest {
     }
   }
 
+  /**
+   * Rounds in which a request drafts nothing leave a tandem secondary behind for it (no refresh);
+   * when it drafts again the secondary catches up with its own states. A secondary that is the primary
+   * itself computes the same keys and values either way, so every draft must still be accepted: a gap
+   * or a stale entry in its cache (a refresh written past a lag) would show as a rejection.
+   */
+  @Test
+  void aSecondaryLeftBehindCatchesUp() {
+    ModelWeights primary = ModelWeights.random(SpeedFixtures.primaryConfig(VOCAB), 9, 0.35);
+    // Passes of up to six rows cost about one, of seven or more five: alone, the greedy request drafts;
+    // beside the sampled one (five rows a round, as it always drafts gamma = 4) it drafts nothing.
+    PassCosts costs = new PassCosts(new int[] {1, 2, 5, 6, 7, 12}, new double[] {1.0, 1.01, 1.02, 1.03, 5, 10},
+        new int[] {1, 2}, new double[] {0.01, 0.01});
+    GenerationRequest greedy = requests(3, 1, false).getFirst().withMaxTokens(40);
+    GenerationRequest sampled = new GenerationRequest(requests(4, 1, false).getFirst().prompt(), 12,
+        new SamplingParams(0.8f, 0, 1f, 5), -1, 0);
+    try (Engine engine = SpeedFixtures.build(EngineBuilder.primary(primary, null).backend(backend)
+        .context(SpeedFixtures.CONTEXT).slots(2).gamma(4).tandem(SpeedFixtures.tandemCopy(primary, 0, 0), "copy")
+        .passCosts(costs))) {
+      List<GenerationResult> results = engine.generateAll(List.of(greedy, sampled), TokenListener.NONE);
+      assertThat(results.get(0).tokens()).containsExactly(SpeedFixtures.primaryAlone(primary, backend, List.of(greedy))
+          .getFirst());
+      GenerationResult longer = results.get(0);
+      assertThat(longer.metrics().draftTokens).as("drafted after the sampled request ended").isPositive();
+      assertThat(longer.metrics().rounds).as("but not beside it").isLessThan(longer.tokens().length / 4);
+      assertThat(longer.metrics().acceptedTokens).isEqualTo(longer.metrics().draftTokens);
+      assertThat(results.get(1).metrics().draftTokens).as("the sampled request drafted").isPositive();
+    }
+  }
+
   @Test
   void expectedAcceptedIsTheSumOfPowers() {
     assertThat(SpeculationPolicy.expectedAccepted(0.5, 3)).isEqualTo(0.5 + 0.25 + 0.125);
