@@ -15,8 +15,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The serving benchmark: N requests sent to a {@link Target} (the engine in-process, or a server over
- * HTTP) in a closed loop of C concurrent clients, as Poisson arrivals at a rate, or as static batches
- * (the next C requests start when the previous C have all finished: the pre-engine way), and the
+ * HTTP) by a closed loop of C concurrent clients or as Poisson arrivals at a rate, dispatched as they
+ * come (continuous batching) or in static batches (a batch starts when the previous one has finished:
+ * the pre-engine way), and the
  * figures vLLM's serving benchmark reports, under its JSON names: request and output-token
  * throughput, TTFT, TPOT (time per output token after the first) and ITL (the gaps between streamed
  * chunks: tokens that arrive together, as a verification round's do, form one chunk), mean, median and
@@ -38,14 +39,14 @@ public final class ServeBenchmark {
   /** What one request brought back. */
   public record Outcome(int promptTokens, int completionTokens, SpeedMetrics speculation) {}
 
-  /** How requests arrive. */
-  public enum Mode { CLOSED_LOOP, POISSON, STATIC_BATCHES }
+  /** How requests arrive: a closed loop of clients, or Poisson arrivals at a rate. */
+  public enum Mode { CLOSED_LOOP, POISSON }
 
   private static final long CHUNK_NANOS = 200_000;  // tokens closer than this arrived together
 
   /** One request's record. */
   private static final class Record {
-    long sent;
+    long sent;          // when the client sent it (its arrival)
     long firstToken;
     long last;
     final List<Long> chunkGaps = new ArrayList<>();
@@ -54,49 +55,49 @@ public final class ServeBenchmark {
   }
 
   /**
-   * Sends {@code requests} to {@code target}; {@code level} is the concurrency (closed loop, static
-   * batches) or the rate in requests per second (Poisson, drawn with {@code seed}).
+   * Sends {@code requests} to {@code target}; {@code level} is the concurrency (closed loop) or the
+   * rate in requests per second (Poisson, drawn with {@code seed}). With {@code staticBatches}, the
+   * requests are dispatched in static batches of at most {@code batchSize}: a batch starts when the
+   * previous one has finished entirely and takes the requests that have arrived by then (a closed loop's
+   * clients send the next batch together); times still count from each request's arrival.
    */
-  public static ObjectNode run(Target target, List<GenerationRequest> requests, Mode mode, double level, long seed)
-      throws InterruptedException {
+  public static ObjectNode run(Target target, List<GenerationRequest> requests, Mode mode, double level,
+      boolean staticBatches, int batchSize, long seed) throws InterruptedException {
     int n = requests.size();
     Record[] records = new Record[n];
-    List<CompletableFuture<Outcome>> futures = new ArrayList<>();
     ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
     long start = System.nanoTime();
-    int concurrency = mode == Mode.POISSON ? Integer.MAX_VALUE : (int) level;
-    Semaphore slots = new Semaphore(mode == Mode.POISSON ? n : concurrency);
+    long[] arrival = new long[n];  // Poisson: planned arrival times
     SplittableRandom random = new SplittableRandom(seed);
-    long nextArrival = start;
+    long t = start;
     for (int i = 0; i < n; i++) {
-      if (mode == Mode.POISSON) {
-        nextArrival += (long) (-Math.log(1 - random.nextDouble()) / level * 1e9);
-        long wait = nextArrival - System.nanoTime();
-        if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
-      } else if (mode == Mode.STATIC_BATCHES && i % concurrency == 0 && i > 0) {
-        slots.acquire(concurrency);  // the whole previous batch has finished
-        slots.release(concurrency);
+      if (mode == Mode.POISSON) t += (long) (-Math.log(1 - random.nextDouble()) / level * 1e9);
+      arrival[i] = t;
+    }
+    int inFlight = mode == Mode.CLOSED_LOOP ? (int) level : Integer.MAX_VALUE;
+    int batch = staticBatches ? (mode == Mode.CLOSED_LOOP ? (int) level : batchSize) : Integer.MAX_VALUE;
+    Semaphore slots = new Semaphore(Math.min(inFlight, n));
+    List<CompletableFuture<Outcome>> futures = new ArrayList<>();
+    List<CompletableFuture<Outcome>> current = new ArrayList<>();  // the running static batch
+    for (int i = 0; i < n; ) {
+      if (staticBatches) {
+        CompletableFuture.allOf(current.toArray(CompletableFuture[]::new)).exceptionally(e -> null).join();
+        current.clear();
+        if (mode == Mode.POISSON) sleepUntil(arrival[i]);
+        int end = i;
+        while (end < n && end - i < batch && (mode != Mode.POISSON || arrival[end] <= System.nanoTime())) end++;
+        for (int j = i; j < end; j++) {
+          long sent = mode == Mode.POISSON ? arrival[j] : System.nanoTime();
+          current.add(send(target, requests.get(j), records, j, sent, failures, null));
+        }
+        futures.addAll(current);
+        i = end;
+      } else {
+        if (mode == Mode.POISSON) sleepUntil(arrival[i]);
+        slots.acquire();
+        futures.add(send(target, requests.get(i), records, i, System.nanoTime(), failures, slots));
+        i++;
       }
-      slots.acquire();
-      Record r = records[i] = new Record();
-      r.sent = System.nanoTime();
-      CompletableFuture<Outcome> f = target.send(requests.get(i), (tokens, nanos) -> {
-        synchronized (r) {
-          if (r.tokens == 0) r.firstToken = nanos;
-          else if (nanos - r.last > CHUNK_NANOS) r.chunkGaps.add(nanos - r.last);
-          if (r.tokens == 0 || nanos - r.last > CHUNK_NANOS) r.last = nanos;
-          r.tokens += tokens;
-        }
-      });
-      f.whenComplete((o, e) -> {
-        synchronized (r) {
-          r.outcome = o;
-          if (e != null) failures.add(e);
-          r.last = Math.max(r.last, System.nanoTime());
-        }
-        slots.release();
-      });
-      futures.add(f);
     }
     for (CompletableFuture<Outcome> f : futures) {
       try {
@@ -111,6 +112,33 @@ public final class ServeBenchmark {
           + failures.peek().getMessage(), failures.peek());
     }
     return report(records, seconds);
+  }
+
+  private static void sleepUntil(long nanos) throws InterruptedException {
+    long wait = nanos - System.nanoTime();
+    if (wait > 0) TimeUnit.NANOSECONDS.sleep(wait);
+  }
+
+  private static CompletableFuture<Outcome> send(Target target, GenerationRequest request, Record[] records, int i,
+      long sent, ConcurrentLinkedQueue<Throwable> failures, Semaphore slots) {
+    Record r = records[i] = new Record();
+    r.sent = sent;
+    CompletableFuture<Outcome> f = target.send(request, (tokens, nanos) -> {
+      synchronized (r) {
+        if (r.tokens == 0) r.firstToken = nanos;
+        else if (nanos - r.last > CHUNK_NANOS) r.chunkGaps.add(nanos - r.last);
+        if (r.tokens == 0 || nanos - r.last > CHUNK_NANOS) r.last = nanos;
+        r.tokens += tokens;
+      }
+    });
+    return f.whenComplete((o, e) -> {
+      synchronized (r) {
+        r.outcome = o;
+        if (e != null) failures.add(e);
+        r.last = Math.max(r.last, System.nanoTime());
+      }
+      if (slots != null) slots.release();
+    });
   }
 
   private static ObjectNode report(Record[] records, double seconds) {

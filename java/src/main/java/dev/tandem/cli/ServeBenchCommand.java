@@ -62,8 +62,9 @@ public final class ServeBenchCommand implements Callable<Integer> {
   @Option(names = "--rate", split = ",", description = "Poisson arrivals: requests per second (one measurement each).")
   double[] rate;
 
-  @Option(names = "--static", description = "With --concurrency: static batches (the next C requests start when the"
-      + " previous C have all finished), the way a static batch runs.")
+  @Option(names = "--static", description = "Static batches, the way a static batch runs: a batch starts when the"
+      + " previous one has finished and takes the requests that have arrived (at most the concurrency, or"
+      + " --max-concurrency with --rate).")
   boolean staticBatches;
 
   @Option(names = "--max-concurrency", defaultValue = "16", description = "Engine slots with --rate (default: 16).")
@@ -92,7 +93,6 @@ public final class ServeBenchCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     if ((concurrency == null) == (rate == null)) throw new IllegalArgumentException("give --concurrency or --rate");
     if (requests < 1 || requests > 1_000_000) throw new IllegalArgumentException("--requests must be in [1, 1000000]");
-    if (staticBatches && concurrency == null) throw new IllegalArgumentException("--static needs --concurrency");
     if (concurrency != null) for (int c : concurrency) if (c < 1 || c > 1024) {
       throw new IllegalArgumentException("--concurrency values must be in [1, 1024], got " + c);
     }
@@ -138,20 +138,19 @@ public final class ServeBenchCommand implements Callable<Integer> {
           if (engine.passCosts() != null && !json) out.println("  " + names.get(c) + ": " + engine.passCosts().describe());
           EngineTarget target = new EngineTarget(engine);
           ServeBenchmark.run(target, work.subList(0, Math.min(work.size(), 2 * slots)),
-              ServeBenchmark.Mode.CLOSED_LOOP, slots, seed);  // warm-up
+              ServeBenchmark.Mode.CLOSED_LOOP, slots, false, slots, seed);  // warm-up
           double[] levels = concurrency != null ? Arrays.stream(concurrency).asDoubleStream().toArray() : rate;
           for (double level : levels) {
-            ServeBenchmark.Mode mode = rate != null ? ServeBenchmark.Mode.POISSON
-                : staticBatches ? ServeBenchmark.Mode.STATIC_BATCHES : ServeBenchmark.Mode.CLOSED_LOOP;
-            ObjectNode r = ServeBenchmark.run(target, work, mode, level, seed);
+            ServeBenchmark.Mode mode = rate != null ? ServeBenchmark.Mode.POISSON : ServeBenchmark.Mode.CLOSED_LOOP;
+            ObjectNode r = ServeBenchmark.run(target, work, mode, level, staticBatches, slots, seed);
             ObjectNode run = runs.addObject();
             run.put("config", names.get(c));
             if (rate != null) run.put("rate", level); else run.put("concurrency", (int) level);
-            run.put("scheduling", mode == ServeBenchmark.Mode.STATIC_BATCHES ? "static" : "continuous");
+            run.put("scheduling", staticBatches ? "static" : "continuous");
             run.setAll(r);
             if (!json) {
-              String load = rate != null ? String.format(Locale.ROOT, "rate %.2f/s", level)
-                  : (staticBatches ? "static " : "concurrency ") + (int) level;
+              String load = (staticBatches ? "static, " : "") + (rate != null
+                  ? String.format(Locale.ROOT, "rate %.2f/s", level) : "concurrency " + (int) level);
               out.printf(Locale.ROOT, "%-22s %-16s %9.2f %10.1f %9.1f %9.1f %9.2f %9.2f %9.2f %8.2f%n", names.get(c), load,
                   r.get("request_throughput").asDouble(), r.get("output_throughput").asDouble(),
                   r.get("mean_ttft_ms").asDouble(), r.get("p99_ttft_ms").asDouble(), r.get("mean_tpot_ms").asDouble(),
