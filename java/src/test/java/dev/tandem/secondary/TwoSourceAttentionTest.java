@@ -50,7 +50,7 @@ class TwoSourceAttentionTest {
       int[] read = config.primaryLayersRead();
       float[][] hidden = new float[read.length][length * PRIMARY.hiddenSize()];
       for (int i = 0; i < read.length; i++) backend.download(primary.captured(i), length, hidden[i]);
-      float[] training = TrainingForm.logits(tandem, tokens, gamma, read, hidden);
+      float[] training = TwoSourceTrainingForm.logits(tandem, tokens, gamma, read, hidden);
 
       // Inference: for each boundary b, refresh [0, b) and run the secondary on [b, b + gamma - 1).
       KvCache cache = secondary.decoder().newCache(1);
@@ -75,77 +75,6 @@ class TwoSourceAttentionTest {
         compared += count;
       }
       assertThat(compared).isGreaterThan(length / 3);
-    }
-  }
-
-  /** The whole-sequence two-source forward, written directly from DESIGN.md with the scalar kernels. */
-  static final class TrainingForm {
-    static float[] logits(TandemWeights w, int[] tokens, int gamma, int[] read, float[][] hidden) {
-      LlamaConfig c = w.config().secondary();
-      int n = tokens.length, d = c.hiddenSize(), kv = c.kvDim(), hd = c.headDim(), dP = w.config().primary().hiddenSize();
-      float eps = (float) c.rmsNormEps();
-      ModelWeights m = w.decoder();
-      float[] rope = RopeTable.build(64, hd, RopeTable.inverseFrequencies(hd, c.ropeTheta()));
-      float[] x = new float[n * d];
-      for (int p = 0; p < n; p++) System.arraycopy(m.get(TensorNames.EMBEDDING), tokens[p] * d, x, p * d, d);
-      int[] map = w.config().layerMap();
-      for (int j = 0; j < c.numHiddenLayers(); j++) {
-        float[] gain = m.get(TensorNames.attentionNorm(j));
-        // Own keys/values and queries from the layer input y_j = x.
-        float[] normed = normRows(x, n, d, gain, eps);
-        float[] q = mul(normed, n, d, m.get(TensorNames.query(j)), d);
-        float[] kOwn = mul(normed, n, d, m.get(TensorNames.key(j)), kv);
-        float[] vOwn = mul(normed, n, d, m.get(TensorNames.value(j)), kv);
-        // Primary-derived keys/values: u_r = T_j hP[l(j)][r], through the same norm and projections.
-        float[] h = hidden[java.util.Arrays.binarySearch(read, map[j])];
-        float[] u = mul(h, n, dP, w.projections()[j], d);
-        float[] uNormed = normRows(u, n, d, gain, eps);
-        float[] kPri = mul(uNormed, n, d, m.get(TensorNames.key(j)), kv);
-        float[] vPri = mul(uNormed, n, d, m.get(TensorNames.value(j)), kv);
-        for (int p = 0; p < n; p++) {
-          ScalarOps.rope(q, p * d, c.numAttentionHeads(), hd, rope, p * hd);
-          ScalarOps.rope(kOwn, p * kv, c.numKeyValueHeads(), hd, rope, p * hd);
-          ScalarOps.rope(kPri, p * kv, c.numKeyValueHeads(), hd, rope, p * hd);
-        }
-        float[] attended = new float[n * d];
-        for (int p = 0; p < n; p++) {
-          int b = (p + 1) / gamma * gamma;
-          float[] keys = new float[(p + 1) * kv], values = new float[(p + 1) * kv];
-          for (int r = 0; r <= p; r++) {
-            boolean fromPrimary = r < b;
-            System.arraycopy(fromPrimary ? kPri : kOwn, r * kv, keys, r * kv, kv);
-            System.arraycopy(fromPrimary ? vPri : vOwn, r * kv, values, r * kv, kv);
-          }
-          ScalarOps.attention(q, p * d, keys, values, 0, p + 1, c.numAttentionHeads(), c.numKeyValueHeads(), hd,
-              attended, p * d, new float[p + 1]);
-        }
-        add(x, mul(attended, n, d, m.get(TensorNames.output(j)), d));
-        float[] normed2 = normRows(x, n, d, m.get(TensorNames.mlpNorm(j)), eps);
-        int f = c.intermediateSize();
-        float[] gate = mul(normed2, n, d, m.get(TensorNames.gate(j)), f);
-        float[] up = mul(normed2, n, d, m.get(TensorNames.up(j)), f);
-        float[] act = new float[n * f];
-        ScalarOps.swiglu(gate, up, act, 0, n * f);
-        add(x, mul(act, n, f, m.get(TensorNames.down(j)), d));
-      }
-      float[] normed = normRows(x, n, d, m.get(TensorNames.FINAL_NORM), eps);
-      return mul(normed, n, d, m.lmHead(), c.vocabSize());
-    }
-
-    private static float[] normRows(float[] x, int n, int d, float[] gain, float eps) {
-      float[] out = new float[n * d];
-      for (int p = 0; p < n; p++) ScalarOps.rmsNorm(x, p * d, gain, eps, d, out, p * d);
-      return out;
-    }
-
-    private static float[] mul(float[] x, int n, int k, float[] w, int m) {
-      float[] out = new float[n * m];
-      ScalarOps.matmul(x, n, k, w, m, out);
-      return out;
-    }
-
-    private static void add(float[] x, float[] delta) {
-      ScalarOps.add(x, delta, 0, x.length);
     }
   }
 }
