@@ -179,10 +179,25 @@ public final class PaperBenchCommand implements Callable<Integer> {
    * repeat (side by side), the work counts of the first repeat (the tokens are deterministic) and whether
    * every output equalled the primary's.
    */
-  private record Measured(double[] rates, double[] primaryRates, SpeedMetrics metrics, boolean identical) {
+  private record Measured(double[] rates, double[] primaryRates, SpeedMetrics metrics, boolean identical,
+      double predicted) {
     double tokensPerSecond() { return SpeedComparison.median(rates); }
 
     double speedup() { return medianRatio(rates, primaryRates); }
+
+    /** The speedup's median and its range over the repeats: "1.52x (1.41-1.60)". */
+    String speedupWithSpread() {
+      double[] r = new double[rates.length];
+      for (int i = 0; i < r.length; i++) r[i] = rates[i] / primaryRates[i];
+      return String.format("%.2fx (%.2f-%.2f)", speedup(), java.util.Arrays.stream(r).min().orElse(0),
+          java.util.Arrays.stream(r).max().orElse(0));
+    }
+
+    /** The primary alone's tokens/s in the same repeats: median (range). */
+    String primaryRate() {
+      return String.format("%.0f (%.0f-%.0f)", SpeedComparison.median(primaryRates),
+          java.util.Arrays.stream(primaryRates).min().orElse(0), java.util.Arrays.stream(primaryRates).max().orElse(0));
+    }
 
     /** The median over the repeats of this configuration's rate over {@code other}'s (same repeats). */
     double against(Measured other) { return medianRatio(rates, other.rates); }
@@ -223,13 +238,17 @@ public final class PaperBenchCommand implements Callable<Integer> {
       }
     }
     List<Measured> measured = new ArrayList<>();
-    for (int c = 0; c < n; c++) measured.add(new Measured(rates[c], primaryRates, first[c], identical[c]));
+    for (int c = 0; c < n; c++) {
+      double predicted = configs.get(c).measurePassCosts().predictedSpeedup(first[c]);
+      measured.add(new Measured(rates[c], primaryRates, first[c], identical[c], predicted));
+    }
     return measured;
   }
 
   private String row(String name, String gamma, Measured m, String versus) {
-    return String.format("| %s | %s | %.1f | %.2fx | %s | %.2f | %d | %d | %s |%n", name, gamma, m.tokensPerSecond(),
-        m.speedup(), versus, m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
+    return String.format("| %s | %s | %.1f | %s | %s | %s | %.2fx | %.2f | %d | %d | %s |%n", name, gamma,
+        m.tokensPerSecond(), m.primaryRate(), m.speedupWithSpread(), versus, m.predicted(),
+        m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
         m.identical() ? "yes" : "NO");
   }
 
@@ -254,15 +273,21 @@ public final class PaperBenchCommand implements Callable<Integer> {
     List<int[]> reference = primaryRun.tokens();
     double primaryRate = primaryRun.tokensPerSecond();
     System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
-    String header = "| %s | gamma | tokens/s | speedup | %s | mean accepted length | primary runs | %s runs | identical |\n"
-        + "|---|---|---|---|---|---|---|---|---|\n";
+    String header = "| %s | gamma | tokens/s | primary alone tokens/s | speedup (range) | %s | cost-model speedup"
+        + " | mean accepted length | primary runs | %s runs | identical |\n"
+        + "|---|---|---|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
         .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
         .append(" new tokens each; decode tokens/s (prefill excluded). Each gamma is measured ").append(repeats)
         .append(" times; a repeat runs the primary alone, then SPEED with the distilled drafter, then SPEED with"
             + " Tandem-Distil, over the same prompts. Speedups and the Tandem-Distil / distilled ratio are medians of"
             + " the per-repeat ratios (the primary alone ran at ").append(String.format("%.1f", primaryRate))
-        .append(" tokens/s in the first measurement).\n\n")
+        .append(" tokens/s in the first measurement). The range is the lowest and highest of the per-repeat"
+            + " speedups: this machine's speed drifts, and a difference between two rows is a result only where"
+            + " their ranges do not overlap. The cost-model speedup is what the pass costs measured on the same"
+            + " models (`PassCosts`: primary pass against rows, drafter step) predict for the run's work (its"
+            + " rounds, drafts and accepted tokens, which do not depend on the machine); primary and drafter runs"
+            + " are exact counts.\n\n")
         .append(String.format(header, "drafter", "vs distilled drafter", "drafter"));
     List<String> distilledRows = new ArrayList<>(), tandemRows = new ArrayList<>();
     double bestTandem = 0, bestDistilled = 0;

@@ -75,6 +75,19 @@ public final class Engine implements AutoCloseable {
   public int kvCapacity() { return scheduler.kvCapacity(); }
   /** The cost model the speculation policy uses (null without one). */
   public PassCosts passCosts() { return policy.costs(); }
+
+  private PassCosts measuredCosts;
+
+  /**
+   * The cost model of this engine's models on this machine: the policy's, or measured now on an idle
+   * engine (reports compare measured speedups with what the costs predict).
+   */
+  public PassCosts measurePassCosts() {
+    if (policy.costs() != null) return policy.costs();
+    if (hasWork()) throw new IllegalStateException("pass costs are measured on an idle engine");
+    if (measuredCosts == null) measuredCosts = runner.measureCosts(9);
+    return measuredCosts;
+  }
   /** What runs: the models, the policy. */
   public String description() { return description; }
   /** Counters summed over every finished request and step (engine-wide times included). */

@@ -453,11 +453,15 @@ final class ModelRunner implements AutoCloseable {
   }
 
   /**
-   * Measures the cost model on the empty caches (before any request): primary passes of 1 to
+   * Measures the cost model on an idle engine (no request holds a slot): primary passes of 1 to
    * {@code maxRows} rows of one sequence (with the tandem refresh they bring) and drafter steps of one
    * row for 1 to slots sequences.
    */
   PassCosts measureCosts(int repeats) {
+    for (int slot = 0; slot < slots; slot++) {  // idle: whatever the caches hold belongs to nobody
+      primaryCache.setLength(slot, 0);
+      if (drafter != null) drafter.cache().setLength(slot, 0);
+    }
     int maxPrimary = Math.min(primary.maxRows(), contextLength());
     int[] dummy = new int[maxPrimary];
     int[] kept = new int[1];

@@ -98,6 +98,24 @@ public final class PassCosts {
     return out;
   }
 
+  /**
+   * The speedup over plain decoding that these costs predict for the work of a batch-1 run: its
+   * speculative rounds (each one primary pass over 1 + k rows and k drafter steps, k the mean draft
+   * count) and its plain steps, against one one-row pass per decoded token. Tokens after each
+   * sequence's first count, as in the measured decode rates.
+   */
+  public double predictedSpeedup(dev.tandem.speculative.SpeedMetrics m) {
+    long tokens = m.emittedTokens - m.sequences;
+    if (tokens <= 0) return 0;
+    double seconds = Math.max(0, tokens - m.rounds - m.acceptedTokens) * primary(1);
+    if (m.rounds > 0) {
+      double k = (double) m.draftTokens / m.rounds;
+      int rows = (int) Math.round(1 + k);
+      seconds += m.rounds * (primary(rows) + k * drafter(1));
+    }
+    return tokens * primary(1) / seconds;
+  }
+
   /** The primary's pass cost relative to one row, at a few sizes ("1:1.00 4:1.34 8:2.04"). */
   public String describe() {
     StringBuilder b = new StringBuilder("primary pass cost x one row:");
