@@ -6,7 +6,8 @@ package dev.tandem.engine;
  */
 public interface TokenStream {
   /**
-   * One new token.
+   * One new token, or with {@code token} -1 the last of the text: what was held back when the request
+   * ended (an unfinished character, or text kept while it might start a stop string).
    *
    * @param drafted whether the token was a draft the primary accepted (false: the primary's own)
    * @param text    the text this token completes, possibly empty (a character split over tokens,
