@@ -1,8 +1,8 @@
 package dev.tandem.bench;
 
-import dev.tandem.tandem.RouterConfig;
-import dev.tandem.tandem.RouterFeatures;
-import dev.tandem.tandem.RouterWeights;
+import dev.tandem.secondary.RouterConfig;
+import dev.tandem.secondary.RouterFeatures;
+import dev.tandem.secondary.RouterWeights;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;

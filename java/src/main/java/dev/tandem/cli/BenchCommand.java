@@ -5,7 +5,8 @@ import picocli.CommandLine.Command;
 
 /** {@code tandem bench ...}: end-to-end benchmarks. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks.",
-    subcommands = {DecodeBenchCommand.class, KernelBenchCommand.class, PaperBenchCommand.class})
+    subcommands = {DecodeBenchCommand.class, KernelBenchCommand.class, PaperBenchCommand.class,
+        ServeBenchCommand.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {

@@ -4,8 +4,9 @@ import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.sampling.SamplingParams;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
+import dev.tandem.engine.SpeculationPolicy;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -50,6 +51,11 @@ public final class DemoCommand implements Callable<Integer> {
       + " speculation pays most).")
   boolean batch;
 
+  @Option(names = "--speculation", defaultValue = "ADAPTIVE", converter = SpeculationModeConverter.class,
+      description = "adaptive (default: the engine's cost model chooses each round's drafts, zero included) or fixed"
+          + " (every round drafts --gamma).")
+  SpeculationPolicy.Mode speculation;
+
   @Option(names = "--gamma", defaultValue = "4", description = "Drafts per round for SPEED (default: 4).")
   int gamma;
 
@@ -67,11 +73,11 @@ public final class DemoCommand implements Callable<Integer> {
       }
     }
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    SpeedSetup distilled = SpeedSetup.load(dir.resolve("primary"), dir.resolve("drafter-distil"));
-    SpeedSetup tandem = SpeedSetup.load(dir.resolve("primary"), dir.resolve("tandem-distil"));
-    Tokenizer tokenizer = distilled.primary.tokenizer();
+    EngineBuilder distilled = EngineBuilder.load(dir.resolve("primary")).drafter(dir.resolve("drafter-distil"));
+    EngineBuilder tandem = EngineBuilder.load(dir.resolve("primary")).drafter(dir.resolve("tandem-distil"));
+    Tokenizer tokenizer = distilled.tokenizer();
     if (tokenizer == null) throw new IllegalArgumentException(dir.resolve("primary") + " has no tokenizer.json");
-    int context = distilled.contextLength(null, 4096);
+    int context = distilled.contextLength();
     List<GenerationRequest> requests = new ArrayList<>();
     for (int i = 0; i < PROMPTS.length; i++) {
       String text = i == 0 && prompt != null ? prompt : PROMPTS[i];
@@ -80,17 +86,17 @@ public final class DemoCommand implements Callable<Integer> {
     try (Backend backend = device.backend()) {
       out.printf("tandem demo: models from %s (trained by this project: see %s), %s%n", dir,
           dir.resolve("MODEL_CARD.md"), BackendProvider.describe(backend));
-      BlockLengthPolicy policy = BlockLengthPolicy.fixed(gamma);
       // One warm-up round (compilation, first allocations), then `repeats` rounds of the three runs side by
       // side; each figure is the median over the rounds, each speedup the median of the per-round ratios.
       double[][] rates = new double[3][repeats];
       SpeedComparison.Run[] first = new SpeedComparison.Run[3];
       int slots = batch ? requests.size() : 1;
-      try (SpeculativeGenerator withDrafter = distilled.generator(backend, policy, context, slots, 64, false);
-           SpeculativeGenerator withTandem = tandem.generator(backend, policy, context, slots, 64, false)) {
+      try (Engine primaryAlone = SpeedComparison.primaryEngine(backend, distilled.primaryWeights(), context, slots);
+           Engine withDrafter = distilled.gamma(gamma).speculation(speculation).backend(backend).slots(slots).build();
+           Engine withTandem = tandem.gamma(gamma).speculation(speculation).backend(backend).slots(slots).build()) {
         for (int round = -1; round < repeats; round++) {
-          SpeedComparison.Run[] runs = {primaryAlone(backend, distilled, context, requests),
-              speed(withDrafter, requests), speed(withTandem, requests)};
+          SpeedComparison.Run[] runs = {run(primaryAlone, requests), run(withDrafter, requests),
+              run(withTandem, requests)};
           if (round < 0) continue;
           for (int i = 0; i < 3; i++) {
             rates[i][round] = runs[i].tokensPerSecond();
@@ -101,9 +107,10 @@ public final class DemoCommand implements Callable<Integer> {
       SpeedComparison.Run primary = first[0];
       out.printf("%nprompt: %s%nprimary, greedy: %s%n", tokenizer.decode(requests.getFirst().prompt()),
           tokenizer.decode(primary.tokens().getFirst()).strip());
-      out.printf("%n%d prompts x %d new tokens, greedy, %s, gamma %d; decode tokens/s, median of %d rounds measured in"
+      out.printf("%n%d prompts x %d new tokens, greedy, %s, gamma %d (%s); decode tokens/s, median of %d rounds measured in"
           + " this run (after a warm-up round)%n", requests.size(), maxTokens,
-          batch ? "as one batch of " + requests.size() : "one at a time (batch 1)", gamma, repeats);
+          batch ? "as one batch of " + requests.size() : "one at a time (batch 1)", gamma,
+          speculation == SpeculationPolicy.Mode.ADAPTIVE ? "at most, adaptive" : "fixed", repeats);
       out.printf("%-36s %12s %9s %15s %10s%n", "", "tokens/s", "speedup", "mean accepted", "identical");
       out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", SpeedComparison.median(rates[0]), "1.00x", "-", "-");
       row(out, "SPEED, distilled drafter", first[1], rates[1], rates[0], primary);
@@ -120,15 +127,8 @@ public final class DemoCommand implements Callable<Integer> {
         run.metrics().meanAcceptedLength(), SpeedComparison.identical(run, primary) ? "yes" : "NO");
   }
 
-  /** The primary alone over the requests: together (--batch) or one at a time; tokens/s over all. */
-  private SpeedComparison.Run primaryAlone(Backend backend, SpeedSetup setup, int context,
-      List<GenerationRequest> requests) {
-    return batch ? SpeedComparison.primaryAlone(backend, setup.primary.weights(), context, requests)
-        : SpeedComparison.primaryAloneEach(backend, setup.primary.weights(), context, requests);
-  }
-
-  /** SPEED over the requests: together (--batch) or one at a time; metrics and tokens/s over all. */
-  private SpeedComparison.Run speed(SpeculativeGenerator generator, List<GenerationRequest> requests) {
-    return batch ? SpeedComparison.speed(generator, requests) : SpeedComparison.speedEach(generator, requests);
+  /** An engine over the requests: together (--batch) or one at a time; metrics and tokens/s over all. */
+  private SpeedComparison.Run run(Engine engine, List<GenerationRequest> requests) {
+    return batch ? SpeedComparison.run(engine, requests) : SpeedComparison.runEach(engine, requests);
   }
 }

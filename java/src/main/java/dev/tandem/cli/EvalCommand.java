@@ -3,8 +3,9 @@ package dev.tandem.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.backend.Backend;
-import dev.tandem.spec.DrafterEvaluation;
-import dev.tandem.spec.SpeculativeGenerator;
+import dev.tandem.speculative.DrafterEvaluation;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -54,16 +55,15 @@ public final class EvalCommand implements Callable<Integer> {
     if (blockLength < 2) throw new IllegalArgumentException("--block-length must be >= 2, got " + blockLength);
     if (window < blockLength + 1) throw new IllegalArgumentException("--window must exceed the block length");
     if (maxPositions < 1) throw new IllegalArgumentException("--max-positions must be >= 1");
-    SpeedSetup setup = SpeedSetup.load(primaryDir, drafterDir);
-    Tokenizer tokenizer = setup.primary.tokenizer();
+    EngineBuilder setup = EngineBuilder.load(primaryDir).drafter(drafterDir).fixedSpeculation();
+    Tokenizer tokenizer = setup.tokenizer();
     if (tokenizer == null) throw new IllegalArgumentException("the primary " + primaryDir + " has no tokenizer.json");
     int[] tokens = tokenizer.encode(readText(data));
-    int contextLength = setup.contextLength(window, window);
+    int contextLength = setup.context(window).contextLength();
     DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
     ObjectMapper mapper = new ObjectMapper();
     try (Backend backend = device.backend();
-        SpeculativeGenerator models = setup.generator(backend, dev.tandem.spec.BlockLengthPolicy.fixed(blockLength),
-            contextLength, 1, blockLength + 1, false);
+        Engine models = setup.backend(backend).gamma(blockLength).prefillBudget(blockLength + 1).build();
         BufferedWriter dumpWriter = dump == null ? null : Files.newBufferedWriter(dump, StandardCharsets.UTF_8)) {
       DrafterEvaluation evaluation = new DrafterEvaluation(models.primary(), models.drafter(), blockLength);
       for (int start = 0; start + blockLength < tokens.length && totals.positions < maxPositions; start += window) {
@@ -94,7 +94,7 @@ public final class EvalCommand implements Callable<Integer> {
       ObjectNode root = totals.toJson();
       root.put("primary", primaryDir.toString());
       root.put("drafter", drafterDir.toString());
-      root.put("drafter_kind", setup.tandem != null ? "tandem" : "draft-model");
+      root.put("drafter_kind", setup.isTandem() ? "tandem" : "draft-model");
       root.put("block_length", blockLength);
       root.put("data", data.toString());
       System.out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));

@@ -9,11 +9,11 @@ import dev.tandem.checkpoint.LoadedModel;
 import dev.tandem.checkpoint.ModelLoader;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
-import dev.tandem.model.Decoder;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
+import dev.tandem.engine.RequestHandle;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.tokenizer.ChatTemplate;
-import dev.tandem.tokenizer.StreamingDecoder;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -65,30 +65,31 @@ public final class GenerateCommand implements Callable<Integer> {
     SamplingParams params = sampling.params();
     LoadedModel loaded = ModelLoader.load(model);
     int[] promptTokens = promptTokens(loaded);
-    int contextLength = loaded.contextLength(context, 4096);
+    int contextLength = loaded.contextLength(context, EngineBuilder.DEFAULT_CONTEXT_CAP);
     if (promptTokens.length >= contextLength) {
       throw new IllegalArgumentException("the prompt has " + promptTokens.length + " tokens, which leaves no room in the"
           + " context of " + contextLength + " tokens (see --context)");
     }
-    int[] stops = loaded.defaults().stopTokens();
-    int stop = ignoreEos ? -1 : loaded.tokenizer() != null && loaded.tokenizer().eosId().isPresent()
-        ? loaded.tokenizer().eosId().getAsInt() : stops.length > 0 ? stops[0] : -1;
-    GenerationRequest request = new GenerationRequest(promptTokens, maxTokens, params, stop, 0);
+    int[] stops = ignoreEos ? new int[0] : loaded.defaults().stopTokens();
+    GenerationRequest request = new GenerationRequest(promptTokens, maxTokens, params, stops, List.of(), false, 0);
 
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    StreamingDecoder stream = loaded.tokenizer() == null ? null : new StreamingDecoder(loaded.tokenizer());
+    boolean ids = loaded.tokenizer() == null;
     try (Backend backend = device.backend();
-        Decoder decoder = new Decoder(loaded.weights(), backend, contextLength, 256)) {
-      Generator generator = new Generator(decoder);
-      GenerationResult result = generator.generate(request, (r, token) -> {
+        Engine engine = EngineBuilder.primary(loaded).backend(backend).context(contextLength).prefillBudget(256).build()) {
+      RequestHandle handle = engine.submit(request, (token, drafted, text) -> {
         if (json) return;
-        if (stream == null) out.print(token + " ");
-        else out.print(stream.accept(token));  // an id the tokenizer lacks prints as U+FFFD
+        if (ids) {
+          if (token >= 0) out.print(token + " ");
+        } else {
+          out.print(text);  // an id the tokenizer lacks prints as U+FFFD
+        }
       });
+      while (!handle.isDone()) engine.step();
+      GenerationResult result = handle.result().join();
       if (json) {
         out.println(toJson(result, loaded, promptTokens, params, backend.name()));
       } else {
-        if (stream != null) out.print(stream.finish());
         out.println();
         System.err.printf("[%d prompt tokens, %d generated (%s); prefill %.1f ms; decode %.2f tokens/s; %s]%n",
             promptTokens.length, result.tokens().length, result.finishReason().name().toLowerCase(),

@@ -1,8 +1,8 @@
 package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
-import dev.tandem.tandem.RouterConfig;
-import dev.tandem.tandem.RouterWeights;
+import dev.tandem.secondary.RouterConfig;
+import dev.tandem.secondary.RouterWeights;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -4,16 +4,18 @@ import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.sampling.SamplingParams;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.DrafterEvaluation;
-import dev.tandem.spec.RouterPolicy;
-import dev.tandem.spec.SpeculativeGenerator;
-import dev.tandem.spec.SpeedMetrics;
-import dev.tandem.tandem.RouterConfig;
-import dev.tandem.tandem.RouterWeights;
+import dev.tandem.speculative.BlockLengthPolicy;
+import dev.tandem.speculative.DrafterEvaluation;
+import dev.tandem.speculative.RouterPolicy;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
+import dev.tandem.speculative.SpeedMetrics;
+import dev.tandem.secondary.RouterConfig;
+import dev.tandem.secondary.RouterWeights;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.train.data.TextSplit;
 import dev.tandem.util.AtomicFiles;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -104,11 +106,14 @@ public final class PaperBenchCommand implements Callable<Integer> {
     TextSplit split = TextSplit.of(files, segmentBytes, valFraction);
     String heldOut = String.join("\n", split.texts(true));
     if (heldOut.isEmpty()) throw new IllegalArgumentException("no held-out text in " + files);
-    SpeedSetup[] setups = new SpeedSetup[SMALL.length];
-    for (int i = 0; i < SMALL.length; i++) setups[i] = SpeedSetup.load(dir.resolve("primary"), dir.resolve(SMALL[i]));
-    Tokenizer tokenizer = setups[0].primary.tokenizer();
+    EngineBuilder[] setups = new EngineBuilder[SMALL.length];
+    for (int i = 0; i < SMALL.length; i++) {
+      setups[i] = EngineBuilder.load(dir.resolve("primary")).drafter(dir.resolve(SMALL[i])).fixedSpeculation()
+          .prefillBudget(64);
+    }
+    Tokenizer tokenizer = setups[0].tokenizer();
     int[] tokens = tokenizer.encode(heldOut);
-    int context = setups[0].contextLength(null, 4096);
+    int context = setups[0].contextLength();
     StringBuilder report = new StringBuilder();
     report.append("# The paper's tables in miniature (demo models)\n\n");
     report.append("Made by `").append(commandLine()).append("` on ").append(Instant.now()).append(", ");
@@ -131,7 +136,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
     return TrainOptions.invocation(spec);
   }
 
-  private void table1(StringBuilder report, Backend backend, SpeedSetup[] setups, int[] tokens, int context) {
+  private void table1(StringBuilder report, Backend backend, EngineBuilder[] setups, int[] tokens, int context)
+      throws IOException {
     report.append("## Table 1: the small models on held-out text\n\nTeacher forced, primary blocks of 2"
         + " (`tandem eval --block-length 2`): each model predicts the token after the first position of every block"
         + " (a tandem secondary with the primary's states of the earlier blocks), ").append(evalPositions)
@@ -141,7 +147,7 @@ public final class PaperBenchCommand implements Callable<Integer> {
     for (int i = 0; i < setups.length; i++) {
       DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
       int window = Math.min(256, context);
-      try (SpeculativeGenerator models = setups[i].generator(backend, BlockLengthPolicy.fixed(2), window, 1, 3, false)) {
+      try (Engine models = setups[i].backend(backend).gamma(2).context(window).prefillBudget(3).build()) {
         DrafterEvaluation evaluation = new DrafterEvaluation(models.primary(), models.drafter(), 2);
         for (int start = 0; start + 3 < tokens.length && totals.positions < evalPositions; start += window) {
           evaluation.window(Arrays.copyOfRange(tokens, start, Math.min(tokens.length, start + window)), totals, null);
@@ -173,10 +179,25 @@ public final class PaperBenchCommand implements Callable<Integer> {
    * repeat (side by side), the work counts of the first repeat (the tokens are deterministic) and whether
    * every output equalled the primary's.
    */
-  private record Measured(double[] rates, double[] primaryRates, SpeedMetrics metrics, boolean identical) {
+  private record Measured(double[] rates, double[] primaryRates, SpeedMetrics metrics, boolean identical,
+      double predicted) {
     double tokensPerSecond() { return SpeedComparison.median(rates); }
 
     double speedup() { return medianRatio(rates, primaryRates); }
+
+    /** The speedup's median and its range over the repeats: "1.52x (1.41-1.60)". */
+    String speedupWithSpread() {
+      double[] r = new double[rates.length];
+      for (int i = 0; i < r.length; i++) r[i] = rates[i] / primaryRates[i];
+      return String.format("%.2fx (%.2f-%.2f)", speedup(), java.util.Arrays.stream(r).min().orElse(0),
+          java.util.Arrays.stream(r).max().orElse(0));
+    }
+
+    /** The primary alone's tokens/s in the same repeats: median (range). */
+    String primaryRate() {
+      return String.format("%.0f (%.0f-%.0f)", SpeedComparison.median(primaryRates),
+          java.util.Arrays.stream(primaryRates).min().orElse(0), java.util.Arrays.stream(primaryRates).max().orElse(0));
+    }
 
     /** The median over the repeats of this configuration's rate over {@code other}'s (same repeats). */
     double against(Measured other) { return medianRatio(rates, other.rates); }
@@ -194,8 +215,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
    * ratio between two configurations, is taken within one repeat (this machine's speed drifts between
    * repeats, not within one); the report gives medians.
    */
-  private List<Measured> measure(Backend backend, SpeedSetup primary, List<SpeculativeGenerator> configs,
-      List<GenerationRequest> prompts, List<int[]> reference, int context) {
+  private List<Measured> measure(Engine primary, List<Engine> configs, List<GenerationRequest> prompts,
+      List<int[]> reference) {
     int n = configs.size();
     double[][] rates = new double[n][repeats];
     double[] primaryRates = new double[repeats];
@@ -206,57 +227,76 @@ public final class PaperBenchCommand implements Callable<Integer> {
     // being compiled in the timed repeats (with one prompt, the first router setting of Tables 4 and 5 came out
     // at 0.92-0.95x the fixed gamma in four runs, mostly below neighbouring settings doing the same work).
     List<GenerationRequest> warmUp = prompts.subList(0, Math.min(WARM_UP_PROMPTS, prompts.size()));
-    for (SpeculativeGenerator speed : configs) SpeedComparison.speedEach(speed, warmUp);
+    for (Engine speed : configs) SpeedComparison.runEach(speed, warmUp);
     for (int r = 0; r < repeats; r++) {
-      primaryRates[r] =
-          SpeedComparison.primaryAloneEach(backend, primary.primary.weights(), context, prompts).tokensPerSecond();
+      primaryRates[r] = SpeedComparison.runEach(primary, prompts).tokensPerSecond();
       for (int c = 0; c < n; c++) {
-        SpeedComparison.Run run = SpeedComparison.speedEach(configs.get(c), prompts);
+        SpeedComparison.Run run = SpeedComparison.runEach(configs.get(c), prompts);
         for (int p = 0; p < prompts.size(); p++) identical[c] &= Arrays.equals(run.tokens().get(p), reference.get(p));
         if (first[c] == null) first[c] = run.metrics();
         rates[c][r] = run.tokensPerSecond();
       }
     }
     List<Measured> measured = new ArrayList<>();
-    for (int c = 0; c < n; c++) measured.add(new Measured(rates[c], primaryRates, first[c], identical[c]));
+    for (int c = 0; c < n; c++) {
+      double predicted = configs.get(c).measurePassCosts().predictedSpeedup(first[c]);
+      measured.add(new Measured(rates[c], primaryRates, first[c], identical[c], predicted));
+    }
     return measured;
   }
 
   private String row(String name, String gamma, Measured m, String versus) {
-    return String.format("| %s | %s | %.1f | %.2fx | %s | %.2f | %d | %d | %s |%n", name, gamma, m.tokensPerSecond(),
-        m.speedup(), versus, m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
+    return String.format("| %s | %s | %.1f | %s | %s | %s | %.2fx | %.2f | %d | %d | %s |%n", name, gamma,
+        m.tokensPerSecond(), m.primaryRate(), m.speedupWithSpread(), versus, m.predicted(),
+        m.metrics().meanAcceptedLength(), m.metrics().primaryRuns, m.metrics().drafterRuns,
         m.identical() ? "yes" : "NO");
   }
 
-  private void tables2to5(StringBuilder report, Backend backend, SpeedSetup[] setups, List<GenerationRequest> prompts,
+  private void tables2to5(StringBuilder report, Backend backend, EngineBuilder[] setups, List<GenerationRequest> prompts,
       int context) throws Exception {
+    try (Engine primary = SpeedComparison.primaryEngine(backend, setups[0].primaryWeights(), context, 1)) {
+      tables2to5(report, backend, setups, prompts, context, primary);
+    }
+  }
+
+  /** A fixed-gamma engine (router null) or a router engine for one configuration, batch 1. */
+  private Engine engine(EngineBuilder setup, Backend backend, Integer gamma, Path router, Float threshold,
+      RouterPolicy.Rule rule, int context) throws IOException {
+    return setup.backend(backend).context(context).prefillBudget(64).gamma(gamma)
+        .router(router, router == null ? null : gammaMax, threshold, rule).build();
+  }
+
+  private void tables2to5(StringBuilder report, Backend backend, EngineBuilder[] setups, List<GenerationRequest> prompts,
+      int context, Engine primary) throws Exception {
     // The primary alone: warm-up, and the reference tokens every SPEED run must reproduce.
-    SpeedComparison.primaryAloneEach(backend, setups[0].primary.weights(), context, List.of(prompts.getFirst()));
-    SpeedComparison.Run primaryRun =
-        SpeedComparison.primaryAloneEach(backend, setups[0].primary.weights(), context, prompts);
+    SpeedComparison.Run primaryRun = SpeedComparison.runEach(primary, prompts);
     List<int[]> reference = primaryRun.tokens();
     double primaryRate = primaryRun.tokensPerSecond();
     System.err.printf("primary alone: %.1f tokens/s%n", primaryRate);
-    String header = "| %s | gamma | tokens/s | speedup | %s | mean accepted length | primary runs | %s runs | identical |\n"
-        + "|---|---|---|---|---|---|---|---|---|\n";
+    String header = "| %s | gamma | tokens/s | primary alone tokens/s | speedup (range) | %s | cost-model speedup"
+        + " | mean accepted length | primary runs | %s runs | identical |\n"
+        + "|---|---|---|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
         .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
         .append(" new tokens each; decode tokens/s (prefill excluded). Each gamma is measured ").append(repeats)
         .append(" times; a repeat runs the primary alone, then SPEED with the distilled drafter, then SPEED with"
             + " Tandem-Distil, over the same prompts. Speedups and the Tandem-Distil / distilled ratio are medians of"
             + " the per-repeat ratios (the primary alone ran at ").append(String.format("%.1f", primaryRate))
-        .append(" tokens/s in the first measurement).\n\n")
+        .append(" tokens/s in the first measurement). The range is the lowest and highest of the per-repeat"
+            + " speedups: this machine's speed drifts, and a difference between two rows is a result only where"
+            + " their ranges do not overlap. The cost-model speedup is what the pass costs measured on the same"
+            + " models (`PassCosts`: primary pass against rows, drafter step) predict for the run's work (its"
+            + " rounds, drafts and accepted tokens, which do not depend on the machine); primary and drafter runs"
+            + " are exact counts.\n\n")
         .append(String.format(header, "drafter", "vs distilled drafter", "drafter"));
     List<String> distilledRows = new ArrayList<>(), tandemRows = new ArrayList<>();
     double bestTandem = 0, bestDistilled = 0;
     int bestGamma = gammas[0];
     String bestRow = "";
     for (int gamma : gammas) {
-      try (SpeculativeGenerator distilled = setups[1].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
-              false);
-          SpeculativeGenerator tandem = setups[3].generator(backend, BlockLengthPolicy.fixed(gamma), context, 1, 64,
-              false)) {
-        List<Measured> m = measure(backend, setups[0], List.of(distilled, tandem), prompts, reference, context);
+      try (Engine distilled = engine(setups[1], backend, gamma, null, null, null, context);
+          Engine tandem = engine(setups[3], backend, gamma, null, null, null, context)) {
+        List<Measured> m = measure(primary, List.of(distilled, tandem), prompts, reference);
         Measured d = m.get(0), t = m.get(1);
         distilledRows.add(row(SMALL_NAMES[1], String.valueOf(gamma), d, "-"));
         tandemRows.add(row(SMALL_NAMES[3], String.valueOf(gamma), t, String.format("%.2fx", t.against(d))));
@@ -302,13 +342,11 @@ public final class PaperBenchCommand implements Callable<Integer> {
         settings.add(new Setting(String.format("router, survival rule, threshold %.2f", t), t, RouterPolicy.Rule.SURVIVAL));
       }
     }
-    try (SpeculativeGenerator fixed = setups[3].generator(backend, BlockLengthPolicy.fixed(bestGamma), context, 1, 64,
-        false)) {
+    try (Engine fixed = engine(setups[3], backend, bestGamma, null, null, null, context)) {
       for (Setting setting : settings) {
-        BlockLengthPolicy routerPolicy =
-            setups[3].policy(null, dir.resolve("router"), gammaMax, setting.threshold(), setting.rule());
-        try (SpeculativeGenerator speed = setups[3].generator(backend, routerPolicy, context, 1, 64, false)) {
-          List<Measured> m = measure(backend, setups[0], List.of(fixed, speed), prompts, reference, context);
+        try (Engine speed = engine(setups[3], backend, null, dir.resolve("router"), setting.threshold(), setting.rule(),
+            context)) {
+          List<Measured> m = measure(primary, List.of(fixed, speed), prompts, reference);
           Measured router = m.get(1);
           report.append(row(setting.name(), "<= " + gammaMax, router,
               String.format("%.2fx", router.against(m.get(0)))));

@@ -1,9 +1,9 @@
 package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
-import dev.tandem.tandem.PrimaryFingerprint;
-import dev.tandem.tandem.TandemConfig;
-import dev.tandem.tandem.TandemWeights;
+import dev.tandem.secondary.PrimaryFingerprint;
+import dev.tandem.secondary.TandemConfig;
+import dev.tandem.secondary.TandemWeights;
 import dev.tandem.train.TrainModel;
 import java.io.IOException;
 import java.nio.file.Path;

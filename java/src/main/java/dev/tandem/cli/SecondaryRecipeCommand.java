@@ -1,7 +1,7 @@
 package dev.tandem.cli;
 
 import dev.tandem.model.ModelWeights;
-import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.secondary.PrimaryFingerprint;
 import dev.tandem.train.RecipeRun;
 import dev.tandem.train.TrainModel;
 import java.nio.file.Files;

@@ -7,16 +7,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.backend.Backend;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
+import dev.tandem.engine.RequestHandle;
+import dev.tandem.engine.SpeculationPolicy;
 import dev.tandem.engine.TokenListener;
-import dev.tandem.model.Decoder;
 import dev.tandem.sampling.SamplingParams;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.RouterPolicy;
-import dev.tandem.spec.SpeculativeGenerator;
-import dev.tandem.spec.SpeedMetrics;
-import dev.tandem.spec.SpeedResult;
-import dev.tandem.tokenizer.StreamingDecoder;
+import dev.tandem.speculative.RouterPolicy;
+import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -100,6 +98,11 @@ public final class SpeedCommand implements Callable<Integer> {
       + " adds one token after each block (the output is the tandem model's, not the primary's).")
   boolean standalone;
 
+  @Option(names = "--speculation", defaultValue = "FIXED", converter = SpeculationModeConverter.class,
+      description = "fixed (every round drafts --gamma, or what the router allows; default) or adaptive (the engine's"
+          + " cost model chooses each round's drafts, zero included, so speculation never costs throughput).")
+  SpeculationPolicy.Mode speculation;
+
   @Option(names = "--ignore-eos", description = "Keep generating after the end-of-sequence token.")
   boolean ignoreEos;
 
@@ -111,45 +114,50 @@ public final class SpeedCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
-    if (Files.isRegularFile(drafterDir)) { // a GGUF file: SpeedSetup reads directories only
-      throw new IllegalArgumentException("--drafter " + drafterDir + " is a file; the drafter is a model directory"
-          + " (a GGUF file converts to one: tandem convert --in " + drafterDir + " --out DIR)");
-    }
     SamplingParams params = sampling.params();
-    SpeedSetup setup = SpeedSetup.load(primaryDir, drafterDir);
-    if (standalone && setup.tandem == null) {
+    EngineBuilder builder = EngineBuilder.load(primaryDir).drafter(drafterDir).gamma(gamma)
+        .context(context).standalone(standalone).speculation(speculation);
+    if (router != null || gammaMax != null) builder.router(router, gammaMax, routerThreshold, routerRule);
+    else if (routerThreshold != null || routerRule != null) throw new IllegalArgumentException("--router-threshold and --router-rule need --router");
+    if (standalone && !builder.isTandem()) {
       throw new IllegalArgumentException("--standalone needs a tandem secondary as --drafter");
     }
-    Tokenizer tokenizer = setup.primary.tokenizer();
+    Tokenizer tokenizer = builder.tokenizer();
     int stop = ignoreEos || tokenizer == null ? -1 : tokenizer.eosId().orElse(-1);
     List<GenerationRequest> requests = readRequests(tokenizer, params, stop);
-    int contextLength = setup.contextLength(context, 4096);
+    int contextLength = builder.contextLength();
     for (int r = 0; r < requests.size(); r++) {
       if (requests.get(r).prompt().length >= contextLength) {
         throw new IllegalArgumentException("prompt " + r + " has " + requests.get(r).prompt().length
             + " tokens, which leaves no room in the context of " + contextLength + " tokens (see --context)");
       }
     }
-    BlockLengthPolicy policy = setup.policy(gamma, router, gammaMax, routerThreshold, routerRule);
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (Backend backend = device.backend();
-        SpeculativeGenerator speed = setup.generator(backend, policy, contextLength, requests.size(), 256, standalone)) {
+        Engine speed = builder.backend(backend).slots(requests.size()).prefillBudget(256).build()) {
       SpeedComparison.Run primaryAlone = compare
-          ? SpeedComparison.primaryAlone(backend, setup.primary.weights(), contextLength, requests) : null;
-      if (compare) speed.generate(List.of(new GenerationRequest(requests.getFirst().prompt(), Math.min(8, maxTokens),
+          ? SpeedComparison.primaryAlone(backend, builder.primaryWeights(), contextLength, requests) : null;
+      if (compare) speed.generateAll(List.of(new GenerationRequest(requests.getFirst().prompt(), Math.min(8, maxTokens),
           params, -1, 0)), TokenListener.NONE);  // warm-up, as the primary had
       boolean streaming = !json && requests.size() == 1;
-      StreamingDecoder stream = streaming && tokenizer != null ? new StreamingDecoder(tokenizer) : null;
-      SpeedMetrics totals = new SpeedMetrics();
-      List<SpeedResult> results = speed.generate(requests, (r, token) -> {
-        if (!streaming) return;
-        if (stream == null) out.print(token + " ");
-        else if (token < tokenizer.vocabSize()) out.print(stream.accept(token));
-        else out.print("<" + token + ">");
-      }, totals);
-      if (stream != null) out.print(stream.finish());
+      SpeedMetrics before = new SpeedMetrics();
+      before.add(speed.totals());
+      List<RequestHandle> handles = new ArrayList<>();
+      for (GenerationRequest request : requests) {
+        handles.add(speed.submit(request, (token, drafted, text) -> {
+          if (!streaming) return;
+          if (tokenizer == null) {
+            if (token >= 0) out.print(token + " ");
+          } else {
+            out.print(text);
+          }
+        }));
+      }
+      while (handles.stream().anyMatch(h -> !h.isDone())) speed.step();
+      List<GenerationResult> results = handles.stream().map(h -> h.result().join()).toList();
       if (streaming) out.println();
-      report(out, setup, policy, requests, results, totals, primaryAlone, backend.name());
+      SpeedComparison.Run run = SpeedComparison.summarise(results, speed.totals(), before);
+      report(out, builder, speed.description(), requests, results, run.metrics(), primaryAlone, backend.name());
     }
     return 0;
   }
@@ -184,10 +192,10 @@ public final class SpeedCommand implements Callable<Integer> {
     return requests;
   }
 
-  private void report(PrintStream out, SpeedSetup setup, BlockLengthPolicy policy, List<GenerationRequest> requests,
-      List<SpeedResult> results, SpeedMetrics totals, SpeedComparison.Run primaryAlone, String backend)
+  private void report(PrintStream out, EngineBuilder setup, String policy, List<GenerationRequest> requests,
+      List<GenerationResult> results, SpeedMetrics totals, SpeedComparison.Run primaryAlone, String backend)
       throws IOException {
-    Tokenizer tokenizer = setup.primary.tokenizer();
+    Tokenizer tokenizer = setup.tokenizer();
     boolean greedy = requests.getFirst().sampling().isGreedy();
     boolean identical = true;
     if (primaryAlone != null) {
@@ -202,9 +210,9 @@ public final class SpeedCommand implements Callable<Integer> {
       ObjectNode root = mapper.createObjectNode();
       root.put("primary", primaryDir.toString());
       root.put("drafter", drafterDir.toString());
-      root.put("drafter_kind", setup.tandem != null ? "tandem" : "draft-model");
+      root.put("drafter_kind", setup.isTandem() ? "tandem" : "draft-model");
       root.put("mode", standalone ? "tandem-standalone" : "speed");
-      root.put("policy", policy.toString());
+      root.put("policy", policy);
       root.put("backend", backend);
       root.put("sampling", requests.getFirst().sampling().toString());
       ArrayNode list = root.putArray("results");
@@ -234,8 +242,7 @@ public final class SpeedCommand implements Callable<Integer> {
       }
     }
     PrintStream err = System.err;
-    err.printf("%s with %s (%s), %s, %s%n", standalone ? "Tandem generation" : "SPEED", drafterDir,
-        setup.tandem != null ? "tandem secondary" : "draft model", policy, backend);
+    err.printf("%s: %s, %s%n", standalone ? "Tandem generation" : "SPEED", policy, backend);
     err.printf("rounds %d, draft tokens %d, accepted %d (%.1f%%), mean accepted length %.2f, accepted per position %s%n",
         totals.rounds, totals.draftTokens, totals.acceptedTokens, 100 * totals.acceptanceRate(),
         totals.meanAcceptedLength(), formatRates(totals.acceptedPerPosition()));

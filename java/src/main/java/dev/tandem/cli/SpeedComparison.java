@@ -1,28 +1,28 @@
 package dev.tandem.cli;
 
 import dev.tandem.backend.Backend;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
 import dev.tandem.engine.TokenListener;
-import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
-import dev.tandem.spec.SpeculativeGenerator;
-import dev.tandem.spec.SpeedMetrics;
-import dev.tandem.spec.SpeedResult;
+import dev.tandem.speculative.SpeedMetrics;
+import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
 /**
- * Runs the primary alone and SPEED on the same requests in one process, each after a short warm-up
- * run (JIT, device modules), and compares decode rates: tokens after each sequence's first, over
- * the decode phase (prefill excluded), for both.
+ * Runs engines (the primary alone, SPEED with a drafter) on the same requests in one process, each
+ * after a short warm-up run (JIT, device modules), and compares decode rates: tokens after each
+ * sequence's first, over the decode phase (from the first request's first token to the last
+ * request's last; prefill excluded), for every configuration alike.
  */
 final class SpeedComparison {
   private SpeedComparison() {}
 
-  /** Tokens per request and the decode rate of one configuration. */
+  /** Tokens per request, the decode rate and the summed counters of one configuration. */
   record Run(List<int[]> tokens, double tokensPerSecond, SpeedMetrics metrics) {}
 
   private static List<GenerationRequest> warmUp(List<GenerationRequest> requests) {
@@ -30,58 +30,65 @@ final class SpeedComparison {
     return List.of(new GenerationRequest(first.prompt(), Math.min(8, first.maxTokens()), first.sampling(), -1, 0));
   }
 
-  static Run primaryAlone(Backend backend, ModelWeights primary, int contextLength, List<GenerationRequest> requests) {
-    try (Decoder decoder = new Decoder(primary, backend, contextLength, 256)) {
-      Generator generator = new Generator(decoder);
-      generator.generate(warmUp(requests), TokenListener.NONE);
-      List<GenerationResult> results = generator.generate(requests, TokenListener.NONE);
-      long nanos = 0, tokens = 0;
-      List<int[]> out = new ArrayList<>();
-      for (GenerationResult g : results) {
-        nanos = Math.max(nanos, g.decodeNanos());
-        tokens += Math.max(0, g.tokens().length - 1);
-        out.add(g.tokens());
-      }
-      return new Run(out, nanos == 0 ? 0 : tokens * 1e9 / nanos, null);
+  /** An engine of the primary alone for {@code slots} requests at once. */
+  static Engine primaryEngine(Backend backend, ModelWeights primary, int contextLength, int slots) throws IOException {
+    return EngineBuilder.primary(primary, null).backend(backend).context(contextLength).slots(slots).build();
+  }
+
+  static Run primaryAlone(Backend backend, ModelWeights primary, int contextLength, List<GenerationRequest> requests)
+      throws IOException {
+    try (Engine engine = primaryEngine(backend, primary, contextLength, requests.size())) {
+      return run(engine, requests);
     }
   }
 
-  static Run speed(SpeculativeGenerator speed, List<GenerationRequest> requests) {
-    speed.generate(warmUp(requests), TokenListener.NONE);
-    SpeedMetrics totals = new SpeedMetrics();
-    List<int[]> out = new ArrayList<>();
-    for (SpeedResult r : speed.generate(requests, TokenListener.NONE, totals)) out.add(r.tokens());
-    return new Run(out, totals.decodeTokensPerSecond(), totals);
+  /** The requests submitted together to a warmed-up engine. */
+  static Run run(Engine engine, List<GenerationRequest> requests) {
+    engine.generateAll(warmUp(requests), TokenListener.NONE);
+    SpeedMetrics before = copy(engine.totals());
+    List<GenerationResult> results = engine.generateAll(requests, TokenListener.NONE);
+    return summarise(results, engine.totals(), before);
   }
 
-  /**
-   * The primary alone over the requests one at a time (batch 1): every request's tokens, and the decode
-   * rate over all of them (their tokens over their summed decode times).
-   */
-  static Run primaryAloneEach(Backend backend, ModelWeights primary, int contextLength,
-      List<GenerationRequest> requests) {
-    List<int[]> tokens = new ArrayList<>();
-    double generated = 0, seconds = 0;
-    for (GenerationRequest r : requests) {
-      Run run = primaryAlone(backend, primary, contextLength, List.of(r));
-      int[] t = run.tokens().getFirst();
-      tokens.add(t);
-      generated += t.length - 1;
-      seconds += (t.length - 1) / run.tokensPerSecond();
-    }
-    return new Run(tokens, generated / seconds, new SpeedMetrics());
-  }
-
-  /** SPEED over the requests one at a time (batch 1): every request's tokens, summed metrics, their rate. */
-  static Run speedEach(SpeculativeGenerator speed, List<GenerationRequest> requests) {
+  /** The requests one at a time (batch 1): every request's tokens, summed counters, the rate over all of them. */
+  static Run runEach(Engine engine, List<GenerationRequest> requests) {
+    engine.generateAll(warmUp(requests), TokenListener.NONE);
     List<int[]> tokens = new ArrayList<>();
     SpeedMetrics totals = new SpeedMetrics();
     for (GenerationRequest r : requests) {
-      Run run = speed(speed, List.of(r));
+      SpeedMetrics before = copy(engine.totals());
+      Run run = summarise(engine.generateAll(List.of(r), TokenListener.NONE), engine.totals(), before);
       tokens.add(run.tokens().getFirst());
       totals.add(run.metrics());
     }
     return new Run(tokens, totals.decodeTokensPerSecond(), totals);
+  }
+
+  /** Counters of a run: the requests' own, the decode span, and the engine's times added during the run. */
+  static Run summarise(List<GenerationResult> results, SpeedMetrics engineAfter, SpeedMetrics engineBefore) {
+    SpeedMetrics m = new SpeedMetrics();
+    long firstToken = Long.MAX_VALUE, lastToken = 0;
+    List<int[]> tokens = new ArrayList<>();
+    for (GenerationResult r : results) {
+      m.add(r.metrics());
+      tokens.add(r.tokens());
+      if (r.timing().firstTokenNanos() != 0) {
+        firstToken = Math.min(firstToken, r.timing().firstTokenNanos());
+        lastToken = Math.max(lastToken, r.timing().finishNanos());
+      }
+    }
+    m.prefillNanos = engineAfter.prefillNanos - engineBefore.prefillNanos;
+    m.draftNanos = engineAfter.draftNanos - engineBefore.draftNanos;
+    m.verifyNanos = engineAfter.verifyNanos - engineBefore.verifyNanos;
+    m.refreshNanos = engineAfter.refreshNanos - engineBefore.refreshNanos;
+    m.decodeNanos = lastToken > firstToken ? lastToken - firstToken : 0;
+    return new Run(tokens, m.decodeTokensPerSecond(), m);
+  }
+
+  private static SpeedMetrics copy(SpeedMetrics m) {
+    SpeedMetrics c = new SpeedMetrics();
+    c.add(m);
+    return c;
   }
 
   /** The median (the mean of the middle two for an even count). */

@@ -3,9 +3,9 @@ package dev.tandem.train;
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
+import dev.tandem.engine.Engine;
+import dev.tandem.engine.EngineBuilder;
 import dev.tandem.engine.TokenListener;
-import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
 import dev.tandem.sampling.SamplingParams;
 import dev.tandem.train.data.PackedSequences;
@@ -48,8 +48,8 @@ public final class PrimaryContinuations {
     int[] inputs = new int[seqLen], targets = new int[seqLen];
     long start = System.nanoTime();
     try (CpuBackend backend = CpuBackend.fast(threads);
-        Decoder decoder = new Decoder(primary, backend, seqLen + 1, Math.max(BATCH, promptTokens))) {
-      Generator generator = new Generator(decoder);
+        Engine engine = EngineBuilder.primary(primary, null).backend(backend).context(seqLen + 1).slots(BATCH)
+            .prefillBudget(Math.max(BATCH, promptTokens)).build()) {
       for (int first = 0; first < count; first += BATCH) {
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = first; i < Math.min(count, first + BATCH); i++) {
@@ -58,7 +58,7 @@ public final class PrimaryContinuations {
           System.arraycopy(prompt, 0, stream, i * seqLen, promptTokens);
           requests.add(new GenerationRequest(prompt, newTokens, SamplingParams.greedy(), -1, i));
         }
-        List<GenerationResult> results = generator.generate(requests, TokenListener.NONE);
+        List<GenerationResult> results = engine.generateAll(requests, TokenListener.NONE);
         for (int r = 0; r < results.size(); r++) {
           int[] tokens = results.get(r).tokens();
           if (tokens.length != newTokens) throw new IllegalStateException("continuation " + (first + r) + " stopped after "
@@ -69,6 +69,8 @@ public final class PrimaryContinuations {
         double seconds = (System.nanoTime() - start) / 1e9;
         progress.update(done, (double) done * newTokens / seconds, seconds * (count - done) / done);
       }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
     }
     return new PackedSequences(stream, seqLen, 0);
   }

@@ -39,6 +39,11 @@ public final class Progress {
     print(step, "", tokensPerSecond, etaSeconds);
   }
 
+  /** A step of work with a detail of its own (" accepted 2.31") between the bar and tokens/s. */
+  public void update(long step, String detail, double tokensPerSecond, double etaSeconds) {
+    print(step, detail, tokensPerSecond, etaSeconds);
+  }
+
   private void print(long step, String middle, double tokensPerSecond, double etaSeconds) {
     long now = System.nanoTime();
     boolean last = step >= total;

@@ -184,7 +184,7 @@ class CheckpointTest {
   @Test
   void tandemSecondaryToGgufAndBackKeepsEveryTensorAndItsConfig() throws IOException {
     ModelWeights primary = ModelWeights.random(LLAMA, 5, 0.5);
-    dev.tandem.tandem.TandemWeights tandem = dev.tandem.spec.SpeedFixtures.tandem(primary, 6, 0.5);
+    dev.tandem.secondary.TandemWeights tandem = dev.tandem.speculative.SpeedFixtures.tandem(primary, 6, 0.5);
     Path hf = dir.resolve("tandem"), gguf = dir.resolve("tandem.gguf"), back = dir.resolve("tandem-back");
     tandem.save(hf, DType.BF16);
     TokenizerJson.save(ByteLevelBpeTokenizer.bytes(List.of("<|endoftext|>")), hf.resolve("tokenizer.json"));
@@ -194,9 +194,9 @@ class CheckpointTest {
     for (String file : List.of("model.safetensors", "config.json", "tokenizer.json", "training.json")) {
       assertThat(Files.readAllBytes(back.resolve(file))).as(file).isEqualTo(Files.readAllBytes(hf.resolve(file)));
     }
-    dev.tandem.tandem.TandemWeights loaded = dev.tandem.tandem.TandemWeights.load(back);
+    dev.tandem.secondary.TandemWeights loaded = dev.tandem.secondary.TandemWeights.load(back);
     assertThat(loaded.config().layerMap()).isEqualTo(tandem.config().layerMap());
-    float[][] original = dev.tandem.tandem.TandemWeights.load(hf).projections();
+    float[][] original = dev.tandem.secondary.TandemWeights.load(hf).projections();
     for (int j = 0; j < loaded.projections().length; j++) {
       assertThat(loaded.projections()[j]).as("tandem_proj %d", j).isEqualTo(original[j]);
     }

@@ -12,7 +12,6 @@ import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.engine.GenerationRequest;
-import dev.tandem.engine.Generator;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.io.DType;
 import dev.tandem.io.gguf.GgufTensorType;
@@ -107,9 +106,9 @@ class LlamaCppCrossCheckTest {
   }
 
   private static int[] greedy(ModelWeights w, int[] prompt) {
-    try (CpuBackend backend = CpuBackend.fast(2); Decoder d = new Decoder(w, backend, 64, 64)) {
-      return new Generator(d).generate(new GenerationRequest(prompt, NEW_TOKENS, SamplingParams.greedy(), -1, 0),
-          TokenListener.NONE).tokens();
+    try (CpuBackend backend = CpuBackend.fast(2)) {
+      return dev.tandem.testing.Generate.alone(w, backend, 64, 64,
+          new GenerationRequest(prompt, NEW_TOKENS, SamplingParams.greedy(), -1, 0)).tokens();
     }
   }
 

@@ -202,8 +202,6 @@ class CliTest {
     if (!Files.exists(gguf)) assertThat(run("convert", "--in", model.toString(), "--out", gguf.toString()).exit()).isZero();
     assertOneLineExit1(run("init-router", "--drafter", gguf.toString(), "--out", dir.resolve("router").toString()),
         gguf + " is a GGUF file; this command reads a model directory: convert it first");
-    assertOneLineExit1(run("speed", "--primary", model.toString(), "--drafter", gguf.toString(), "--prompt", "x"),
-        "--drafter " + gguf + " is a file; the drafter is a model directory");
   }
 
   /** Issue 18, item 5: convert to an unwritable place names the file the user gave, not a temporary. */

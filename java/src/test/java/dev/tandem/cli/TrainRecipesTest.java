@@ -7,9 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 import dev.tandem.model.ModelWeights;
-import dev.tandem.tandem.RouterWeights;
-import dev.tandem.tandem.TandemConfig;
-import dev.tandem.tandem.TandemWeights;
+import dev.tandem.secondary.RouterWeights;
+import dev.tandem.secondary.TandemConfig;
+import dev.tandem.secondary.TandemWeights;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;

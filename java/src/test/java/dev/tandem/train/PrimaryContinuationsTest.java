@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.engine.GenerationRequest;
-import dev.tandem.engine.Generator;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
@@ -30,15 +29,14 @@ class PrimaryContinuationsTest {
     assertThat(text.count()).isEqualTo(count);
     assertThat(text.seqLen()).isEqualTo(12);
     int[] inputs = new int[12], targets = new int[12], sourceInputs = new int[12];
-    try (CpuBackend backend = CpuBackend.fast(1); Decoder decoder = new Decoder(primary, backend, 16, 8)) {
-      Generator alone = new Generator(decoder);
+    try (CpuBackend backend = CpuBackend.fast(1)) {
       for (int i = 0; i < count; i++) {
         text.copy(i, inputs, targets, 0);
         source.copy(source.sequenceAt(i), sourceInputs, new int[12], 0);
         int[] prompt = Arrays.copyOf(sourceInputs, 4);
         assertThat(Arrays.copyOf(inputs, 4)).as("prompt of sequence %d", i).containsExactly(prompt);
-        int[] greedy = alone.generate(new GenerationRequest(prompt, 8, SamplingParams.greedy(), -1, 0),
-            TokenListener.NONE).tokens();
+        int[] greedy = dev.tandem.testing.Generate.alone(primary, backend, 16, 8,
+            new GenerationRequest(prompt, 8, SamplingParams.greedy(), -1, 0)).tokens();
         assertThat(Arrays.copyOfRange(inputs, 4, 12)).as("continuation of sequence %d", i).containsExactly(greedy);
         // Inside the sequence each target is the next input: the primary's argmax after the prompt.
         assertThat(Arrays.copyOfRange(targets, 3, 11)).containsExactly(greedy);

@@ -1,6 +1,6 @@
 package dev.tandem.train.data;
 
-import dev.tandem.tandem.PrimaryFingerprint;
+import dev.tandem.secondary.PrimaryFingerprint;
 import dev.tandem.tokenizer.Tokenizer;
 import dev.tandem.util.AtomicFiles;
 import java.io.IOException;

@@ -10,7 +10,6 @@ import dev.tandem.backend.KvCache;
 import dev.tandem.backend.cpu.CpuBackend;
 import dev.tandem.engine.GenerationRequest;
 import dev.tandem.engine.GenerationResult;
-import dev.tandem.engine.Generator;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.LlamaConfig;
@@ -158,10 +157,8 @@ class CudaDecoderTest {
     int[] prompt = tokens(7, 12);
     int steps = 48;
     GenerationResult result;
-    try (Decoder decoder = new Decoder(WEIGHTS, gpu, 128, 16)) {
-      result = new Generator(decoder).generate(new GenerationRequest(prompt, steps, SamplingParams.greedy(), -1, 0),
-          TokenListener.NONE);
-    }
+    result = dev.tandem.testing.Generate.alone(WEIGHTS, gpu, 128, 16,
+        new GenerationRequest(prompt, steps, SamplingParams.greedy(), -1, 0));
     int[] generated = result.tokens();
     assertThat(generated).hasSize(steps);
     // Teacher-force the GPU's tokens through the CPU reference and compare its greedy choice at each step.

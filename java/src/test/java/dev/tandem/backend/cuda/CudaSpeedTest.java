@@ -3,16 +3,15 @@ package dev.tandem.backend.cuda;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.tandem.engine.GenerationRequest;
-import dev.tandem.engine.Generator;
+import dev.tandem.engine.GenerationResult;
 import dev.tandem.engine.TokenListener;
 import dev.tandem.model.Decoder;
 import dev.tandem.model.ModelWeights;
 import dev.tandem.sampling.SamplingParams;
-import dev.tandem.spec.BlockLengthPolicy;
-import dev.tandem.spec.SpeculativeGenerator;
-import dev.tandem.spec.SpeedFixtures;
-import dev.tandem.spec.SpeedMetrics;
-import dev.tandem.spec.SpeedResult;
+import dev.tandem.speculative.BlockLengthPolicy;
+import dev.tandem.engine.Engine;
+import dev.tandem.speculative.SpeedFixtures;
+import dev.tandem.speculative.SpeedMetrics;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -58,25 +57,22 @@ class CudaSpeedTest {
         batch.add(new GenerationRequest(random.ints(2 + r, 0, VOCAB).toArray(), 20, SamplingParams.greedy(), -1, r));
       }
       List<int[]> expected = new ArrayList<>();
-      try (Decoder decoder = new Decoder(primary, gpu, SpeedFixtures.CONTEXT, 16)) {
-        Generator generator = new Generator(decoder);
-        for (GenerationRequest r : batch) expected.add(generator.generate(r, TokenListener.NONE).tokens());
-      }
+      expected.addAll(SpeedFixtures.primaryAlone(primary, gpu, batch));
       Object[] drafters = {SpeedFixtures.perturbed(primary, seed + 1, 0.03), SpeedFixtures.tandemCopy(primary, seed + 2, 0.03),
           SpeedFixtures.tandem(primary, seed + 3, 0.35)};
       for (Object drafter : drafters) {
-        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
+        try (Engine speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
           // Greedy fixed-gamma rounds keep the drafts on the device (one wait a round); the host loop,
           // which reads every draft back, must give the same tokens.
-          List<SpeedResult> together = speed.generate(batch, TokenListener.NONE, totals);
+          List<GenerationResult> together = SpeedFixtures.generate(speed, batch, totals);
           speed.useDeviceRounds(false);
-          List<SpeedResult> hostRounds = speed.generate(batch, TokenListener.NONE);
+          List<GenerationResult> hostRounds = speed.generateAll(batch, TokenListener.NONE);
           speed.useDeviceRounds(true);
           for (int r = 0; r < batch.size(); r++) {
             String what = "seed " + seed + ", " + speed.drafter().kind() + ", request " + r;
             assertThat(together.get(r).tokens()).as(what + " in a batch of 4").containsExactly(expected.get(r));
             assertThat(hostRounds.get(r).tokens()).as(what + ", host rounds").containsExactly(expected.get(r));
-            assertThat(speed.generate(List.of(batch.get(r)), TokenListener.NONE).getFirst().tokens())
+            assertThat(speed.generateAll(List.of(batch.get(r)), TokenListener.NONE).getFirst().tokens())
                 .as(what + " alone").containsExactly(expected.get(r));
           }
         }
@@ -107,11 +103,11 @@ class CudaSpeedTest {
       }
       Object[] drafters = {SpeedFixtures.perturbed(primary, seed + 1, 0.03), SpeedFixtures.tandemCopy(primary, seed + 2, 0.03)};
       for (Object drafter : drafters) {
-        try (SpeculativeGenerator speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
+        try (Engine speed = SpeedFixtures.speed(primary, drafter, BlockLengthPolicy.fixed(3), gpu, 4)) {
           speed.useDeviceRounds(true);
-          List<SpeedResult> device = speed.generate(batch, TokenListener.NONE, totals);
+          List<GenerationResult> device = SpeedFixtures.generate(speed, batch, totals);
           speed.useDeviceRounds(false);
-          List<SpeedResult> host = speed.generate(batch, TokenListener.NONE);
+          List<GenerationResult> host = speed.generateAll(batch, TokenListener.NONE);
           for (int r = 0; r < batch.size(); r++) {
             assertThat(device.get(r).tokens()).as("seed " + seed + ", " + speed.drafter().kind() + ", request " + r)
                 .containsExactly(host.get(r).tokens());
