@@ -135,7 +135,7 @@ public final class ServeBenchmark {
       synchronized (r) {
         r.outcome = o;
         if (e != null) failures.add(e);
-        r.last = Math.max(r.last, System.nanoTime());
+        if (r.tokens == 0) r.last = System.nanoTime();  // nothing streamed: the end is the answer's arrival
       }
       if (slots != null) slots.release();
     });

@@ -47,12 +47,12 @@ class ServeBenchmarkTest {
     ObjectNode r = ServeBenchmark.run(target, requests, ServeBenchmark.Mode.CLOSED_LOOP, 2, false, 2, 1);
     assertThat(r.get("completed").asInt()).isEqualTo(6);
     assertThat(r.get("total_output_tokens").asInt()).isEqualTo(54);
-    assertThat(r.get("mean_ttft_ms").asDouble()).isCloseTo(5, within(0.5));
+    // From the client's send to the target's own clock reading: at least 5 ms, more under load.
+    assertThat(r.get("mean_ttft_ms").asDouble()).isBetween(5.0, 30.0);
     assertThat(r.get("mean_itl_ms").asDouble()).isCloseTo(3, within(0.01));
     assertThat(r.get("p99_itl_ms").asDouble()).isCloseTo(3, within(0.01));
-    // TPOT: the last chunk at 17 ms, the first token at 5 ms, 8 tokens after the first. The end of a
-    // request is taken at its completion, after the synthetic token times here, so at least 12/8.
-    assertThat(r.get("mean_tpot_ms").asDouble()).isCloseTo(12.0 / 8, within(0.2));
+    // TPOT: the last chunk at 17 ms, the first token at 5 ms, 8 tokens after the first.
+    assertThat(r.get("mean_tpot_ms").asDouble()).isCloseTo(12.0 / 8, within(1e-6));
     assertThat(r.get("mean_accepted_length").asDouble()).isEqualTo(2.0);
     assertThat(maxInFlight.get()).isLessThanOrEqualTo(2);
   }
