@@ -110,6 +110,7 @@ public final class SpeedCommand implements Callable<Integer> {
   @Mixin DeviceOptions device;
 
   private final ObjectMapper mapper = new ObjectMapper();
+  private double engineMs, bookkeepingMs;
 
   @Override
   public Integer call() throws Exception {
@@ -157,6 +158,8 @@ public final class SpeedCommand implements Callable<Integer> {
       List<GenerationResult> results = handles.stream().map(h -> h.result().join()).toList();
       if (streaming) out.println();
       SpeedComparison.Run run = SpeedComparison.summarise(results, speed.totals(), before);
+      engineMs = speed.stepNanos() / 1e6;
+      bookkeepingMs = speed.bookkeepingNanos() / 1e6;
       report(out, builder, speed.description(), requests, results, run.metrics(), primaryAlone, backend.name());
     }
     return 0;
@@ -225,6 +228,8 @@ public final class SpeedCommand implements Callable<Integer> {
         n.set("metrics", results.get(r).metrics().toJson());
       }
       root.set("metrics", totals.toJson());
+      root.put("engine_step_ms", engineMs);        // all of Engine.step, this process (warm-up included)
+      root.put("engine_bookkeeping_ms", bookkeepingMs);  // of which not in model passes
       if (primaryAlone != null) {
         ObjectNode c = root.putObject("compare");
         c.put("primary_decode_tokens_per_second", primaryRate);

@@ -156,6 +156,29 @@ public final class Engine implements AutoCloseable {
    * retire what finished. Returns false when there was nothing to do.
    */
   public boolean step() {
+    long start = System.nanoTime();
+    try {
+      return stepOnce();
+    } finally {
+      stepNanos += System.nanoTime() - start;
+    }
+  }
+
+  private long stepNanos;
+
+  /**
+   * Nanoseconds spent in {@link #step} so far: the model passes ({@link #totals}' prefill, draft,
+   * verify and refresh times) plus the engine's own bookkeeping (scheduling, policy, streaming).
+   */
+  public long stepNanos() { return stepNanos; }
+
+  /** The engine's own time so far: {@link #stepNanos} less the model passes. */
+  public long bookkeepingNanos() {
+    SpeedMetrics t = runner.totals;
+    return stepNanos - t.prefillNanos - t.draftNanos - t.verifyNanos - t.refreshNanos;
+  }
+
+  private boolean stepOnce() {
     takeInbox();
     retire();
     int decodingCount = 0;
