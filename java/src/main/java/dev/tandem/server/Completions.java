@@ -8,6 +8,7 @@ import dev.tandem.api.CompletionRequests;
 import dev.tandem.api.CompletionResponses;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.GenerationResult;
+import dev.tandem.engine.QueueFullException;
 import dev.tandem.engine.RequestHandle;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -62,7 +63,7 @@ final class Completions {
         for (int i = 0; i < parsed.prompts().size(); i++) {
           handles.add(engine.submit(parsed.prompts().get(i).withSequenceId(i), stream.choice(i)));
         }
-      } catch (IllegalArgumentException | IllegalStateException e) {
+      } catch (IllegalArgumentException | IllegalStateException | QueueFullException e) {
         for (RequestHandle h : handles) h.cancel();
         throw ApiServer.refusal(e);
       }
