@@ -307,6 +307,9 @@ public final class ApiServer implements AutoCloseable {
       return;
     }
     if (e.status() == 401) response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer");
+    // The rest of an oversized body is not read: tell the client this connection ends here, so it
+    // does not send its next request on it.
+    if (e.status() == 413) response.getHeaders().put(HttpHeader.CONNECTION, "close");
     sendJson(response, callback, e.status(), e.toJson());
   }
 

@@ -163,6 +163,23 @@ class ServerTest {
   }
 
   @Test
+  void benchServeOverHttpSendsTheBenchmarksTraffic() throws Exception {
+    Path text = dir.resolve("prompts.txt");
+    java.nio.file.Files.writeString(text, "It is a truth universally acknowledged, that a single man in possession of a"
+        + " good fortune, must be in want of a wife. However little known the feelings or views of such a man may be.\n"
+        .repeat(20));
+    JsonNode report = JSON.readTree(cli("bench", "serve", "--url", server.uri().toString(), "--api-key", KEY, "--model",
+        primary.toString(), "--prompts", text.toString(), "--requests", "8", "--concurrency", "4", "--max-tokens", "9",
+        "--prompt-tokens", "6:12", "--json"));
+    JsonNode run = report.get("runs").get(0);
+    assertThat(run.get("completed").asInt()).isEqualTo(8);
+    assertThat(run.get("total_output_tokens").asInt()).isEqualTo(8 * 9);
+    assertThat(run.get("mean_ttft_ms").asDouble()).isPositive();
+    assertThat(run.get("mean_itl_ms").asDouble()).isPositive();
+    assertThat(run.get("draft_tokens").asInt()).isPositive();
+  }
+
+  @Test
   void faultsGetOpenAiErrorsAndTheServerKeepsServing() throws Exception {
     ServerFixture.Reply r = post(server, "/v1/completions", "{\"prompt\": \"x\", ");
     assertThat(r.status()).isEqualTo(400);
