@@ -71,8 +71,10 @@ public final class ServeCommand implements Callable<Integer> {
         primary.weights().config().vocabSize());
     ApiServer server = new ApiServer(e, parser, new ApiServer.Options(host, port, key, maxBodyBytes));
     Duration grace = Duration.ofSeconds(graceSeconds);
-    // SIGTERM and Ctrl-C: stop gracefully, then end the process with status 0 (a shutdown hook that
-    // returned would leave the JVM's 143).
+    server.start();
+    // Once listening (a failed start, such as a port in use, exits 1 as usual), SIGTERM and Ctrl-C stop
+    // gracefully, then end the process with status 0 (a shutdown hook that returned would leave the
+    // JVM's 143).
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       System.err.println("tandem serve: shutting down (grace period " + graceSeconds + " s)");
       server.shutdown(grace);
@@ -82,7 +84,6 @@ public final class ServeCommand implements Callable<Integer> {
       System.out.flush();
       Runtime.getRuntime().halt(0);
     }, "tandem-shutdown"));
-    server.start();
     System.err.println("tandem serve: " + e.description() + ", " + BackendProvider.describe(backend) + ", model name '"
         + name + "', " + maxConcurrency + " at once, queue " + maxQueue + (key != null ? ", API key required" : ""));
     System.out.println("tandem serve: listening on " + server.uri() + "  (playground: " + server.uri()
