@@ -33,6 +33,7 @@ public final class HttpTarget implements ServeBenchmark.Target {
   private final URI completions;
   private final String apiKey;
   private final String model;
+  private final java.util.concurrent.atomic.AtomicInteger retries = new java.util.concurrent.atomic.AtomicInteger();
 
   /**
    * @param base   the server's address, e.g. http://127.0.0.1:8000 (with or without a trailing /v1)
@@ -52,6 +53,11 @@ public final class HttpTarget implements ServeBenchmark.Target {
     }
     if (r.statusCode() != 200) throw new IOException("GET " + root + "/v1/models: HTTP " + r.statusCode() + " " + r.body());
     this.model = JSON.readTree(r.body()).path("data").path(0).path("id").asText();
+  }
+
+  /** Requests sent again because their connection closed before any response byte came (see {@link #run}). */
+  public int retries() {
+    return retries.get();
   }
 
   /** The model the server serves. */
@@ -99,7 +105,16 @@ public final class HttpTarget implements ServeBenchmark.Target {
         .header("Content-Type", "application/json")
         .POST(HttpRequest.BodyPublishers.ofString(JSON.writeValueAsString(body(request, model))));
     if (apiKey != null) b.header("Authorization", "Bearer " + apiKey);
-    HttpResponse<InputStream> r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+    HttpResponse<InputStream> r;
+    try {
+      r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (IOException e) {
+      // A kept-alive connection that closed before the response began (the JDK client then fails with
+      // "header parser received no bytes"; it does not resend a POST itself): send once more on a
+      // fresh connection, and count it.
+      retries.incrementAndGet();
+      r = http.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
+    }
     try (BufferedReader in = new BufferedReader(new InputStreamReader(r.body(), StandardCharsets.UTF_8))) {
       if (r.statusCode() != 200) {
         StringBuilder text = new StringBuilder();

@@ -217,6 +217,11 @@ public final class ServeBenchCommand implements Callable<Integer> {
             r.get("mean_itl_ms").asDouble(), r.get("p99_itl_ms").asDouble(), r.get("mean_accepted_length").asDouble());
       }
     }
+    root.put("connection_retries", target.retries());
+    if (target.retries() > 0) {
+      System.err.println("tandem bench serve: " + target.retries() + " request(s) sent again after their connection"
+          + " closed before a response began");
+    }
     if (json) out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     return 0;
   }
