@@ -128,6 +128,10 @@ public final class HttpTarget implements ServeBenchmark.Target {
         String data = line.substring(6);
         if (data.equals("[DONE]")) {
           done = true;
+          // Read the body to its end, so the connection goes back to the pool cleanly for the next request.
+          while (in.readLine() != null) {
+            // nothing follows [DONE]
+          }
           break;
         }
         long now = System.nanoTime();
