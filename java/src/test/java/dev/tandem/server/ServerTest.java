@@ -283,6 +283,28 @@ class ServerTest {
   }
 
   @Test
+  void aModelWithoutAChatTemplateGetsAClear400ForChat() throws Exception {
+    Path plain = dir.resolve("no-template");
+    java.nio.file.Files.createDirectories(plain);
+    try (var files = java.nio.file.Files.list(primary)) {
+      for (Path f : files.toList()) {
+        if (!f.getFileName().toString().equals("tokenizer_config.json")) java.nio.file.Files.copy(f, plain.resolve(f.getFileName()));
+      }
+    }
+    ApiServer noChat = ServerFixture.start(plain, null, 1, 4, KEY);
+    try {
+      ServerFixture.Reply r = post(noChat, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}");
+      assertThat(r.status()).isEqualTo(400);
+      assertThat(r.json().path("error").path("param").asText()).isEqualTo("messages");
+      assertThat(r.json().path("error").path("message").asText()).contains("chat_template");
+      assertThat(get(noChat, "/v1/nothing-here").status()).isEqualTo(404);
+      assertServes(noChat);
+    } finally {
+      noChat.close();
+    }
+  }
+
+  @Test
   void aBurstPastTheQueueLimitGets429sAndTheServerKeepsServing() throws Exception {
     ApiServer small = ServerFixture.start(primary, null, 1, 2, KEY);
     try {
