@@ -255,7 +255,9 @@ public final class ApiServer implements AutoCloseable {
     if (declared > limit) throw tooLarge(limit);
     byte[] bytes;
     try {
-      bytes = Content.Source.asByteArrayAsync(request, (int) limit).get(60, TimeUnit.SECONDS);
+      java.util.concurrent.CompletableFuture<byte[]> body = new java.util.concurrent.CompletableFuture<>();
+      Content.Source.asByteArrayAsync(request, (int) limit, org.eclipse.jetty.util.Promise.Invocable.toPromise(body));
+      bytes = body.get(60, TimeUnit.SECONDS);
     } catch (ExecutionException e) {
       if (Request.getContentBytesRead(request) >= limit) throw tooLarge(limit);
       throw ApiError.invalid(null, "could not read the request body: " + e.getCause().getMessage());
