@@ -57,9 +57,14 @@ final class ServerFixture {
 
   /** The models: [primary (with a ChatML template), drafter]. */
   static Path[] models(Path dir) throws Exception {
+    return models(dir, 256);
+  }
+
+  /** The models with a context of {@code positions}. */
+  static Path[] models(Path dir, int positions) throws Exception {
     Path primary = dir.resolve("primary"), drafter = dir.resolve("drafter");
-    cli("init", "--config", config(dir, "p", 64, 3, 300).toString(), "--out", primary.toString(), "--seed", "3");
-    cli("init", "--config", config(dir, "d", 16, 2, 300).toString(), "--out", drafter.toString(), "--tokenizer",
+    cli("init", "--config", config(dir, "p", 64, 3, 300, positions).toString(), "--out", primary.toString(), "--seed", "3");
+    cli("init", "--config", config(dir, "d", 16, 2, 300, positions).toString(), "--out", drafter.toString(), "--tokenizer",
         primary.resolve("tokenizer.json").toString());
     Files.writeString(primary.resolve("tokenizer_config.json"), "{\"chat_template\": "
         + "\"{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\\\n' + message['content'] + "
@@ -67,12 +72,12 @@ final class ServerFixture {
     return new Path[] {primary, drafter};
   }
 
-  private static Path config(Path dir, String name, int hidden, int layers, int vocab) throws Exception {
+  private static Path config(Path dir, String name, int hidden, int layers, int vocab, int positions) throws Exception {
     Path file = dir.resolve(name + ".json");
     Files.writeString(file, """
         {"vocab_size": %d, "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d,
-         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256}"""
-        .formatted(vocab, hidden, hidden * 2, layers));
+         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": %d}"""
+        .formatted(vocab, hidden, hidden * 2, layers, positions));
     return file;
   }
 
