@@ -74,6 +74,7 @@ public final class ApiServer implements AutoCloseable {
   private final Server jetty;
   private final ServerConnector connector;
   final Set<RequestHandle> inFlight = ConcurrentHashMap.newKeySet();
+  final Set<ResponseStream> streams = ConcurrentHashMap.newKeySet();   // woken at each engine step's end
   private final AtomicInteger exchanges = new AtomicInteger();   // completion requests being answered
   private volatile boolean draining;
 
@@ -83,6 +84,12 @@ public final class ApiServer implements AutoCloseable {
     this.options = options;
     this.metrics = new ServerMetrics(engine, parser.modelName());
     this.completions = new Completions(engine, parser, metrics, this);
+    engine.addListener(new Engine.EngineListener() {
+      @Override
+      public void onStep(int running, int waiting, int kvUsed, int kvCapacity) {
+        for (ResponseStream s : streams) s.stepEnded();
+      }
+    });
     try (InputStream in = ApiServer.class.getResourceAsStream("playground.html")) {
       if (in == null) throw new IOException("the playground page is missing from the jar");
       playground = in.readAllBytes();

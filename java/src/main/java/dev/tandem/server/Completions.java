@@ -58,6 +58,7 @@ final class Completions {
     List<RequestHandle> handles = new ArrayList<>();
     server.exchangeStarted();
     metrics.follow(stream.served);
+    server.streams.add(stream);
     try {
       try {
         for (int i = 0; i < parsed.prompts().size(); i++) {
@@ -74,6 +75,7 @@ final class Completions {
     } finally {
       server.inFlight.removeAll(handles);
       metrics.unfollow(stream.served);
+      server.streams.remove(stream);
       server.exchangeEnded();
     }
   }
