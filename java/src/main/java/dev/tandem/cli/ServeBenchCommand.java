@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
 import dev.tandem.benchmark.EngineTarget;
+import dev.tandem.benchmark.HttpTarget;
 import dev.tandem.benchmark.ServeBenchmark;
 import dev.tandem.checkpoint.LoadedModel;
 import dev.tandem.checkpoint.ModelLoader;
@@ -30,7 +31,7 @@ import picocli.CommandLine.Option;
 
 /** {@code tandem bench serve}: the serving benchmark, plain decoding and each drafter side by side. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-    description = "Serving benchmark in-process: N requests with prompts cut from a text file, as a closed loop of C"
+    description = "Serving benchmark, in-process or over HTTP (--url): N requests with prompts cut from a text file, as a closed loop of C"
         + " clients, Poisson arrivals at a rate, or static batches; vLLM's figures (throughput, TTFT, TPOT, ITL) for"
         + " plain decoding and each drafter, in one run.")
 public final class ServeBenchCommand implements Callable<Integer> {
@@ -87,6 +88,15 @@ public final class ServeBenchCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print {\"runs\": [...]} with vLLM's key names instead of a table.")
   boolean json;
 
+  @Option(names = "--url", description = "Send the traffic over HTTP to a running tandem serve (or any OpenAI-compatible"
+      + " server that streams tandem's token_ids) at this address, e.g. http://127.0.0.1:8000, instead of an engine in"
+      + " this process; TTFT and ITL are then measured at the client. --model still cuts the prompts (its tokenizer"
+      + " must be the server's).")
+  java.net.URI url;
+
+  @Option(names = "--api-key", description = "With --url: the server's API key.")
+  String apiKey;
+
   @Mixin DeviceOptions device;
 
   @Override
@@ -117,6 +127,7 @@ public final class ServeBenchCommand implements Callable<Integer> {
       configs.add(d);
     }
     if (configs.isEmpty()) throw new IllegalArgumentException("nothing to measure: --no-plain and no --drafter");
+    if (url != null) return overHttp(work, slots);
     ObjectMapper mapper = new ObjectMapper();
     ObjectNode root = mapper.createObjectNode();
     ArrayNode runs = root.putArray("runs");
@@ -136,33 +147,66 @@ public final class ServeBenchCommand implements Callable<Integer> {
         if (configs.get(c) != null) b.gamma(gamma);
         try (Engine engine = b.build()) {
           if (engine.passCosts() != null && !json) out.println("  " + names.get(c) + ": " + engine.passCosts().describe());
-          EngineTarget target = new EngineTarget(engine);
-          ServeBenchmark.run(target, work.subList(0, Math.min(work.size(), 2 * slots)),
-              ServeBenchmark.Mode.CLOSED_LOOP, slots, false, slots, seed);  // warm-up
-          double[] levels = concurrency != null ? Arrays.stream(concurrency).asDoubleStream().toArray() : rate;
-          for (double level : levels) {
-            ServeBenchmark.Mode mode = rate != null ? ServeBenchmark.Mode.POISSON : ServeBenchmark.Mode.CLOSED_LOOP;
-            ObjectNode r = ServeBenchmark.run(target, work, mode, level, staticBatches, slots, seed);
-            ObjectNode run = runs.addObject();
-            run.put("config", names.get(c));
-            if (rate != null) run.put("rate", level); else run.put("concurrency", (int) level);
-            run.put("scheduling", staticBatches ? "static" : "continuous");
-            run.setAll(r);
-            if (!json) {
-              String load = (staticBatches ? "static, " : "") + (rate != null
-                  ? String.format(Locale.ROOT, "rate %.2f/s", level) : "concurrency " + (int) level);
-              out.printf(Locale.ROOT, "%-22s %-16s %9.2f %10.1f %9.1f %9.1f %9.2f %9.2f %9.2f %8.2f%n", names.get(c), load,
-                  r.get("request_throughput").asDouble(), r.get("output_throughput").asDouble(),
-                  r.get("mean_ttft_ms").asDouble(), r.get("p99_ttft_ms").asDouble(), r.get("mean_tpot_ms").asDouble(),
-                  r.get("mean_itl_ms").asDouble(), r.get("p99_itl_ms").asDouble(),
-                  r.get("mean_accepted_length").asDouble());
-            }
-          }
+          measure(new EngineTarget(engine), names.get(c), work, slots, runs, out);
         }
       }
     }
     if (json) out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     return 0;
+  }
+
+  /** The measurements against a server over HTTP: the server's own configuration, one row per level. */
+  private int overHttp(List<GenerationRequest> work, int slots) throws Exception {
+    if (!drafters.isEmpty() || gamma != null) {
+      throw new IllegalArgumentException("with --url the server's drafter and settings apply: drop --drafter and --gamma");
+    }
+    HttpTarget target = new HttpTarget(url, apiKey);
+    ObjectMapper mapper = new ObjectMapper();
+    ObjectNode root = mapper.createObjectNode();
+    root.put("url", url.toString());
+    root.put("requests", work.size());
+    ArrayNode runs = root.putArray("runs");
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    String name = "http " + target.model();
+    if (!json) {
+      out.printf(Locale.ROOT, "tandem bench serve: %s over HTTP (%s), %d requests, prompts %s tokens, max tokens %s%n",
+          url, target.model(), work.size(), promptTokens, maxTokens);
+      out.printf(Locale.ROOT, "%-22s %-16s %9s %10s %9s %9s %9s %9s %9s %8s%n", "config", "load", "req/s", "out tok/s",
+          "ttft mean", "ttft p99", "tpot mean", "itl mean", "itl p99", "accepted");
+    }
+    measure(target, name, work, slots, runs, out);
+    root.put("connection_retries", target.retries());
+    if (target.retries() > 0) {
+      System.err.println("tandem bench serve: " + target.retries() + " request(s) sent again after their connection"
+          + " closed before a response began");
+    }
+    if (json) out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
+    return 0;
+  }
+
+  /** A warm-up, then one measurement per concurrency or rate against {@code target}: rows of {@code runs}. */
+  private void measure(ServeBenchmark.Target target, String name, List<GenerationRequest> work, int slots, ArrayNode runs,
+      PrintStream out) throws InterruptedException {
+    ServeBenchmark.run(target, work.subList(0, Math.min(work.size(), 2 * slots)), ServeBenchmark.Mode.CLOSED_LOOP, slots,
+        false, slots, seed);  // warm-up
+    double[] levels = concurrency != null ? Arrays.stream(concurrency).asDoubleStream().toArray() : rate;
+    for (double level : levels) {
+      ServeBenchmark.Mode mode = rate != null ? ServeBenchmark.Mode.POISSON : ServeBenchmark.Mode.CLOSED_LOOP;
+      ObjectNode r = ServeBenchmark.run(target, work, mode, level, staticBatches, slots, seed);
+      ObjectNode run = runs.addObject();
+      run.put("config", name);
+      if (rate != null) run.put("rate", level); else run.put("concurrency", (int) level);
+      run.put("scheduling", staticBatches ? "static" : "continuous");
+      run.setAll(r);
+      if (!json) {
+        String load = (staticBatches ? "static, " : "") + (rate != null
+            ? String.format(Locale.ROOT, "rate %.2f/s", level) : "concurrency " + (int) level);
+        out.printf(Locale.ROOT, "%-22s %-16s %9.2f %10.1f %9.1f %9.1f %9.2f %9.2f %9.2f %8.2f%n", name, load,
+            r.get("request_throughput").asDouble(), r.get("output_throughput").asDouble(),
+            r.get("mean_ttft_ms").asDouble(), r.get("p99_ttft_ms").asDouble(), r.get("mean_tpot_ms").asDouble(),
+            r.get("mean_itl_ms").asDouble(), r.get("p99_itl_ms").asDouble(), r.get("mean_accepted_length").asDouble());
+      }
+    }
   }
 
   /** N or LO:HI as [lo, hi]. */

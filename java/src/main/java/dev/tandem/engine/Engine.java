@@ -47,6 +47,7 @@ public final class Engine implements AutoCloseable {
   private final List<EngineListener> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile Thread loop;
   private volatile boolean closing;
+  private volatile int kvUsedNow;
 
   Engine(ModelRunner runner, Tokenizer tokenizer, SpeculationPolicy policy, Scheduler scheduler, int maxWaiting,
       String description) {
@@ -94,6 +95,8 @@ public final class Engine implements AutoCloseable {
   public SpeedMetrics totals() { return runner.totals; }
   public int runningRequests() { return runningCount.get(); }
   public int waitingRequests() { return queued.get(); }
+  /** KV positions the running requests held at the end of the last step or retirement (for metrics). */
+  public int kvUsed() { return kvUsedNow; }
 
   /** Whether suitable rounds keep drafts on the backend (default true); false for comparisons and tests. */
   public void useDeviceRounds(boolean on) { runner.useDeviceRounds(on); }
@@ -252,6 +255,7 @@ public final class Engine implements AutoCloseable {
     }
     queued.set(inbox.size() + scheduler.waiting().size());
     runningCount.set(scheduler.running().size());
+    kvUsedNow = scheduler.kvUsed();
   }
 
   private void finishText(Sequence s) {

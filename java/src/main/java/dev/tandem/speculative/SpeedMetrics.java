@@ -81,6 +81,13 @@ public final class SpeedMetrics {
     return rates;
   }
 
+  /** How often the draft at each index of a round was accepted (counts, for counters such as Prometheus'). */
+  public long[] acceptedCountsPerPosition() {
+    int n = draftsAtPosition.length;
+    while (n > 0 && draftsAtPosition[n - 1] == 0) n--;
+    return Arrays.copyOf(acceptedAtPosition, n);
+  }
+
   /** Tokens per second after each sequence's first token (the decode phase). */
   public double decodeTokensPerSecond() {
     return decodeNanos == 0 || emittedTokens <= sequences ? 0 : (emittedTokens - sequences) * 1e9 / decodeNanos;
