@@ -39,15 +39,14 @@ public final class PassCosts {
 
   /**
    * Times passes: {@code primaryPass.applyAsLong(rows)} and {@code drafterStep.applyAsLong(rows)}
-   * run one pass of that many rows and return its nanoseconds; each size is run {@code repeats}
-   * times after one warm-up and the fastest kept (another process on the machine only ever adds time,
-   * so the minimum is the estimate least disturbed by it).
+   * run one pass of that many rows and return its nanoseconds; every size is warmed up, then timed
+   * {@code repeats} times round-robin, and its fastest time kept.
    */
   public static PassCosts measure(int maxPrimaryRows, IntToLongFunction primaryPass, int maxDrafterRows,
       IntToLongFunction drafterStep, int repeats) {
     int[] p = sizes(maxPrimaryRows);
     int[] d = drafterStep == null ? new int[0] : sizes(maxDrafterRows);
-    return new PassCosts(p, medians(p, primaryPass, repeats), d, medians(d, drafterStep, repeats));
+    return new PassCosts(p, fastest(p, primaryPass, repeats), d, fastest(d, drafterStep, repeats));
   }
 
   /** Seconds of one primary pass over {@code rows} rows. */
@@ -81,14 +80,21 @@ public final class PassCosts {
     return out;
   }
 
-  private static double[] medians(int[] sizes, IntToLongFunction pass, int repeats) {
-    double[] out = new double[sizes.length];
-    for (int i = 0; i < sizes.length; i++) {
-      pass.applyAsLong(sizes[i]);  // warm-up
-      long[] t = new long[repeats];
-      for (int r = 0; r < repeats; r++) t[r] = pass.applyAsLong(sizes[i]);
-      out[i] = Arrays.stream(t).min().getAsLong() / 1e9;
+  /**
+   * Every size warmed up first (its kernels compiled: the Vector API runs orders of magnitude slower
+   * until the JIT has compiled each tile), then timed round-robin, so that a change in the machine's
+   * load touches every size alike; the fastest time of each size is kept (other work on the machine only
+   * ever adds time).
+   */
+  private static double[] fastest(int[] sizes, IntToLongFunction pass, int repeats) {
+    for (int w = 0; w < 3; w++) for (int size : sizes) pass.applyAsLong(size);
+    long[] best = new long[sizes.length];
+    Arrays.fill(best, Long.MAX_VALUE);
+    for (int r = 0; r < repeats; r++) {
+      for (int i = 0; i < sizes.length; i++) best[i] = Math.min(best[i], pass.applyAsLong(sizes[i]));
     }
+    double[] out = new double[sizes.length];
+    for (int i = 0; i < sizes.length; i++) out[i] = best[i] / 1e9;
     return out;
   }
 
