@@ -154,7 +154,7 @@ public final class ModelConverter {
         }
         int heads = GgufNames.permutedHeads(config, hf);
         int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder((int) t.shape()[0], heads)) : null;
-        if (t.type() == GgufTensorType.Q8_0) { // dequantized: safetensors has no Q8_0
+        if (t.type().quantized()) { // dequantized: safetensors has no block-quantized types
           float[] values = f.readFloats(t.name());
           if (order != null) values = GgufNames.permuteRows(values, (int) t.shape()[1], order);
           writer.add(hf, DType.F32, t.shape(), values);
@@ -164,7 +164,7 @@ public final class ModelConverter {
           case F32 -> DType.F32;
           case F16 -> DType.F16;
           case BF16 -> DType.BF16;
-          case Q8_0 -> throw new AssertionError();
+          default -> throw new AssertionError(t.type());
         };
         MemorySegment bytes = f.data(t.name());
         if (order != null) {
