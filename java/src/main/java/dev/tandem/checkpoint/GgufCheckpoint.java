@@ -59,10 +59,15 @@ final class GgufCheckpoint {
 
   /** The architecture keys llama.cpp needs to run a model of this config. */
   static void writeConfig(LlamaConfig c, GgufWriter w, String name, GgufTensorType weightType) {
+    writeConfig(c, w, name, fileType(weightType));
+  }
+
+  /** As above with llama.cpp's {@code general.file_type} given (a quantization mix). */
+  static void writeConfig(LlamaConfig c, GgufWriter w, String name, int fileType) {
     String arch = GgufNames.architecture(c);
     w.put("general.architecture", GgufValue.string(arch));
     w.put("general.name", GgufValue.string(name));
-    w.put("general.file_type", GgufValue.u32(fileType(weightType)));
+    w.put("general.file_type", GgufValue.u32(fileType));
     w.put(arch + ".context_length", GgufValue.u32(c.maxPositionEmbeddings()));
     w.put(arch + ".embedding_length", GgufValue.u32(c.hiddenSize()));
     w.put(arch + ".block_count", GgufValue.u32(c.numHiddenLayers()));

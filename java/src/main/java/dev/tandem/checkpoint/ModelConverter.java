@@ -58,6 +58,15 @@ public final class ModelConverter {
 
   /** Writes the model of a Hugging Face directory as one GGUF file. */
   public static void toGguf(Path dir, Path out) throws IOException {
+    toGguf(dir, out, null);
+  }
+
+  /**
+   * As {@link #toGguf(Path, Path)}, with the weight matrices quantized as {@code quantization} says
+   * (null: stored unchanged). A quantized matrix is read as fp32 and quantized row by row; the query
+   * and key rows go into llama.cpp's order first.
+   */
+  public static void toGguf(Path dir, Path out, Quantization quantization) throws IOException {
     Path configFile = dir.resolve(ModelWeights.CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no config.json");
     LlamaConfig config = LlamaConfig.read(configFile);
@@ -65,7 +74,9 @@ public final class ModelConverter {
     try (SafetensorsShards shards = SafetensorsShards.open(dir)) {
       Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
       GgufTensorType weightType = ggufType(shards.info(dev.tandem.model.TensorNames.EMBEDDING), shards);
-      GgufCheckpoint.writeConfig(config, w, dir.toAbsolutePath().getFileName().toString(), weightType);
+      String name = dir.toAbsolutePath().getFileName().toString();
+      if (quantization == null) GgufCheckpoint.writeConfig(config, w, name, weightType);
+      else GgufCheckpoint.writeConfig(config, w, name, quantization.fileType());
       Path tokenizerFile = dir.resolve(ModelLoader.TOKENIZER_FILE);
       if (Files.isRegularFile(tokenizerFile)) {
         Tokenizer tokenizer = ModelLoader.loadTokenizer(dir);
@@ -89,8 +100,15 @@ public final class ModelConverter {
           throw new IOException("tensor " + hf + " in " + shards.fileOf(hf).path() + " has shape "
               + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shapes.get(hf)));
         }
-        MemorySegment bytes = shards.data(hf);
         int heads = GgufNames.permutedHeads(config, hf);
+        if (quantization != null) {
+          float[] values = shards.readFloats(hf, info.shape());
+          if (heads > 0) values = GgufNames.permuteRows(values, (int) info.shape()[1],
+              GgufNames.ggufRowOrder((int) info.shape()[0], heads));
+          w.add(e.getValue(), quantization.typeOf(e.getValue(), config, info.shape()[1]), info.shape(), values);
+          continue;
+        }
+        MemorySegment bytes = shards.data(hf);
         if (heads > 0) {
           int rows = (int) info.shape()[0];
           byte[] permuted = GgufNames.permuteRows(bytes.toArray(ValueLayout.JAVA_BYTE),
@@ -224,9 +242,22 @@ public final class ModelConverter {
    */
   public static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, GgufTensorType type,
       Path out) throws IOException {
+    writeGguf(weights, tokenizer, addBos, type, null, out);
+  }
+
+  /** As above, the matrices quantized as {@code quantization} says. */
+  public static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, Quantization quantization,
+      Path out) throws IOException {
+    writeGguf(weights, tokenizer, addBos, GgufTensorType.F32, quantization, out);
+  }
+
+  private static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, GgufTensorType type,
+      Quantization quantization, Path out) throws IOException {
     LlamaConfig config = weights.config();
     GgufWriter w = new GgufWriter();
-    GgufCheckpoint.writeConfig(config, w, out.getFileName().toString().replace(".gguf", ""), type);
+    String name = out.getFileName().toString().replace(".gguf", "");
+    if (quantization == null) GgufCheckpoint.writeConfig(config, w, name, type);
+    else GgufCheckpoint.writeConfig(config, w, name, quantization.fileType());
     if (tokenizer != null) GgufTokenizer.write(tokenizer, w, null, addBos);
     Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
     for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
@@ -238,7 +269,9 @@ public final class ModelConverter {
             GgufNames.ggufRowOrder((int) shapes.get(hf)[0], heads));
       }
       long[] shape = shapes.get(hf);
-      w.add(e.getValue(), shape.length == 1 ? GgufTensorType.F32 : type, shape, values);
+      GgufTensorType t = shape.length == 1 ? GgufTensorType.F32
+          : quantization != null ? quantization.typeOf(e.getValue(), config, shape[1]) : type;
+      w.add(e.getValue(), t, shape, values);
     }
     float[] ropeFactors = GgufCheckpoint.ropeFreqFactors(config);
     if (ropeFactors != null) w.add(GgufNames.ROPE_FREQS, GgufTensorType.F32, new long[] {ropeFactors.length}, ropeFactors);
