@@ -101,7 +101,7 @@ public final class ModelConverter {
               + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shapes.get(hf)));
         }
         int heads = GgufNames.permutedHeads(config, hf);
-        if (quantization != null) {
+        if (quantization != null && info.rank() == 2) {
           float[] values = shards.readFloats(hf, info.shape());
           if (heads > 0) values = GgufNames.permuteRows(values, (int) info.shape()[1],
               GgufNames.ggufRowOrder((int) info.shape()[0], heads));

@@ -272,6 +272,10 @@ class LlamaCppCrossCheckTest {
   @Test
   void quantizedConversionKeepsTheMix() throws IOException {
     ModelWeights w = ModelWeights.random(K_SHAPED, 3, 0.35);
+    Path f32 = dir.resolve("hf-f32");  // F32 vectors stay F32, matrices quantized
+    w.save(f32, DType.F32);
+    ModelConverter.toGguf(f32, dir.resolve("q8.gguf"), Quantization.Q8_0);
+    assertThat(ModelLoader.load(dir.resolve("q8.gguf")).weights().format("lm_head.weight")).isEqualTo(GgufTensorType.Q8_0);
     Path hf = dir.resolve("hf-mix");
     w.save(hf, DType.BF16);
     Path gguf = dir.resolve("mix.gguf");
