@@ -28,6 +28,7 @@ public final class CpuBackend implements Backend {
   private final boolean reference;
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
+  private final float[][] rowScratch;    // [worker][k]: one stored weight row converted to fp32
   private float[] groupedRows = new float[0];  // matmul: the block's rows grouped for the tiles
   private Sampler sampler;               // sampleRows: scratch for one vocabulary size
   private RejectionSampler rejection;    // rejectionAccept: scratch for one vocabulary size
@@ -39,6 +40,7 @@ public final class CpuBackend implements Backend {
     this.reference = reference;
     this.pool = new WorkerPool(threads);
     this.scoreScratch = new float[threads][0];
+    this.rowScratch = new float[threads][0];
   }
 
   /** The fast path on {@code threads} threads (0: all available processors). */
@@ -250,17 +252,14 @@ public final class CpuBackend implements Backend {
     for (int m = 0; m < ws.length; m++) {
       taskStart[m + 1] = taskStart[m] + (ws[m].rows() + STORED_ROWS_PER_TASK - 1) / STORED_ROWS_PER_TASK;
     }
+    ensureRowScratch(k);
     WorkerPool.Body body = (task, worker) -> {
       int m = 0;
       while (task >= taskStart[m + 1]) m++;
       StoredMatrix w = ((CpuStoredTensor) ws[m]).matrix();
       float[] out = CpuTensor.of(outs[m]).rowMajor();
       int o0 = (task - taskStart[m]) * STORED_ROWS_PER_TASK, o1 = Math.min(w.rows(), o0 + STORED_ROWS_PER_TASK);
-      for (int o = o0; o < o1; o++) {
-        for (int r = 0; r < n; r += StoredOps.TILE_ROWS) {
-          StoredOps.rowsTimesWeightRow(w, o, xs, r, Math.min(StoredOps.TILE_ROWS, n - r), out, w.rows());
-        }
-      }
+      for (int o = o0; o < o1; o++) StoredOps.weightRowTimesRows(w, o, xs, n, out, w.rows(), rowScratch[worker]);
     };
     int tasks = taskStart[ws.length];
     long work = 0;
@@ -348,6 +347,12 @@ public final class CpuBackend implements Backend {
       for (int task = 0; task < n * heads; task++) attend.run(task, 0);
     } else {
       pool.run(n * heads, attend);
+    }
+  }
+
+  private void ensureRowScratch(int k) {
+    for (int w = 0; w < rowScratch.length; w++) {
+      if (rowScratch[w].length < k) rowScratch[w] = new float[k];
     }
   }
 

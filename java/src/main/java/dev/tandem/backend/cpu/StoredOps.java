@@ -13,21 +13,23 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Matrix products on weights in their stored formats (Vector API), reading the packed bytes and
- * converting them to fp32 in registers: no dequantized copy of a matrix exists. Reference: {@link
- * #reference} (dequantize a row with {@link dev.tandem.io.quant.Dequantize}, then the plain fp32 dot
- * product).
+ * Matrix products on weights in their stored formats (Vector API). A weight row is converted from
+ * its packed bytes to fp32 with vector instructions into a per-thread scratch row ({@code [k]} floats,
+ * in L1; never a dequantized copy of a matrix), then dotted with each activation row. The conversion
+ * rounds exactly as {@link dev.tandem.io.quant.Dequantize} (the same products and differences, one
+ * rounding each, no fused operations), so the scratch row is bitwise the reference's dequantized
+ * row; the fast and reference products differ only in the order of the dot product's sum. Reference:
+ * {@link #reference}.
  *
- * <p>Layout of the work: one weight row (an output feature) against up to four activation rows at a
- * time (the block mode: the row's bytes are converted once and feed four dot products). Lanes run
- * along the input features, 8 fp32 lanes (256-bit vectors, whatever the preferred width: a Q8_0 block
- * of 32 is four of them). Within a block of 32 (16 for Q6_K) the products are summed in a fixed tree,
- * scaled by the block's scale into one accumulator chain per (activation row, weight row); the lanes
- * are summed in lane order at the end.
+ * <p>Why not multiply straight from the converted registers: the fused kernels (one method per
+ * format doing conversion and up to four rows' products) grew past what C2 inlines (seen: {@code
+ * block32} "callee is too large", the Vector API's conversion falling back to its Java code, 100 ms
+ * per token instead of 20). Small conversion loops and one shared dot product stay compiled.
  *
- * <p><b>Batch invariance.</b> Each (activation row, output) pair has its own chain of operations, the
- * same whatever the number of rows next to it (the four-row tile only shares the loaded weights), so
- * a row's result is bitwise what it is alone, and does not depend on the thread count either.
+ * <p><b>Batch invariance.</b> Each dot product runs over the scratch row the same way (two
+ * accumulator chains over 16-wide steps, lanes summed in lane order, then the scalar tail), whether
+ * its activation row is alone ({@link #dot}) or one of four ({@link #dot4}), so a row's result is
+ * bitwise what it is alone, whatever the block size or thread count.
  */
 final class StoredOps {
   private StoredOps() {}
@@ -44,21 +46,41 @@ final class StoredOps {
   static final int TILE_ROWS = 4;
 
   /**
-   * out[(r0 + i) * m + o] = dot(x row r0 + i, weight row o) for i < rows (1 to 4). x: [n][k]
-   * row-major; out: [n][m] row-major.
+   * out[i * m + o] = dot(x row i, weight row o) for i in [0, n). x: [n][k] row-major; out: [n][m]
+   * row-major; row: scratch of at least k floats (the weight row as fp32). One row (decode) takes the
+   * fused kernels ({@link #fusedDot}); a block converts the weight row once into {@code row} and
+   * dots it with each row, the same arithmetic in the same order.
    */
-  static void rowsTimesWeightRow(StoredMatrix w, int o, float[] x, int r0, int rows, float[] out, int m) {
+  static void weightRowTimesRows(StoredMatrix w, int o, float[] x, int n, float[] out, int m, float[] row) {
+    int k = w.cols();
+    if (n == 1 && w.format() != dev.tandem.io.gguf.GgufTensorType.F16) {  // F16's conversion is too long to fuse
+      out[o] = fusedDot(w, o, x);
+      return;
+    }
+    dequantizeRow(w, o, row);
+    int i = 0;
+    for (; i + TILE_ROWS <= n; i += TILE_ROWS) dot4(x, i * k, row, k, out, i * m + o, m);
+    for (; i < n; i++) out[i * m + o] = dot(x, i * k, row, k);
+  }
+
+  /**
+   * dot(x[0, k), weight row o) converting in registers: each 8 weights are converted and scaled
+   * exactly as {@link #dequantizeRow} does, then multiply-added into the chain {@link #dot} would
+   * give them (chain (j / 8) mod 4, in increasing j), so the result is bitwise {@link #dot} of the
+   * converted row.
+   */
+  static float fusedDot(StoredMatrix w, int o, float[] x) {
     MemorySegment seg = w.bytes();
     long at = w.rowOffset(o);
-    int k = w.cols(), x0 = r0 * k, out0 = r0 * m + o;
-    switch (w.format()) {
-      case Q8_0 -> q8_0(seg, at, x, x0, rows, k, out, out0, m);
-      case Q4_0 -> q4_0(seg, at, x, x0, rows, k, out, out0, m);
-      case Q4_K -> q4K(seg, at, x, x0, rows, k, out, out0, m);
-      case Q6_K -> q6K(seg, at, x, x0, rows, k, out, out0, m);
-      case BF16, F16 -> half(seg, at, w.format() == dev.tandem.io.gguf.GgufTensorType.BF16, x, x0, rows, k, out, out0, m);
-      case F32 -> throw new IllegalArgumentException(w.name() + ": F32 weights go through the panel kernels");
-    }
+    int k = w.cols();
+    return switch (w.format()) {
+      case Q8_0 -> fusedQ8_0(seg, at, k, x);
+      case Q4_0 -> fusedQ4_0(seg, at, k, x);
+      case Q4_K -> fusedQ4K(seg, at, k, x);
+      case Q6_K -> fusedQ6K(seg, at, k, x);
+      case BF16 -> fusedBf16(seg, at, k, x);
+      case F16, F32 -> throw new IllegalArgumentException(w.name() + ": F32 weights go through the panel kernels");
+    };
   }
 
   /** The scalar reference: logical weight row o dequantized into {@code row} ([k]), then the fp32 dot. */
@@ -69,16 +91,327 @@ final class StoredOps {
     return sum;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Conversions in registers
-
-  /** 8 signed bytes at {@code at} as 8 floats. */
-  private static FloatVector bytes(MemorySegment seg, long at) {
-    return (FloatVector) ByteVector.fromMemorySegment(B, seg, at, LE).convertShape(VectorOperators.B2F, F, 0);
+  /** Logical row o of w as fp32 into {@code row[0, k)}, with vector conversions; bitwise {@link StoredMatrix#dequantizeRow}. */
+  static void dequantizeRow(StoredMatrix w, int o, float[] row) {
+    MemorySegment seg = w.bytes();
+    long at = w.rowOffset(o);
+    int k = w.cols();
+    switch (w.format()) {
+      case Q8_0 -> q8_0(seg, at, k, row);
+      case Q4_0 -> q4_0(seg, at, k, row);
+      case Q4_K -> q4K(seg, at, k, row);
+      case Q6_K -> q6K(seg, at, k, row);
+      case BF16 -> bf16Row(seg, at, k, row);
+      case F16 -> f16Row(seg, at, k, row);
+      case F32 -> throw new IllegalArgumentException(w.name() + ": F32 weights go through the panel kernels");
+    }
   }
 
-  private static FloatVector toFloats(ByteVector v) {
+  // ---------------------------------------------------------------------------------------------
+  // Dot products over a converted row
+
+  /**
+   * dot(x[xb, xb + k), row[0, k)): four chains over 32-wide steps (features j..j+7 to the first,
+   * j+8.. to the second, ...), the 8-wide steps after the last full 32 to the first chain, the chains
+   * added as (a + b) + (c + d), lanes summed in order, then the scalar tail.
+   */
+  static float dot(float[] x, int xb, float[] row, int k) {
+    FloatVector a = FloatVector.zero(F), b = a, c = a, d = a;
+    int j = 0;
+    for (; j + 32 <= k; j += 32) {
+      a = FloatVector.fromArray(F, x, xb + j).fma(FloatVector.fromArray(F, row, j), a);
+      b = FloatVector.fromArray(F, x, xb + j + 8).fma(FloatVector.fromArray(F, row, j + 8), b);
+      c = FloatVector.fromArray(F, x, xb + j + 16).fma(FloatVector.fromArray(F, row, j + 16), c);
+      d = FloatVector.fromArray(F, x, xb + j + 24).fma(FloatVector.fromArray(F, row, j + 24), d);
+    }
+    for (; j + 8 <= k; j += 8) a = FloatVector.fromArray(F, x, xb + j).fma(FloatVector.fromArray(F, row, j), a);
+    FloatVector t = a.add(b).add(c.add(d));
+    float sum = 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+    for (; j < k; j++) sum = Math.fma(x[xb + j], row[j], sum);
+    return sum;
+  }
+
+  /** {@link #dot} for four consecutive rows of x (from xb, stride k) into out[ob + r * m], each row's chains as alone. */
+  static void dot4(float[] x, int xb, float[] row, int k, float[] out, int ob, int m) {
+    FloatVector a0 = FloatVector.zero(F), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0;
+    FloatVector a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
+    int x1 = xb + k, x2 = x1 + k, x3 = x2 + k;
+    int j = 0;
+    for (; j + 32 <= k; j += 32) {
+      FloatVector w0 = FloatVector.fromArray(F, row, j), w1 = FloatVector.fromArray(F, row, j + 8);
+      FloatVector w2 = FloatVector.fromArray(F, row, j + 16), w3 = FloatVector.fromArray(F, row, j + 24);
+      a0 = FloatVector.fromArray(F, x, xb + j).fma(w0, a0);
+      b0 = FloatVector.fromArray(F, x, xb + j + 8).fma(w1, b0);
+      c0 = FloatVector.fromArray(F, x, xb + j + 16).fma(w2, c0);
+      d0 = FloatVector.fromArray(F, x, xb + j + 24).fma(w3, d0);
+      a1 = FloatVector.fromArray(F, x, x1 + j).fma(w0, a1);
+      b1 = FloatVector.fromArray(F, x, x1 + j + 8).fma(w1, b1);
+      c1 = FloatVector.fromArray(F, x, x1 + j + 16).fma(w2, c1);
+      d1 = FloatVector.fromArray(F, x, x1 + j + 24).fma(w3, d1);
+      a2 = FloatVector.fromArray(F, x, x2 + j).fma(w0, a2);
+      b2 = FloatVector.fromArray(F, x, x2 + j + 8).fma(w1, b2);
+      c2 = FloatVector.fromArray(F, x, x2 + j + 16).fma(w2, c2);
+      d2 = FloatVector.fromArray(F, x, x2 + j + 24).fma(w3, d2);
+      a3 = FloatVector.fromArray(F, x, x3 + j).fma(w0, a3);
+      b3 = FloatVector.fromArray(F, x, x3 + j + 8).fma(w1, b3);
+      c3 = FloatVector.fromArray(F, x, x3 + j + 16).fma(w2, c3);
+      d3 = FloatVector.fromArray(F, x, x3 + j + 24).fma(w3, d3);
+    }
+    for (; j + 8 <= k; j += 8) {
+      FloatVector w0 = FloatVector.fromArray(F, row, j);
+      a0 = FloatVector.fromArray(F, x, xb + j).fma(w0, a0);
+      a1 = FloatVector.fromArray(F, x, x1 + j).fma(w0, a1);
+      a2 = FloatVector.fromArray(F, x, x2 + j).fma(w0, a2);
+      a3 = FloatVector.fromArray(F, x, x3 + j).fma(w0, a3);
+    }
+    float s0 = sumLanes(a0.add(b0).add(c0.add(d0))), s1 = sumLanes(a1.add(b1).add(c1.add(d1)));
+    float s2 = sumLanes(a2.add(b2).add(c2.add(d2))), s3 = sumLanes(a3.add(b3).add(c3.add(d3)));
+    for (; j < k; j++) {
+      s0 = Math.fma(x[xb + j], row[j], s0);
+      s1 = Math.fma(x[x1 + j], row[j], s1);
+      s2 = Math.fma(x[x2 + j], row[j], s2);
+      s3 = Math.fma(x[x3 + j], row[j], s3);
+    }
+    out[ob] = s0;
+    out[ob + m] = s1;
+    out[ob + 2 * m] = s2;
+    out[ob + 3 * m] = s3;
+  }
+
+  static float sumLanes(FloatVector v) {
+    return 0f + v.lane(0) + v.lane(1) + v.lane(2) + v.lane(3) + v.lane(4) + v.lane(5) + v.lane(6) + v.lane(7);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Conversions: one stored row (bytes from `at`) to k floats
+
+  /** Q8_0: per block, 4 x 8 signed bytes widened to floats, times d. */
+  private static void q8_0(MemorySegment seg, long at, int k, float[] row) {
+    for (int j = 0; j < k; j += 32, at += 34) {
+      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
+      for (int c = 0; c < 32; c += 8) {
+        ByteVector q = ByteVector.fromMemorySegment(B, seg, at + 2 + c, LE);
+        ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(row, j + c);
+      }
+    }
+  }
+
+  /** Q4_0: low nibbles of bytes 0-15 are elements 0-15, high nibbles 16-31; (q - 8) times d. */
+  private static void q4_0(MemorySegment seg, long at, int k, float[] row) {
+    for (int j = 0; j < k; j += 32, at += 18) {
+      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
+      for (int c = 0; c < 16; c += 8) {
+        ByteVector v = ByteVector.fromMemorySegment(B, seg, at + 2 + c, LE);
+        ByteVector lo = v.and((byte) 15).sub((byte) 8);
+        ByteVector hi = v.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
+        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(row, j + c);
+        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(row, j + 16 + c);
+      }
+    }
+  }
+
+  private static int u8(MemorySegment seg, long at) {
+    return seg.get(ValueLayout.JAVA_BYTE, at) & 0xFF;
+  }
+
+  /** Q4_K: sub-block s from the low (even s) or high (odd s) nibbles of chunk s / 2; d sc q - dmin m. */
+  private static void q4K(MemorySegment seg, long at, int k, float[] row) {
+    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
+    for (int j = 0; j < k; j += 256, at += 144) {
+      float d = Float.float16ToFloat(seg.get(U16, at)), dmin = Float.float16ToFloat(seg.get(U16, at + 2));
+      for (int sub = 0; sub < 8; sub++) {
+        FloatVector dl = FloatVector.broadcast(F, d * scaleK4(seg, at + 4, sub));
+        FloatVector ml = FloatVector.broadcast(F, dmin * minK4(seg, at + 4, sub));
+        long qs = at + 16 + 32L * (sub >> 1);
+        int e0 = j + 32 * sub;
+        IntVector sh = (sub & 1) == 0 ? zero : four;
+        for (int l = 0; l < 32; l += 8) {
+          ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + l, LE).convertShape(VectorOperators.B2I, I, 0))
+            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml).intoArray(row, e0 + l);
+        }
+      }
+    }
+  }
+
+  /** Q6_K: as {@link #fusedQ6K}, the values stored. */
+  private static void q6K(MemorySegment seg, long at, int k, float[] row) {
+    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
+    IntVector m3 = IntVector.broadcast(I, 3), c32 = IntVector.broadcast(I, 32);
+    for (int j = 0; j < k; j += 256, at += 210) {
+      float d = Float.float16ToFloat(seg.get(U16, at + 208));
+      for (int h = 0; h < 2; h++) {
+        long qh = at + 128 + 32 * h, sc = at + 192 + 8 * h;
+        for (int quarter = 0; quarter < 4; quarter++) {
+          long ql = at + 64 * h + 32 * (quarter & 1);
+          int e0 = j + 128 * h + 32 * quarter;
+          IntVector ns = (quarter >> 1) == 0 ? zero : four, hs = IntVector.broadcast(I, 2 * quarter);
+          for (int l = 0; l < 32; l += 8) {
+            float dl = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter + l / 16);
+            ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + l, LE).convertShape(VectorOperators.B2I, I, 0))
+              .lanewise(VectorOperators.LSHR, ns).and(m15)
+              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + l, LE).convertShape(VectorOperators.B2I, I, 0))
+                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
+              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(dl).intoArray(row, e0 + l);
+          }
+        }
+      }
+    }
+  }
+
+  /** BF16: each value is the top half of a float (exact). */
+  private static void bf16Row(MemorySegment seg, long at, int k, float[] row) {
+    int j = 0;
+    for (; j + 8 <= k; j += 8) bf16(seg, at + 2L * j).intoArray(row, j);
+    for (; j < k; j++) row[j] = Float.intBitsToFloat((seg.get(U16, at + 2L * j) & 0xFFFF) << 16);
+  }
+
+  private static void f16Row(MemorySegment seg, long at, int k, float[] row) {
+    int j = 0;
+    for (; j + 8 <= k; j += 8) f16(seg, at + 2L * j).intoArray(row, j);
+    for (; j < k; j++) row[j] = Float.float16ToFloat(seg.get(U16, at + 2L * j));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Fused single-row kernels: the conversions above, multiply-added straight into dot's chains
+
+  private static FloatVector b2f(ByteVector v) {
     return (FloatVector) v.convertShape(VectorOperators.B2F, F, 0);
+  }
+
+  private static FloatVector xv(float[] x, int j) {
+    return FloatVector.fromArray(F, x, j);
+  }
+
+  private static float fusedQ8_0(MemorySegment seg, long at, int k, float[] x) {
+    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+    for (int j = 0; j < k; j += 32, at += 34) {
+      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
+      a = xv(x, j).fma(b2f(ByteVector.fromMemorySegment(B, seg, at + 2, LE)).mul(d), a);
+      b = xv(x, j + 8).fma(b2f(ByteVector.fromMemorySegment(B, seg, at + 10, LE)).mul(d), b);
+      c = xv(x, j + 16).fma(b2f(ByteVector.fromMemorySegment(B, seg, at + 18, LE)).mul(d), c);
+      e = xv(x, j + 24).fma(b2f(ByteVector.fromMemorySegment(B, seg, at + 26, LE)).mul(d), e);
+    }
+    FloatVector t = a.add(b).add(c.add(e));
+    return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+  }
+
+  private static float fusedQ4_0(MemorySegment seg, long at, int k, float[] x) {
+    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+    for (int j = 0; j < k; j += 32, at += 18) {
+      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
+      ByteVector v0 = ByteVector.fromMemorySegment(B, seg, at + 2, LE), v1 = ByteVector.fromMemorySegment(B, seg, at + 10, LE);
+      a = xv(x, j).fma(b2f(v0.and((byte) 15).sub((byte) 8)).mul(d), a);
+      b = xv(x, j + 8).fma(b2f(v1.and((byte) 15).sub((byte) 8)).mul(d), b);
+      c = xv(x, j + 16).fma(b2f(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).mul(d), c);
+      e = xv(x, j + 24).fma(b2f(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).mul(d), e);
+    }
+    FloatVector t = a.add(b).add(c.add(e));
+    return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+  }
+
+  /**
+   * Q4_K: sub-block s of a super-block from the low (even s) or high (odd s) nibbles of chunk s / 2.
+   * The bit work runs on int lanes with vector operands made once (a byte shift by a variable count,
+   * a helper returning a vector, and the scalar-operand forms, whose internal broadcast nests the
+   * calls past C2's inlining depth, each left Vector API calls uncompiled: Q4_K at a fifth of Q8_0's
+   * speed).
+   */
+  private static float fusedQ4K(MemorySegment seg, long at, int k, float[] x) {
+    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
+    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+    for (int j = 0; j < k; j += 256, at += 144) {
+      float d = Float.float16ToFloat(seg.get(U16, at)), dmin = Float.float16ToFloat(seg.get(U16, at + 2));
+      for (int sub = 0; sub < 8; sub++) {  // sub-block: low nibbles of chunk sub / 2 when even, high when odd
+        int sc = scaleK4(seg, at + 4, sub), mn = minK4(seg, at + 4, sub);
+        FloatVector dl = FloatVector.broadcast(F, d * sc), ml = FloatVector.broadcast(F, dmin * mn);
+        long qs = at + 16 + 32L * (sub >> 1);
+        int e0 = j + 32 * sub;
+        IntVector sh = (sub & 1) == 0 ? zero : four;
+        a = xv(x, e0).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs, LE).convertShape(VectorOperators.B2I, I, 0))
+            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), a);
+        b = xv(x, e0 + 8).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 8, LE).convertShape(VectorOperators.B2I, I, 0))
+            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), b);
+        c = xv(x, e0 + 16).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 16, LE).convertShape(VectorOperators.B2I, I, 0))
+            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), c);
+        e = xv(x, e0 + 24).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 24, LE).convertShape(VectorOperators.B2I, I, 0))
+            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), e);
+      }
+    }
+    FloatVector t = a.add(b).add(c.add(e));
+    return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+  }
+
+  /** The 6-bit scale of Q4_K sub-block j (get_scale_min_k4's first output). */
+  static int scaleK4(MemorySegment seg, long scales, int j) {
+    return j < 4 ? u8(seg, scales + j) & 63 : (u8(seg, scales + j + 4) & 15) | ((u8(seg, scales + j - 4) >>> 6) << 4);
+  }
+
+  /** The 6-bit min of Q4_K sub-block j. */
+  static int minK4(MemorySegment seg, long scales, int j) {
+    return j < 4 ? u8(seg, scales + j + 4) & 63 : (u8(seg, scales + j + 4) >>> 4) | ((u8(seg, scales + j) >>> 6) << 4);
+  }
+
+  /**
+   * Q6_K: per half, a loop over the four quarters (elements 32 * quarter + l, l in [0, 32)); the four
+   * 8-wide groups of l go to the four chains, so each chain sees its elements in increasing order,
+   * as {@link #dot} does.
+   */
+  private static float fusedQ6K(MemorySegment seg, long at, int k, float[] x) {
+    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
+    IntVector m3 = IntVector.broadcast(I, 3), c32 = IntVector.broadcast(I, 32);
+    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+    for (int j = 0; j < k; j += 256, at += 210) {
+      float d = Float.float16ToFloat(seg.get(U16, at + 208));
+      for (int h = 0; h < 2; h++) {
+        long qh = at + 128 + 32 * h, sc = at + 192 + 8 * h;
+        for (int quarter = 0; quarter < 4; quarter++) {
+          long ql = at + 64 * h + 32 * (quarter & 1);
+          int e0 = j + 128 * h + 32 * quarter;
+          IntVector ns = (quarter >> 1) == 0 ? zero : four, hs = IntVector.broadcast(I, 2 * quarter);
+          float d0 = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter);      // l in [0, 16)
+          float d1 = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter + 1);  // l in [16, 32)
+          a = xv(x, e0).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql, LE).convertShape(VectorOperators.B2I, I, 0))
+              .lanewise(VectorOperators.LSHR, ns).and(m15)
+              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh, LE).convertShape(VectorOperators.B2I, I, 0))
+                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
+              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d0), a);
+          b = xv(x, e0 + 8).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 8, LE).convertShape(VectorOperators.B2I, I, 0))
+              .lanewise(VectorOperators.LSHR, ns).and(m15)
+              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 8, LE).convertShape(VectorOperators.B2I, I, 0))
+                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
+              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d0), b);
+          c = xv(x, e0 + 16).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 16, LE).convertShape(VectorOperators.B2I, I, 0))
+              .lanewise(VectorOperators.LSHR, ns).and(m15)
+              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 16, LE).convertShape(VectorOperators.B2I, I, 0))
+                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
+              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d1), c);
+          e = xv(x, e0 + 24).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 24, LE).convertShape(VectorOperators.B2I, I, 0))
+              .lanewise(VectorOperators.LSHR, ns).and(m15)
+              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 24, LE).convertShape(VectorOperators.B2I, I, 0))
+                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
+              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d1), e);
+        }
+      }
+    }
+    FloatVector t = a.add(b).add(c.add(e));
+    return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+  }
+
+  private static float fusedBf16(MemorySegment seg, long at, int k, float[] x) {
+    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+    int j = 0;
+    for (; j + 32 <= k; j += 32) {
+      long p = at + 2L * j;
+      a = xv(x, j).fma(bf16(seg, p), a);
+      b = xv(x, j + 8).fma(bf16(seg, p + 16), b);
+      c = xv(x, j + 16).fma(bf16(seg, p + 32), c);
+      e = xv(x, j + 24).fma(bf16(seg, p + 48), e);
+    }
+    for (; j + 8 <= k; j += 8) a = xv(x, j).fma(bf16(seg, at + 2L * j), a);
+    FloatVector t = a.add(b).add(c.add(e));
+    float sum = 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+    for (; j < k; j++) sum = Math.fma(x[j], Float.intBitsToFloat((seg.get(U16, at + 2L * j) & 0xFFFF) << 16), sum);
+    return sum;
   }
 
   /** 8 bfloat16 at {@code at} as 8 floats (exact: the top half of each float). */
@@ -90,249 +423,16 @@ final class StoredOps {
   /**
    * 8 IEEE binary16 at {@code at} as 8 floats, exactly: exponent and mantissa moved into the fp32
    * fields and rescaled by 2^112 (which also turns binary16 subnormals into the right fp32 normals),
-   * infinities and NaNs given the fp32 all-ones exponent, then the sign.
+   * infinities and NaNs given the fp32 all-ones exponent (selected with int masks, not a vector mask
+   * blend, which was not compiled to vector code), then the sign.
    */
   static FloatVector f16(MemorySegment seg, long at) {
     IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, at, LE).convertShape(VectorOperators.S2I, I, 0);
     IntVector em = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13);
-    FloatVector f = em.reinterpretAsFloats().mul(0x1p112f);
-    VectorMask<Integer> special = h.and(0x7C00).eq(0x7C00);
-    f = f.blend(em.or(0x7F800000).reinterpretAsFloats(), special.cast(F));
-    return f.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-  }
-
-  private static FloatVector xv(float[] x, int at) {
-    return FloatVector.fromArray(F, x, at);
-  }
-
-  /** (x0*q0 + x1*q1) + (x2*q2 + x3*q3) over 32 features from {@code at}: one block's products, in a fixed tree. */
-  private static FloatVector block32(float[] x, int at, FloatVector q0, FloatVector q1, FloatVector q2, FloatVector q3) {
-    return xv(x, at).mul(q0).add(xv(x, at + 8).mul(q1)).add(xv(x, at + 16).mul(q2).add(xv(x, at + 24).mul(q3)));
-  }
-
-  /** (x0 + x1) + (x2 + x3) over 32 features from {@code at}. */
-  private static FloatVector sum32(float[] x, int at) {
-    return xv(x, at).add(xv(x, at + 8)).add(xv(x, at + 16).add(xv(x, at + 24)));
-  }
-
-  static float sumLanes(FloatVector v) {
-    return 0f + v.lane(0) + v.lane(1) + v.lane(2) + v.lane(3) + v.lane(4) + v.lane(5) + v.lane(6) + v.lane(7);
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Kernels: one weight row (bytes from `at`) against `rows` rows of x (from x0, stride k)
-
-  private static void q8_0(MemorySegment seg, long at, float[] x, int x0, int rows, int k, float[] out, int out0, int m) {
-    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-    int x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-    for (int b = 0, j = 0; j < k; b++, j += 32) {
-      long blk = at + 34L * b;
-      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, blk)));
-      FloatVector q0 = bytes(seg, blk + 2), q1 = bytes(seg, blk + 10), q2 = bytes(seg, blk + 18), q3 = bytes(seg, blk + 26);
-      a0 = block32(x, x0 + j, q0, q1, q2, q3).fma(d, a0);
-      if (rows > 1) a1 = block32(x, x1 + j, q0, q1, q2, q3).fma(d, a1);
-      if (rows > 2) a2 = block32(x, x2 + j, q0, q1, q2, q3).fma(d, a2);
-      if (rows > 3) a3 = block32(x, x3 + j, q0, q1, q2, q3).fma(d, a3);
-    }
-    out[out0] = sumLanes(a0);
-    if (rows > 1) out[out0 + m] = sumLanes(a1);
-    if (rows > 2) out[out0 + 2 * m] = sumLanes(a2);
-    if (rows > 3) out[out0 + 3 * m] = sumLanes(a3);
-  }
-
-  private static void q4_0(MemorySegment seg, long at, float[] x, int x0, int rows, int k, float[] out, int out0, int m) {
-    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-    int x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-    for (int b = 0, j = 0; j < k; b++, j += 32) {
-      long blk = at + 18L * b;
-      FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, blk)));
-      ByteVector v0 = ByteVector.fromMemorySegment(B, seg, blk + 2, LE);
-      ByteVector v1 = ByteVector.fromMemorySegment(B, seg, blk + 10, LE);
-      FloatVector q0 = toFloats(v0.and((byte) 15).sub((byte) 8));  // elements 0..7: low nibbles of bytes 0..7
-      FloatVector q1 = toFloats(v1.and((byte) 15).sub((byte) 8));  // 8..15
-      FloatVector q2 = toFloats(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8));  // 16..23
-      FloatVector q3 = toFloats(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8));  // 24..31
-      a0 = block32(x, x0 + j, q0, q1, q2, q3).fma(d, a0);
-      if (rows > 1) a1 = block32(x, x1 + j, q0, q1, q2, q3).fma(d, a1);
-      if (rows > 2) a2 = block32(x, x2 + j, q0, q1, q2, q3).fma(d, a2);
-      if (rows > 3) a3 = block32(x, x3 + j, q0, q1, q2, q3).fma(d, a3);
-    }
-    out[out0] = sumLanes(a0);
-    if (rows > 1) out[out0 + m] = sumLanes(a1);
-    if (rows > 2) out[out0 + 2 * m] = sumLanes(a2);
-    if (rows > 3) out[out0 + 3 * m] = sumLanes(a3);
-  }
-
-  private static int u8(MemorySegment seg, long at) {
-    return seg.get(ValueLayout.JAVA_BYTE, at) & 0xFF;
-  }
-
-  /**
-   * Q4_K: per sub-block of 32, d * scale times the products of x with the nibbles, and dmin * min
-   * times the sum of x (w = d sc q - dmin m, so the min term factors out of the sub-block's sum); the
-   * two chains are subtracted at the end.
-   */
-  private static void q4K(MemorySegment seg, long at, float[] x, int x0, int rows, int k, float[] out, int out0, int m) {
-    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;  // scale chains
-    FloatVector n0 = a0, n1 = a0, n2 = a0, n3 = a0;                   // min chains
-    int x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-    for (int b = 0, j = 0; j < k; b++, j += 256) {
-      long blk = at + 144L * b;
-      float d = Float.float16ToFloat(seg.get(U16, blk)), dmin = Float.float16ToFloat(seg.get(U16, blk + 2));
-      long sc = blk + 4;
-      for (int c = 0; c < 4; c++) {
-        int s0, m0, s1, m1;  // sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles)
-        if (c < 2) {
-          s0 = u8(seg, sc + 2 * c) & 63;
-          m0 = u8(seg, sc + 2 * c + 4) & 63;
-          s1 = u8(seg, sc + 2 * c + 1) & 63;
-          m1 = u8(seg, sc + 2 * c + 5) & 63;
-        } else {
-          int j0 = 2 * c, j1 = 2 * c + 1;
-          s0 = (u8(seg, sc + j0 + 4) & 15) | ((u8(seg, sc + j0 - 4) >>> 6) << 4);
-          m0 = (u8(seg, sc + j0 + 4) >>> 4) | ((u8(seg, sc + j0) >>> 6) << 4);
-          s1 = (u8(seg, sc + j1 + 4) & 15) | ((u8(seg, sc + j1 - 4) >>> 6) << 4);
-          m1 = (u8(seg, sc + j1 + 4) >>> 4) | ((u8(seg, sc + j1) >>> 6) << 4);
-        }
-        FloatVector dl0 = FloatVector.broadcast(F, d * s0), ml0 = FloatVector.broadcast(F, dmin * m0);
-        FloatVector dl1 = FloatVector.broadcast(F, d * s1), ml1 = FloatVector.broadcast(F, dmin * m1);
-        long qs = blk + 16 + 32L * c;
-        ByteVector v0 = ByteVector.fromMemorySegment(B, seg, qs, LE), v1 = ByteVector.fromMemorySegment(B, seg, qs + 8, LE);
-        ByteVector v2 = ByteVector.fromMemorySegment(B, seg, qs + 16, LE), v3 = ByteVector.fromMemorySegment(B, seg, qs + 24, LE);
-        FloatVector l0 = toFloats(v0.and((byte) 15)), l1 = toFloats(v1.and((byte) 15));
-        FloatVector l2 = toFloats(v2.and((byte) 15)), l3 = toFloats(v3.and((byte) 15));
-        FloatVector h0 = toFloats(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15));
-        FloatVector h1 = toFloats(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15));
-        FloatVector h2 = toFloats(v2.lanewise(VectorOperators.LSHR, 4).and((byte) 15));
-        FloatVector h3 = toFloats(v3.lanewise(VectorOperators.LSHR, 4).and((byte) 15));
-        int lo = j + 64 * c, hi = lo + 32;
-        a0 = block32(x, x0 + hi, h0, h1, h2, h3).fma(dl1, block32(x, x0 + lo, l0, l1, l2, l3).fma(dl0, a0));
-        n0 = sum32(x, x0 + hi).fma(ml1, sum32(x, x0 + lo).fma(ml0, n0));
-        if (rows > 1) {
-          a1 = block32(x, x1 + hi, h0, h1, h2, h3).fma(dl1, block32(x, x1 + lo, l0, l1, l2, l3).fma(dl0, a1));
-          n1 = sum32(x, x1 + hi).fma(ml1, sum32(x, x1 + lo).fma(ml0, n1));
-        }
-        if (rows > 2) {
-          a2 = block32(x, x2 + hi, h0, h1, h2, h3).fma(dl1, block32(x, x2 + lo, l0, l1, l2, l3).fma(dl0, a2));
-          n2 = sum32(x, x2 + hi).fma(ml1, sum32(x, x2 + lo).fma(ml0, n2));
-        }
-        if (rows > 3) {
-          a3 = block32(x, x3 + hi, h0, h1, h2, h3).fma(dl1, block32(x, x3 + lo, l0, l1, l2, l3).fma(dl0, a3));
-          n3 = sum32(x, x3 + hi).fma(ml1, sum32(x, x3 + lo).fma(ml0, n3));
-        }
-      }
-    }
-    out[out0] = sumLanes(a0) - sumLanes(n0);
-    if (rows > 1) out[out0 + m] = sumLanes(a1) - sumLanes(n1);
-    if (rows > 2) out[out0 + 2 * m] = sumLanes(a2) - sumLanes(n2);
-    if (rows > 3) out[out0 + 3 * m] = sumLanes(a3) - sumLanes(n3);
-  }
-
-  /** x0*q0 + x1*q1 over 16 features from {@code at}: one Q6_K sub-block's products. */
-  private static FloatVector block16(float[] x, int at, FloatVector q0, FloatVector q1) {
-    return xv(x, at).mul(q0).add(xv(x, at + 8).mul(q1));
-  }
-
-  /**
-   * Q6_K: per half of 128 and per pair of 8-wide chunks (l = lb and lb + 8, lb = 0 or 16), the four
-   * quarters' 6-bit values are assembled from the low and high nibbles of ql and the bit pairs of qh;
-   * each quarter's two chunks form one sub-block of 16 with one int8 scale.
-   */
-  private static void q6K(MemorySegment seg, long at, float[] x, int x0, int rows, int k, float[] out, int out0, int m) {
-    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-    int x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-    for (int b = 0, j = 0; j < k; b++, j += 256) {
-      long blk = at + 210L * b;
-      float d = Float.float16ToFloat(seg.get(U16, blk + 208));
-      for (int h = 0; h < 2; h++) {
-        long ql = blk + 64 * h, qh = blk + 128 + 32 * h, sc = blk + 192 + 8 * h;
-        for (int lb = 0; lb < 32; lb += 16) {
-          int is = lb / 16;
-          FloatVector d1 = FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, sc + is));
-          FloatVector d2 = FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 2));
-          FloatVector d3 = FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 4));
-          FloatVector d4 = FloatVector.broadcast(F, d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 6));
-          // chunk A: l = lb..lb+7, chunk B: l = lb+8..lb+15
-          ByteVector lA = ByteVector.fromMemorySegment(B, seg, ql + lb, LE);
-          ByteVector lB = ByteVector.fromMemorySegment(B, seg, ql + lb + 8, LE);
-          ByteVector mA = ByteVector.fromMemorySegment(B, seg, ql + lb + 32, LE);
-          ByteVector mB = ByteVector.fromMemorySegment(B, seg, ql + lb + 40, LE);
-          ByteVector hA = ByteVector.fromMemorySegment(B, seg, qh + lb, LE);
-          ByteVector hB = ByteVector.fromMemorySegment(B, seg, qh + lb + 8, LE);
-          FloatVector q1A = six(lA.and((byte) 15), hA, 0), q1B = six(lB.and((byte) 15), hB, 0);
-          FloatVector q2A = six(mA.and((byte) 15), hA, 2), q2B = six(mB.and((byte) 15), hB, 2);
-          FloatVector q3A = six(high(lA), hA, 4), q3B = six(high(lB), hB, 4);
-          FloatVector q4A = six(high(mA), hA, 6), q4B = six(high(mB), hB, 6);
-          int e = j + 128 * h + lb;
-          a0 = quarters(x, x0 + e, q1A, q1B, q2A, q2B, q3A, q3B, q4A, q4B, d1, d2, d3, d4, a0);
-          if (rows > 1) a1 = quarters(x, x1 + e, q1A, q1B, q2A, q2B, q3A, q3B, q4A, q4B, d1, d2, d3, d4, a1);
-          if (rows > 2) a2 = quarters(x, x2 + e, q1A, q1B, q2A, q2B, q3A, q3B, q4A, q4B, d1, d2, d3, d4, a2);
-          if (rows > 3) a3 = quarters(x, x3 + e, q1A, q1B, q2A, q2B, q3A, q3B, q4A, q4B, d1, d2, d3, d4, a3);
-        }
-      }
-    }
-    out[out0] = sumLanes(a0);
-    if (rows > 1) out[out0 + m] = sumLanes(a1);
-    if (rows > 2) out[out0 + 2 * m] = sumLanes(a2);
-    if (rows > 3) out[out0 + 3 * m] = sumLanes(a3);
-  }
-
-  private static ByteVector high(ByteVector v) {
-    return v.lanewise(VectorOperators.LSHR, 4).and((byte) 15);
-  }
-
-  /** (nibble | ((qh >>> shift) &amp; 3) &lt;&lt; 4) - 32 as floats. */
-  private static FloatVector six(ByteVector nibble, ByteVector qh, int shift) {
-    ByteVector top = qh.lanewise(VectorOperators.LSHR, shift).and((byte) 3).lanewise(VectorOperators.LSHL, 4);
-    return toFloats(nibble.or(top).sub((byte) 32));
-  }
-
-  private static FloatVector quarters(float[] x, int e, FloatVector q1A, FloatVector q1B, FloatVector q2A,
-      FloatVector q2B, FloatVector q3A, FloatVector q3B, FloatVector q4A, FloatVector q4B, FloatVector d1,
-      FloatVector d2, FloatVector d3, FloatVector d4, FloatVector acc) {
-    acc = block16(x, e, q1A, q1B).fma(d1, acc);
-    acc = block16(x, e + 32, q2A, q2B).fma(d2, acc);
-    acc = block16(x, e + 64, q3A, q3B).fma(d3, acc);
-    return block16(x, e + 96, q4A, q4B).fma(d4, acc);
-  }
-
-  /**
-   * BF16 and F16: groups of 32 features summed in the fixed tree of {@link #block32} and added to one
-   * chain; the features past the last group of 32 one at a time.
-   */
-  private static void half(MemorySegment seg, long at, boolean bf16, float[] x, int x0, int rows, int k, float[] out,
-      int out0, int m) {
-    FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-    int x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-    int kBlocks = k / 32 * 32;
-    for (int j = 0; j < kBlocks; j += 32) {
-      long p = at + 2L * j;
-      FloatVector q0, q1, q2, q3;
-      if (bf16) {
-        q0 = bf16(seg, p);
-        q1 = bf16(seg, p + 16);
-        q2 = bf16(seg, p + 32);
-        q3 = bf16(seg, p + 48);
-      } else {
-        q0 = f16(seg, p);
-        q1 = f16(seg, p + 16);
-        q2 = f16(seg, p + 32);
-        q3 = f16(seg, p + 48);
-      }
-      a0 = a0.add(block32(x, x0 + j, q0, q1, q2, q3));
-      if (rows > 1) a1 = a1.add(block32(x, x1 + j, q0, q1, q2, q3));
-      if (rows > 2) a2 = a2.add(block32(x, x2 + j, q0, q1, q2, q3));
-      if (rows > 3) a3 = a3.add(block32(x, x3 + j, q0, q1, q2, q3));
-    }
-    for (int r = 0; r < rows; r++) {
-      float sum = sumLanes(r == 0 ? a0 : r == 1 ? a1 : r == 2 ? a2 : a3);
-      int xr = x0 + r * k;
-      for (int j = kBlocks; j < k; j++) {
-        short bits = seg.get(U16, at + 2L * j);
-        float wj = bf16 ? Float.intBitsToFloat((bits & 0xFFFF) << 16) : Float.float16ToFloat(bits);
-        sum = Math.fma(x[xr + j], wj, sum);
-      }
-      out[out0 + r * m] = sum;
-    }
+    IntVector scaled = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+    // all ones where the exponent is all ones (infinity, NaN): (0x7C00 + 0x400) >> 15 is 1 only there
+    IntVector special = h.and(0x7C00).add(0x400).lanewise(VectorOperators.LSHR, 15).neg();
+    IntVector bits = scaled.and(special.not()).or(em.or(0x7F800000).and(special));
+    return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
   }
 }

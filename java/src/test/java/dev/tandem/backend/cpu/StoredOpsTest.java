@@ -74,6 +74,21 @@ class StoredOpsTest {
     }
   }
 
+  /** The vector conversion of a stored row is bitwise the scalar reference's dequantized row. */
+  @Test
+  void vectorConversionIsBitwiseTheReference() {
+    for (GgufTensorType type : FORMATS) {
+      int k = cols(type), m = 13;
+      StoredMatrix w = matrix(type, m, k, 41);
+      float[] expected = new float[k], actual = new float[k + 5];
+      for (int o = 0; o < m; o++) {
+        w.dequantizeRow(o, expected, 0);
+        StoredOps.dequantizeRow(w, o, actual);
+        Close.assertBitwise(type + " row " + o, expected, actual, k);
+      }
+    }
+  }
+
   /** The reference backend's product is the dequantized matrix times x in plain fp32, exactly. */
   @Test
   void referenceIsTheDequantizedProduct() {
