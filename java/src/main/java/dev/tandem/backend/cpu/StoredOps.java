@@ -41,6 +41,7 @@ final class StoredOps {
   static final int LANES = 8;
   static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+  static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
   /** Rows of x per tile. */
   static final int TILE_ROWS = 4;
@@ -54,7 +55,7 @@ final class StoredOps {
   static void weightRowTimesRows(StoredMatrix w, int o, float[] x, int n, float[] out, int m, float[] row) {
     int k = w.cols();
     if (n == 1 && w.format() != dev.tandem.io.gguf.GgufTensorType.F16) {  // F16's conversion is too long to fuse
-      out[o] = fusedDot(w, o, x);
+      out[o] = fusedDot(w, o, x, row);
       return;
     }
     dequantizeRow(w, o, row);
@@ -69,15 +70,24 @@ final class StoredOps {
    * give them (chain (j / 8) mod 4, in increasing j), so the result is bitwise {@link #dot} of the
    * converted row.
    */
-  static float fusedDot(StoredMatrix w, int o, float[] x) {
+  static float fusedDot(StoredMatrix w, int o, float[] x, float[] scratch) {
     MemorySegment seg = w.bytes();
     long at = w.rowOffset(o);
     int k = w.cols();
     return switch (w.format()) {
       case Q8_0 -> fusedQ8_0(seg, at, k, x);
       case Q4_0 -> fusedQ4_0(seg, at, k, x);
-      case Q4_K -> fusedQ4K(seg, at, k, x);
-      case Q6_K -> fusedQ6K(seg, at, k, x);
+      case Q4_K -> {
+        fusedQ4KPair(seg, at, k, x, 0, scratch);
+        fusedQ4KPair(seg, at, k, x, 16, scratch);
+        yield sumChains(scratch);
+      }
+      case Q6_K -> {
+        for (int off = 0; off < 32; off += 8) fusedQ6KChain(seg, at, k, x, off, scratch);
+        FloatVector t = FloatVector.fromArray(F, scratch, 0).add(FloatVector.fromArray(F, scratch, 8))
+            .add(FloatVector.fromArray(F, scratch, 16).add(FloatVector.fromArray(F, scratch, 24)));
+        yield 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+      }
       case BF16 -> fusedBf16(seg, at, k, x);
       case F16, F32 -> throw new IllegalArgumentException(w.name() + ": F32 weights go through the panel kernels");
     };
@@ -310,35 +320,75 @@ final class StoredOps {
   }
 
   /**
-   * Q4_K: sub-block s of a super-block from the low (even s) or high (odd s) nibbles of chunk s / 2.
-   * The bit work runs on int lanes with vector operands made once (a byte shift by a variable count,
-   * a helper returning a vector, and the scalar-operand forms, whose internal broadcast nests the
-   * calls past C2's inlining depth, each left Vector API calls uncompiled: Q4_K at a fifth of Q8_0's
+   * Q4_K, two of the four chains: features {@code off .. off + 15} of every 32 (off 0: chains a and b,
+   * off 16: c and d), summed a + b into {@code sums[off / 2 .. + 8)}. Chunk c of 32 bytes holds
+   * sub-block 2c in its low nibbles and 2c + 1 in its high nibbles. Half the chains per method and
+   * only constant byte shifts (then the same widening as Q8_0): the whole row in one method, and the
+   * variable shifts or int-lane bit work, left Vector API calls uncompiled (Q4_K at a fifth of Q8_0's
    * speed).
    */
-  private static float fusedQ4K(MemorySegment seg, long at, int k, float[] x) {
-    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
-    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+  private static void fusedQ4KPair(MemorySegment seg, long at, int k, float[] x, int off, float[] sums) {
+    FloatVector a = FloatVector.zero(F), b = a;
     for (int j = 0; j < k; j += 256, at += 144) {
-      float d = Float.float16ToFloat(seg.get(U16, at)), dmin = Float.float16ToFloat(seg.get(U16, at + 2));
-      for (int sub = 0; sub < 8; sub++) {  // sub-block: low nibbles of chunk sub / 2 when even, high when odd
-        int sc = scaleK4(seg, at + 4, sub), mn = minK4(seg, at + 4, sub);
-        FloatVector dl = FloatVector.broadcast(F, d * sc), ml = FloatVector.broadcast(F, dmin * mn);
-        long qs = at + 16 + 32L * (sub >> 1);
-        int e0 = j + 32 * sub;
-        IntVector sh = (sub & 1) == 0 ? zero : four;
-        a = xv(x, e0).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs, LE).convertShape(VectorOperators.B2I, I, 0))
-            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), a);
-        b = xv(x, e0 + 8).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 8, LE).convertShape(VectorOperators.B2I, I, 0))
-            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), b);
-        c = xv(x, e0 + 16).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 16, LE).convertShape(VectorOperators.B2I, I, 0))
-            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), c);
-        e = xv(x, e0 + 24).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + 24, LE).convertShape(VectorOperators.B2I, I, 0))
-            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml), e);
+      q4KScales(seg, at, sums, 16);  // d * scale at [16, 24), dmin * min at [24, 32)
+      for (int c = 0; c < 4; c++) {
+        FloatVector d0 = FloatVector.broadcast(F, sums[16 + 2 * c]), n0 = FloatVector.broadcast(F, sums[24 + 2 * c]);
+        FloatVector d1 = FloatVector.broadcast(F, sums[17 + 2 * c]), n1 = FloatVector.broadcast(F, sums[25 + 2 * c]);
+        long qs = at + 16 + 32L * c + off;
+        int e0 = j + 64 * c + off;
+        ByteVector v0 = ByteVector.fromMemorySegment(B, seg, qs, LE), v1 = ByteVector.fromMemorySegment(B, seg, qs + 8, LE);
+        a = xv(x, e0).fma(b2f(v0.and((byte) 15)).mul(d0).sub(n0), a);
+        b = xv(x, e0 + 8).fma(b2f(v1.and((byte) 15)).mul(d0).sub(n0), b);
+        a = xv(x, e0 + 32).fma(b2f(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15)).mul(d1).sub(n1), a);
+        b = xv(x, e0 + 40).fma(b2f(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15)).mul(d1).sub(n1), b);
       }
     }
-    FloatVector t = a.add(b).add(c.add(e));
+    a.add(b).intoArray(sums, off / 2);
+  }
+
+  /** ((a + b) + (c + d)) from the two pair sums in {@code sums[0 .. 16)}, lanes added in order. */
+  private static float sumChains(float[] sums) {
+    FloatVector t = FloatVector.fromArray(F, sums, 0).add(FloatVector.fromArray(F, sums, 8));
     return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+  }
+
+  /**
+   * A Q4_K super-block's eight d * scale into {@code into[base ..]} and eight dmin * min into
+   * {@code into[base + 8 ..]}, rounded as {@link dev.tandem.io.quant.Dequantize} rounds them. Its own
+   * method: the segment reads, inlined into a kernel, took C2's node budget (the kernel's Vector API
+   * calls were then left uncompiled).
+   */
+  static void q4KScales(MemorySegment seg, long at, float[] into, int base) {
+    long head = seg.get(U64, at);       // d, dmin, scale bytes 0-3
+    long tail = seg.get(U64, at + 8);   // scale bytes 4-11
+    float d = Float.float16ToFloat((short) head), dmin = Float.float16ToFloat((short) (head >>> 16));
+    for (int j = 0; j < 8; j++) {
+      int sc, m;
+      if (j < 4) {
+        sc = scaleByte(head, tail, j) & 63;
+        m = scaleByte(head, tail, j + 4) & 63;
+      } else {
+        sc = (scaleByte(head, tail, j + 4) & 15) | ((scaleByte(head, tail, j - 4) >>> 6) << 4);
+        m = (scaleByte(head, tail, j + 4) >>> 4) | ((scaleByte(head, tail, j) >>> 6) << 4);
+      }
+      into[base + j] = d * sc;
+      into[base + 8 + j] = dmin * m;
+    }
+  }
+
+  /** Byte i (0..11) of a Q4_K block's scales, from its first 16 bytes read as two little-endian longs. */
+  private static int scaleByte(long head, long tail, int i) {
+    return (int) ((i < 4 ? head >>> (32 + 8 * i) : tail >>> (8 * (i - 4))) & 0xFF);
+  }
+
+  /** A Q6_K super-block's sixteen d * scale into {@code into[base ..]}. */
+  static void q6KScales(MemorySegment seg, long at, float[] into, int base) {
+    float d = Float.float16ToFloat(seg.get(U16, at + 208));
+    long lo = seg.get(U64, at + 192), hi = seg.get(U64, at + 200);
+    for (int j = 0; j < 8; j++) {
+      into[base + j] = d * (byte) (lo >>> (8 * j));
+      into[base + 8 + j] = d * (byte) (hi >>> (8 * j));
+    }
   }
 
   /** The 6-bit scale of Q4_K sub-block j (get_scale_min_k4's first output). */
@@ -352,49 +402,33 @@ final class StoredOps {
   }
 
   /**
-   * Q6_K: per half, a loop over the four quarters (elements 32 * quarter + l, l in [0, 32)); the four
-   * 8-wide groups of l go to the four chains, so each chain sees its elements in increasing order,
-   * as {@link #dot} does.
+   * Q6_K, one of the four chains: the 8-wide group l = off (0, 8, 16 or 24) of the four quarters of
+   * each half (elements 32 * quarter + l), in quarter order, so the chain sees its elements in
+   * increasing order, as {@link #dot} does; the chain's sum goes to {@code sums[off .. off + 8)}.
+   * Their scale is scales[2 * quarter + off / 16] of the half. One chain per method and constant
+   * byte shifts only: with two chains the method was still past C2's budget (the B2F conversion
+   * left as a call).
    */
-  private static float fusedQ6K(MemorySegment seg, long at, int k, float[] x) {
-    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
-    IntVector m3 = IntVector.broadcast(I, 3), c32 = IntVector.broadcast(I, 32);
-    FloatVector a = FloatVector.zero(F), b = a, c = a, e = a;
+  private static void fusedQ6KChain(MemorySegment seg, long at, int k, float[] x, int off, float[] sums) {
+    FloatVector a = FloatVector.zero(F);
     for (int j = 0; j < k; j += 256, at += 210) {
-      float d = Float.float16ToFloat(seg.get(U16, at + 208));
+      q6KScales(seg, at, sums, 32);  // d * scale at [32, 48)
       for (int h = 0; h < 2; h++) {
-        long qh = at + 128 + 32 * h, sc = at + 192 + 8 * h;
-        for (int quarter = 0; quarter < 4; quarter++) {
-          long ql = at + 64 * h + 32 * (quarter & 1);
-          int e0 = j + 128 * h + 32 * quarter;
-          IntVector ns = (quarter >> 1) == 0 ? zero : four, hs = IntVector.broadcast(I, 2 * quarter);
-          float d0 = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter);      // l in [0, 16)
-          float d1 = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter + 1);  // l in [16, 32)
-          a = xv(x, e0).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql, LE).convertShape(VectorOperators.B2I, I, 0))
-              .lanewise(VectorOperators.LSHR, ns).and(m15)
-              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh, LE).convertShape(VectorOperators.B2I, I, 0))
-                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
-              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d0), a);
-          b = xv(x, e0 + 8).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 8, LE).convertShape(VectorOperators.B2I, I, 0))
-              .lanewise(VectorOperators.LSHR, ns).and(m15)
-              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 8, LE).convertShape(VectorOperators.B2I, I, 0))
-                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
-              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d0), b);
-          c = xv(x, e0 + 16).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 16, LE).convertShape(VectorOperators.B2I, I, 0))
-              .lanewise(VectorOperators.LSHR, ns).and(m15)
-              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 16, LE).convertShape(VectorOperators.B2I, I, 0))
-                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
-              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d1), c);
-          e = xv(x, e0 + 24).fma(((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + 24, LE).convertShape(VectorOperators.B2I, I, 0))
-              .lanewise(VectorOperators.LSHR, ns).and(m15)
-              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + 24, LE).convertShape(VectorOperators.B2I, I, 0))
-                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
-              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(d1), e);
-        }
+        long ql = at + 64 * h + off, qh = at + 128 + 32 * h + off;
+        int sc = 32 + 8 * h + off / 16, e0 = j + 128 * h + off;
+        ByteVector l0 = ByteVector.fromMemorySegment(B, seg, ql, LE), m0 = ByteVector.fromMemorySegment(B, seg, ql + 32, LE);
+        ByteVector h0 = ByteVector.fromMemorySegment(B, seg, qh, LE);
+        a = xv(x, e0).fma(b2f(l0.and((byte) 15).or(h0.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32))
+            .mul(sums[sc]), a);
+        a = xv(x, e0 + 32).fma(b2f(m0.and((byte) 15).or(h0.and((byte) 12).lanewise(VectorOperators.LSHL, 2)).sub((byte) 32))
+            .mul(sums[sc + 2]), a);
+        a = xv(x, e0 + 64).fma(b2f(l0.lanewise(VectorOperators.LSHR, 4).and((byte) 15).or(h0.and((byte) 48)).sub((byte) 32))
+            .mul(sums[sc + 4]), a);
+        a = xv(x, e0 + 96).fma(b2f(m0.lanewise(VectorOperators.LSHR, 4).and((byte) 15)
+            .or(h0.lanewise(VectorOperators.LSHR, 2).and((byte) 48)).sub((byte) 32)).mul(sums[sc + 6]), a);
       }
     }
-    FloatVector t = a.add(b).add(c.add(e));
-    return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
+    a.intoArray(sums, off);
   }
 
   private static float fusedBf16(MemorySegment seg, long at, int k, float[] x) {
