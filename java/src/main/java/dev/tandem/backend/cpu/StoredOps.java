@@ -28,7 +28,7 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>Batch invariance.</b> Each dot product runs over the scratch row the same way (two
  * accumulator chains over 16-wide steps, lanes summed in lane order, then the scalar tail), whether
- * its activation row is alone ({@link #dot}) or one of four ({@link #dot4}), so a row's result is
+ * its activation row is alone ({@link #dot}) or one of two ({@link #dot2}), so a row's result is
  * bitwise what it is alone, whatever the block size or thread count.
  */
 final class StoredOps {
@@ -42,9 +42,6 @@ final class StoredOps {
   static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
-
-  /** Rows of x per tile. */
-  static final int TILE_ROWS = 4;
 
   /**
    * out[i * m + o] = dot(x row i, weight row o) for i in [0, n). x: [n][k] row-major; out: [n][m]
@@ -60,8 +57,8 @@ final class StoredOps {
     }
     dequantizeRow(w, o, row);
     int i = 0;
-    for (; i + TILE_ROWS <= n; i += TILE_ROWS) dot4(x, i * k, row, k, out, i * m + o, m);
-    for (; i < n; i++) out[i * m + o] = dot(x, i * k, row, k);
+    for (; i + 2 <= n; i += 2) dot2(x, i * k, row, k, out, i * m + o, m);
+    if (i < n) out[i * m + o] = dot(x, i * k, row, k);
   }
 
   /**
@@ -141,11 +138,14 @@ final class StoredOps {
     return sum;
   }
 
-  /** {@link #dot} for four consecutive rows of x (from xb, stride k) into out[ob + r * m], each row's chains as alone. */
-  static void dot4(float[] x, int xb, float[] row, int k, float[] out, int ob, int m) {
+  /**
+   * {@link #dot} for two consecutive rows of x (from xb, stride k) into out[ob] and out[ob + m], each
+   * row's chains exactly as alone: the converted weight row is loaded once for both. (Four rows, 16
+   * accumulators, went past what C2 compiled well: its fused multiply-adds fell back to calls.)
+   */
+  static void dot2(float[] x, int xb, float[] row, int k, float[] out, int ob, int m) {
     FloatVector a0 = FloatVector.zero(F), b0 = a0, c0 = a0, d0 = a0, a1 = a0, b1 = a0, c1 = a0, d1 = a0;
-    FloatVector a2 = a0, b2 = a0, c2 = a0, d2 = a0, a3 = a0, b3 = a0, c3 = a0, d3 = a0;
-    int x1 = xb + k, x2 = x1 + k, x3 = x2 + k;
+    int x1 = xb + k;
     int j = 0;
     for (; j + 32 <= k; j += 32) {
       FloatVector w0 = FloatVector.fromArray(F, row, j), w1 = FloatVector.fromArray(F, row, j + 8);
@@ -158,38 +158,21 @@ final class StoredOps {
       b1 = FloatVector.fromArray(F, x, x1 + j + 8).fma(w1, b1);
       c1 = FloatVector.fromArray(F, x, x1 + j + 16).fma(w2, c1);
       d1 = FloatVector.fromArray(F, x, x1 + j + 24).fma(w3, d1);
-      a2 = FloatVector.fromArray(F, x, x2 + j).fma(w0, a2);
-      b2 = FloatVector.fromArray(F, x, x2 + j + 8).fma(w1, b2);
-      c2 = FloatVector.fromArray(F, x, x2 + j + 16).fma(w2, c2);
-      d2 = FloatVector.fromArray(F, x, x2 + j + 24).fma(w3, d2);
-      a3 = FloatVector.fromArray(F, x, x3 + j).fma(w0, a3);
-      b3 = FloatVector.fromArray(F, x, x3 + j + 8).fma(w1, b3);
-      c3 = FloatVector.fromArray(F, x, x3 + j + 16).fma(w2, c3);
-      d3 = FloatVector.fromArray(F, x, x3 + j + 24).fma(w3, d3);
     }
     for (; j + 8 <= k; j += 8) {
       FloatVector w0 = FloatVector.fromArray(F, row, j);
       a0 = FloatVector.fromArray(F, x, xb + j).fma(w0, a0);
       a1 = FloatVector.fromArray(F, x, x1 + j).fma(w0, a1);
-      a2 = FloatVector.fromArray(F, x, x2 + j).fma(w0, a2);
-      a3 = FloatVector.fromArray(F, x, x3 + j).fma(w0, a3);
     }
-    float s0 = sumLanes(a0.add(b0).add(c0.add(d0))), s1 = sumLanes(a1.add(b1).add(c1.add(d1)));
-    float s2 = sumLanes(a2.add(b2).add(c2.add(d2))), s3 = sumLanes(a3.add(b3).add(c3.add(d3)));
+    FloatVector t0 = a0.add(b0).add(c0.add(d0)), t1 = a1.add(b1).add(c1.add(d1));
+    float s0 = 0f + t0.lane(0) + t0.lane(1) + t0.lane(2) + t0.lane(3) + t0.lane(4) + t0.lane(5) + t0.lane(6) + t0.lane(7);
+    float s1 = 0f + t1.lane(0) + t1.lane(1) + t1.lane(2) + t1.lane(3) + t1.lane(4) + t1.lane(5) + t1.lane(6) + t1.lane(7);
     for (; j < k; j++) {
       s0 = Math.fma(x[xb + j], row[j], s0);
       s1 = Math.fma(x[x1 + j], row[j], s1);
-      s2 = Math.fma(x[x2 + j], row[j], s2);
-      s3 = Math.fma(x[x3 + j], row[j], s3);
     }
     out[ob] = s0;
     out[ob + m] = s1;
-    out[ob + 2 * m] = s2;
-    out[ob + 3 * m] = s3;
-  }
-
-  static float sumLanes(FloatVector v) {
-    return 0f + v.lane(0) + v.lane(1) + v.lane(2) + v.lane(3) + v.lane(4) + v.lane(5) + v.lane(6) + v.lane(7);
   }
 
   // ---------------------------------------------------------------------------------------------
