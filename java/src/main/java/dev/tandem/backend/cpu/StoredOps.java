@@ -43,6 +43,31 @@ final class StoredOps {
   static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(LE);
 
+  // Nibbles and bit pairs are taken apart with byte AND / XOR only, then widened to floats, where the
+  // shifts become exact multiplications: a byte shift is not compiled to vector code here (x86 has no
+  // byte shift; seen as the Vector API's Java fallback in JFR). High nibble n of byte v: (v & 0xF0) ^ 0x80,
+  // read as a signed byte, is 16 n - 128, so n = that / 16 + 8. All these values are small integers or
+  // sixteenths, exact in fp32, so the converted weights are bitwise the reference's.
+  private static final ByteVector B_0F = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0x0F);
+  private static final ByteVector B_F0 = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0xF0);
+  private static final ByteVector B_80 = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0x80);
+  private static final ByteVector B_03 = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0x03);
+  private static final ByteVector B_0C = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0x0C);
+  private static final ByteVector B_30 = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0x30);
+  private static final ByteVector B_C0 = ByteVector.broadcast(ByteVector.SPECIES_64, (byte) 0xC0);
+  private static final FloatVector F_16TH = FloatVector.broadcast(FloatVector.SPECIES_256, 0.0625f);
+  private static final FloatVector F_QUARTER = FloatVector.broadcast(FloatVector.SPECIES_256, 0.25f);
+
+  /** The low nibbles of 8 bytes as floats 0..15. */
+  private static FloatVector lowNibbles(ByteVector v) {
+    return b2f(v.and(B_0F));
+  }
+
+  /** The high nibbles of 8 bytes, minus 8, as floats -8..7 (exact). */
+  private static FloatVector highNibblesMinus8(ByteVector v) {
+    return b2f(v.and(B_F0).lanewise(VectorOperators.XOR, B_80)).mul(F_16TH);
+  }
+
   /**
    * out[i * m + o] = dot(x row i, weight row o) for i in [0, n). x: [n][k] row-major; out: [n][m]
    * row-major; row: scratch of at least k floats (the weight row as fp32). One row (decode) takes the
@@ -195,10 +220,8 @@ final class StoredOps {
       FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
       for (int c = 0; c < 16; c += 8) {
         ByteVector v = ByteVector.fromMemorySegment(B, seg, at + 2 + c, LE);
-        ByteVector lo = v.and((byte) 15).sub((byte) 8);
-        ByteVector hi = v.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
-        ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(row, j + c);
-        ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(row, j + 16 + c);
+        lowNibbles(v).sub(8f).mul(d).intoArray(row, j + c);
+        highNibblesMinus8(v).mul(d).intoArray(row, j + 16 + c);
       }
     }
   }
@@ -207,48 +230,67 @@ final class StoredOps {
     return seg.get(ValueLayout.JAVA_BYTE, at) & 0xFF;
   }
 
-  /** Q4_K: sub-block s from the low (even s) or high (odd s) nibbles of chunk s / 2; d sc q - dmin m. */
+  /** Q4_K: chunk c of 32 bytes holds sub-block 2c in its low nibbles, 2c + 1 in its high; d sc q - dmin m. */
   private static void q4K(MemorySegment seg, long at, int k, float[] row) {
-    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
     for (int j = 0; j < k; j += 256, at += 144) {
       float d = Float.float16ToFloat(seg.get(U16, at)), dmin = Float.float16ToFloat(seg.get(U16, at + 2));
-      for (int sub = 0; sub < 8; sub++) {
-        FloatVector dl = FloatVector.broadcast(F, d * scaleK4(seg, at + 4, sub));
-        FloatVector ml = FloatVector.broadcast(F, dmin * minK4(seg, at + 4, sub));
-        long qs = at + 16 + 32L * (sub >> 1);
-        int e0 = j + 32 * sub;
-        IntVector sh = (sub & 1) == 0 ? zero : four;
+      for (int c = 0; c < 4; c++) {
+        FloatVector d0 = FloatVector.broadcast(F, d * scaleK4(seg, at + 4, 2 * c));
+        FloatVector n0 = FloatVector.broadcast(F, dmin * minK4(seg, at + 4, 2 * c));
+        FloatVector d1 = FloatVector.broadcast(F, d * scaleK4(seg, at + 4, 2 * c + 1));
+        FloatVector n1 = FloatVector.broadcast(F, dmin * minK4(seg, at + 4, 2 * c + 1));
+        long qs = at + 16 + 32L * c;
+        int e0 = j + 64 * c;
         for (int l = 0; l < 32; l += 8) {
-          ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, qs + l, LE).convertShape(VectorOperators.B2I, I, 0))
-            .lanewise(VectorOperators.LSHR, sh).and(m15).convertShape(VectorOperators.I2F, F, 0)).mul(dl).sub(ml).intoArray(row, e0 + l);
+          ByteVector v = ByteVector.fromMemorySegment(B, seg, qs + l, LE);
+          lowNibbles(v).mul(d0).sub(n0).intoArray(row, e0 + l);
+          highNibblesMinus8(v).add(8f).mul(d1).sub(n1).intoArray(row, e0 + 32 + l);
         }
       }
     }
   }
 
-  /** Q6_K: as {@link #fusedQ6K}, the values stored. */
+  /** Q6_K: as {@link #fusedQ6KChain}, the values stored. */
   private static void q6K(MemorySegment seg, long at, int k, float[] row) {
-    IntVector zero = IntVector.zero(I), four = IntVector.broadcast(I, 4), m15 = IntVector.broadcast(I, 15);
-    IntVector m3 = IntVector.broadcast(I, 3), c32 = IntVector.broadcast(I, 32);
     for (int j = 0; j < k; j += 256, at += 210) {
       float d = Float.float16ToFloat(seg.get(U16, at + 208));
       for (int h = 0; h < 2; h++) {
-        long qh = at + 128 + 32 * h, sc = at + 192 + 8 * h;
-        for (int quarter = 0; quarter < 4; quarter++) {
-          long ql = at + 64 * h + 32 * (quarter & 1);
-          int e0 = j + 128 * h + 32 * quarter;
-          IntVector ns = (quarter >> 1) == 0 ? zero : four, hs = IntVector.broadcast(I, 2 * quarter);
-          for (int l = 0; l < 32; l += 8) {
-            float dl = d * seg.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter + l / 16);
-            ((FloatVector) ((IntVector) ByteVector.fromMemorySegment(B, seg, ql + l, LE).convertShape(VectorOperators.B2I, I, 0))
-              .lanewise(VectorOperators.LSHR, ns).and(m15)
-              .or(((IntVector) ByteVector.fromMemorySegment(B, seg, qh + l, LE).convertShape(VectorOperators.B2I, I, 0))
-                  .lanewise(VectorOperators.LSHR, hs).and(m3).lanewise(VectorOperators.LSHL, four))
-              .sub(c32).convertShape(VectorOperators.I2F, F, 0)).mul(dl).intoArray(row, e0 + l);
-          }
+        long ql = at + 64 * h, qh = at + 128 + 32 * h, sc = at + 192 + 8 * h;
+        int e0 = j + 128 * h;
+        for (int l = 0; l < 32; l += 8) {
+          int is = l / 16;
+          ByteVector lo = ByteVector.fromMemorySegment(B, seg, ql + l, LE), mid = ByteVector.fromMemorySegment(B, seg, ql + l + 32, LE);
+          ByteVector high = ByteVector.fromMemorySegment(B, seg, qh + l, LE);
+          q6Quarter0(lo, high).mul(d * seg.get(ValueLayout.JAVA_BYTE, sc + is)).intoArray(row, e0 + l);
+          q6Quarter1(mid, high).mul(d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 2)).intoArray(row, e0 + 32 + l);
+          q6Quarter2(lo, high).mul(d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 4)).intoArray(row, e0 + 64 + l);
+          q6Quarter3(mid, high).mul(d * seg.get(ValueLayout.JAVA_BYTE, sc + is + 6)).intoArray(row, e0 + 96 + l);
         }
       }
     }
+  }
+
+  /** Q6_K q - 32 of the first quarter: low nibble of ql[l] + 16 * bits 0-1 of qh[l], minus 32 (exact). */
+  private static FloatVector q6Quarter0(ByteVector lo, ByteVector high) {
+    return b2f(high.and(B_03)).mul(16f).add(lowNibbles(lo)).sub(32f);
+  }
+
+  /** Second quarter: low nibble of ql[l + 32] + 16 * bits 2-3 of qh[l] ((qh &amp; 0x0C) * 4), minus 32. */
+  private static FloatVector q6Quarter1(ByteVector mid, ByteVector high) {
+    return b2f(high.and(B_0C)).mul(4f).add(lowNibbles(mid)).sub(32f);
+  }
+
+  /** Third quarter: high nibble of ql[l] + 16 * bits 4-5 of qh[l] (qh &amp; 0x30 as it is), minus 32. */
+  private static FloatVector q6Quarter2(ByteVector lo, ByteVector high) {
+    return highNibblesMinus8(lo).add(b2f(high.and(B_30))).sub(24f);
+  }
+
+  /**
+   * Fourth quarter: high nibble of ql[l + 32] + 16 * bits 6-7 of qh[l], minus 32; (qh &amp; 0xC0) ^ 0x80
+   * as a signed byte is 64 bits - 128, so 16 bits - 32 is a quarter of it.
+   */
+  private static FloatVector q6Quarter3(ByteVector mid, ByteVector high) {
+    return highNibblesMinus8(mid).add(8f).add(b2f(high.and(B_C0).lanewise(VectorOperators.XOR, B_80)).mul(F_QUARTER));
   }
 
   /** BF16: each value is the top half of a float (exact). */
@@ -293,10 +335,10 @@ final class StoredOps {
     for (int j = 0; j < k; j += 32, at += 18) {
       FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(seg.get(U16, at)));
       ByteVector v0 = ByteVector.fromMemorySegment(B, seg, at + 2, LE), v1 = ByteVector.fromMemorySegment(B, seg, at + 10, LE);
-      a = xv(x, j).fma(b2f(v0.and((byte) 15).sub((byte) 8)).mul(d), a);
-      b = xv(x, j + 8).fma(b2f(v1.and((byte) 15).sub((byte) 8)).mul(d), b);
-      c = xv(x, j + 16).fma(b2f(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).mul(d), c);
-      e = xv(x, j + 24).fma(b2f(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).mul(d), e);
+      a = xv(x, j).fma(lowNibbles(v0).sub(8f).mul(d), a);
+      b = xv(x, j + 8).fma(lowNibbles(v1).sub(8f).mul(d), b);
+      c = xv(x, j + 16).fma(highNibblesMinus8(v0).mul(d), c);
+      e = xv(x, j + 24).fma(highNibblesMinus8(v1).mul(d), e);
     }
     FloatVector t = a.add(b).add(c.add(e));
     return 0f + t.lane(0) + t.lane(1) + t.lane(2) + t.lane(3) + t.lane(4) + t.lane(5) + t.lane(6) + t.lane(7);
@@ -320,10 +362,10 @@ final class StoredOps {
         long qs = at + 16 + 32L * c + off;
         int e0 = j + 64 * c + off;
         ByteVector v0 = ByteVector.fromMemorySegment(B, seg, qs, LE), v1 = ByteVector.fromMemorySegment(B, seg, qs + 8, LE);
-        a = xv(x, e0).fma(b2f(v0.and((byte) 15)).mul(d0).sub(n0), a);
-        b = xv(x, e0 + 8).fma(b2f(v1.and((byte) 15)).mul(d0).sub(n0), b);
-        a = xv(x, e0 + 32).fma(b2f(v0.lanewise(VectorOperators.LSHR, 4).and((byte) 15)).mul(d1).sub(n1), a);
-        b = xv(x, e0 + 40).fma(b2f(v1.lanewise(VectorOperators.LSHR, 4).and((byte) 15)).mul(d1).sub(n1), b);
+        a = xv(x, e0).fma(lowNibbles(v0).mul(d0).sub(n0), a);
+        b = xv(x, e0 + 8).fma(lowNibbles(v1).mul(d0).sub(n0), b);
+        a = xv(x, e0 + 32).fma(highNibblesMinus8(v0).add(8f).mul(d1).sub(n1), a);
+        b = xv(x, e0 + 40).fma(highNibblesMinus8(v1).add(8f).mul(d1).sub(n1), b);
       }
     }
     a.add(b).intoArray(sums, off / 2);
@@ -401,14 +443,10 @@ final class StoredOps {
         int sc = 32 + 8 * h + off / 16, e0 = j + 128 * h + off;
         ByteVector l0 = ByteVector.fromMemorySegment(B, seg, ql, LE), m0 = ByteVector.fromMemorySegment(B, seg, ql + 32, LE);
         ByteVector h0 = ByteVector.fromMemorySegment(B, seg, qh, LE);
-        a = xv(x, e0).fma(b2f(l0.and((byte) 15).or(h0.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32))
-            .mul(sums[sc]), a);
-        a = xv(x, e0 + 32).fma(b2f(m0.and((byte) 15).or(h0.and((byte) 12).lanewise(VectorOperators.LSHL, 2)).sub((byte) 32))
-            .mul(sums[sc + 2]), a);
-        a = xv(x, e0 + 64).fma(b2f(l0.lanewise(VectorOperators.LSHR, 4).and((byte) 15).or(h0.and((byte) 48)).sub((byte) 32))
-            .mul(sums[sc + 4]), a);
-        a = xv(x, e0 + 96).fma(b2f(m0.lanewise(VectorOperators.LSHR, 4).and((byte) 15)
-            .or(h0.lanewise(VectorOperators.LSHR, 2).and((byte) 48)).sub((byte) 32)).mul(sums[sc + 6]), a);
+        a = xv(x, e0).fma(q6Quarter0(l0, h0).mul(sums[sc]), a);
+        a = xv(x, e0 + 32).fma(q6Quarter1(m0, h0).mul(sums[sc + 2]), a);
+        a = xv(x, e0 + 64).fma(q6Quarter2(l0, h0).mul(sums[sc + 4]), a);
+        a = xv(x, e0 + 96).fma(q6Quarter3(m0, h0).mul(sums[sc + 6]), a);
       }
     }
     a.intoArray(sums, off);
