@@ -51,6 +51,7 @@ public final class LlamaCppDecodeComparison {
     System.out.printf("%s: llama.cpp median %.2f ms/token [%.2f .. %.2f], tandem median %.2f ms/token [%.2f .. %.2f],"
         + " speedup %.2fx%n", gguf.getFileName(), theirs[rounds / 2], theirs[0], theirs[rounds - 1], ours[rounds / 2],
         ours[0], ours[rounds - 1], theirs[rounds / 2] / ours[rounds / 2]);
+    System.exit(0);  // llama.cpp's native threads are not daemons: without this the JVM stays up
   }
 
   /** Median ms between consecutive generated tokens (the first, which includes the prompt, left out). */
