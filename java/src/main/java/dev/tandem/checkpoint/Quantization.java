@@ -13,7 +13,7 @@ import java.util.Locale;
  *
  * <p>K-quants need rows of a multiple of 256 weights; as llama.cpp, a matrix whose rows are not falls
  * back to a 32-block type: Q4_K to Q4_0 (llama.cpp takes Q5_0, which this engine does not read),
- * Q6_K to Q8_0 (as llama.cpp).
+ * Q6_K to Q8_0 (as llama.cpp); a matrix whose rows are not even a multiple of 32 is written as F16.
  */
 public enum Quantization {
   Q8_0(7),
@@ -55,7 +55,7 @@ public enum Quantization {
         default -> type;
       };
     }
-    return type;
+    return cols % type.blockSize() == 0 ? type : GgufTensorType.F16;  // rows not even whole blocks of 32
   }
 
   private static boolean moreBits(String name, LlamaConfig c) {
