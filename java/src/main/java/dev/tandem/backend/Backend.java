@@ -19,6 +19,15 @@ public interface Backend extends AutoCloseable {
   /** Uploads a weight matrix {@code [rows][cols]} (a norm gain is {@code [1][cols]}). */
   Tensor weights(String name, float[] data, int rows, int cols);
 
+  /**
+   * Uploads a weight matrix in its stored format. The default converts it to fp32 ({@link
+   * StoredMatrix#toFloats}) for {@link #weights(String, float[], int, int)}; the CPU backend keeps
+   * quantized and 16-bit formats as they are and computes on the packed bytes.
+   */
+  default Tensor weights(StoredMatrix m) {
+    return weights(m.name(), m.toFloats(), m.rows(), m.cols());
+  }
+
   /** A read-only fp32 lookup table {@code [rows][cols]} (rotary angles), stored exactly as given. */
   Tensor table(String name, float[] data, int rows, int cols);
 

@@ -47,6 +47,7 @@ public final class ProfilingBackend implements Backend {
 
   @Override public String name() { return inner.name() + "+profile"; }
   @Override public Tensor weights(String name, float[] data, int rows, int cols) { return inner.weights(name, data, rows, cols); }
+  @Override public Tensor weights(StoredMatrix m) { return inner.weights(m); }
   @Override public Tensor table(String name, float[] data, int rows, int cols) { return inner.table(name, data, rows, cols); }
   @Override public Tensor allocate(String name, int rows, int cols) { return inner.allocate(name, rows, cols); }
   @Override public long availableBytes() {

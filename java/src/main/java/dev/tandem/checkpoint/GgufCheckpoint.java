@@ -1,6 +1,7 @@
 package dev.tandem.checkpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.tandem.backend.StoredMatrix;
 import dev.tandem.io.gguf.GgufException;
 import dev.tandem.io.gguf.GgufFile;
 import dev.tandem.io.gguf.GgufTensorInfo;
@@ -8,7 +9,9 @@ import dev.tandem.io.gguf.GgufTensorType;
 import dev.tandem.io.gguf.GgufValue;
 import dev.tandem.io.gguf.GgufWriter;
 import dev.tandem.model.LlamaConfig;
+import dev.tandem.model.LazyTensors;
 import dev.tandem.model.ModelWeights;
+import dev.tandem.model.WeightPrecision;
 import dev.tandem.model.RopeScaling;
 import dev.tandem.model.RopeTable;
 import java.io.IOException;
@@ -49,6 +52,9 @@ final class GgufCheckpoint {
       case F16 -> 1;
       case BF16 -> 32;
       case Q8_0 -> 7;
+      case Q4_0 -> 2;
+      case Q4_K -> 15;  // MOSTLY_Q4_K_M: Q4_K with some Q6_K
+      case Q6_K -> 18;
     };
   }
 
@@ -62,10 +68,15 @@ final class GgufCheckpoint {
 
   /** The architecture keys llama.cpp needs to run a model of this config. */
   static void writeConfig(LlamaConfig c, GgufWriter w, String name, GgufTensorType weightType) {
+    writeConfig(c, w, name, fileType(weightType));
+  }
+
+  /** As above with llama.cpp's {@code general.file_type} given (a quantization mix). */
+  static void writeConfig(LlamaConfig c, GgufWriter w, String name, int fileType) {
     String arch = GgufNames.architecture(c);
     w.put("general.architecture", GgufValue.string(arch));
     w.put("general.name", GgufValue.string(name));
-    w.put("general.file_type", GgufValue.u32(fileType(weightType)));
+    w.put("general.file_type", GgufValue.u32(fileType));
     w.put(arch + ".context_length", GgufValue.u32(c.maxPositionEmbeddings()));
     w.put(arch + ".embedding_length", GgufValue.u32(c.hiddenSize()));
     w.put(arch + ".block_count", GgufValue.u32(c.numHiddenLayers()));
@@ -209,6 +220,57 @@ final class GgufCheckpoint {
           + " drop: " + String.join(", ", unknown.subList(0, Math.min(5, unknown.size())))
           + (unknown.size() > 5 ? ", ..." : "") + "; nothing was written");
     }
+  }
+
+  /**
+   * The weights under Hugging Face names, q/k rows in the Hugging Face order. {@link
+   * WeightPrecision#STORED}: every matrix not stored as F32 stays a slice of the mapping (open the
+   * file with {@code unmappedByGc}), its q/k rows reordered through {@link StoredMatrix#rowOrder}, and
+   * the fp32 tensors are made on demand; {@link WeightPrecision#FP32}: every tensor read as fp32 now.
+   */
+  static ModelWeights readWeights(GgufFile f, LlamaConfig c, WeightPrecision precision) throws GgufException {
+    if (precision == WeightPrecision.FP32) return readWeights(f, c);
+    Map<String, long[]> shapes = ModelWeights.expectedShapes(c);
+    Map<String, StoredMatrix> stored = new LinkedHashMap<>();
+    Map<String, String> names = GgufNames.ggufNames(c);
+    for (Map.Entry<String, String> e : names.entrySet()) {
+      String hf = e.getKey(), gguf = e.getValue();
+      GgufTensorInfo t = checkedTensor(f, gguf, hf, shapes.get(hf));
+      if (t.dims().length != 2 || t.type() == GgufTensorType.F32) continue;
+      int rows = (int) t.shape()[0], cols = (int) t.shape()[1];
+      int heads = GgufNames.permutedHeads(c, hf);
+      int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder(rows, heads)) : null;
+      stored.put(hf, new StoredMatrix(hf, t.type(), rows, cols, f.data(gguf), order));
+    }
+    LazyTensors tensors = new LazyTensors(shapes, hf -> {
+      StoredMatrix m = stored.get(hf);
+      if (m != null) return m.toFloats();
+      try {
+        return readTensor(f, c, hf, names.get(hf), shapes.get(hf));
+      } catch (GgufException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    return new ModelWeights(c, tensors, stored);
+  }
+
+  private static GgufTensorInfo checkedTensor(GgufFile f, String gguf, String hf, long[] shape) throws GgufException {
+    GgufTensorInfo t = f.tensor(gguf);
+    if (!Arrays.equals(t.shape(), shape)) {
+      throw new GgufException(f.path(), "tensor " + gguf + " has shape " + Arrays.toString(t.shape()) + ", expected "
+          + Arrays.toString(shape) + " for " + hf);
+    }
+    return t;
+  }
+
+  private static float[] readTensor(GgufFile f, LlamaConfig c, String hf, String gguf, long[] shape)
+      throws GgufException {
+    float[] values = f.readFloats(gguf);
+    int heads = GgufNames.permutedHeads(c, hf);
+    if (heads > 0) {
+      values = GgufNames.permuteRows(values, c.hiddenSize(), GgufNames.inverse(GgufNames.ggufRowOrder((int) shape[0], heads)));
+    }
+    return values;
   }
 
   /** The weights as fp32 under Hugging Face names, q/k rows back in the Hugging Face order. */

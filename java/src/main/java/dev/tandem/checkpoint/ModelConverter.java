@@ -66,6 +66,15 @@ public final class ModelConverter {
 
   /** Writes the model of a Hugging Face directory as one GGUF file. */
   public static void toGguf(Path dir, Path out) throws IOException {
+    toGguf(dir, out, null);
+  }
+
+  /**
+   * As {@link #toGguf(Path, Path)}, with the weight matrices quantized as {@code quantization} says
+   * (null: stored unchanged). A quantized matrix is read as fp32 and quantized row by row; the query
+   * and key rows go into llama.cpp's order first.
+   */
+  public static void toGguf(Path dir, Path out, Quantization quantization) throws IOException {
     Path configFile = dir.resolve(ModelWeights.CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no config.json");
     LlamaConfig config = LlamaConfig.read(configFile);
@@ -73,7 +82,9 @@ public final class ModelConverter {
     try (SafetensorsShards shards = SafetensorsShards.open(dir)) {
       Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
       GgufTensorType weightType = ggufType(shards.info(dev.tandem.model.TensorNames.EMBEDDING), shards);
-      GgufCheckpoint.writeConfig(config, w, dir.toAbsolutePath().getFileName().toString(), weightType);
+      String name = dir.toAbsolutePath().getFileName().toString();
+      if (quantization == null) GgufCheckpoint.writeConfig(config, w, name, weightType);
+      else GgufCheckpoint.writeConfig(config, w, name, quantization.fileType());
       Path tokenizerFile = dir.resolve(ModelLoader.TOKENIZER_FILE);
       if (Files.isRegularFile(tokenizerFile)) {
         Tokenizer tokenizer = ModelLoader.loadTokenizer(dir);
@@ -98,8 +109,15 @@ public final class ModelConverter {
           throw new IOException("tensor " + hf + " in " + shards.fileOf(hf).path() + " has shape "
               + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shapes.get(hf)));
         }
-        MemorySegment bytes = shards.data(hf);
         int heads = GgufNames.permutedHeads(config, hf);
+        if (quantization != null && info.rank() == 2) {
+          float[] values = shards.readFloats(hf, info.shape());
+          if (heads > 0) values = GgufNames.permuteRows(values, (int) info.shape()[1],
+              GgufNames.ggufRowOrder((int) info.shape()[0], heads));
+          w.add(e.getValue(), quantization.typeOf(e.getValue(), config, info.shape()[1]), info.shape(), values);
+          continue;
+        }
+        MemorySegment bytes = shards.data(hf);
         if (heads > 0) {
           int rows = (int) info.shape()[0];
           byte[] permuted = GgufNames.permuteRows(bytes.toArray(ValueLayout.JAVA_BYTE),
@@ -205,7 +223,7 @@ public final class ModelConverter {
       }
       int heads = GgufNames.permutedHeads(config, hf);
       int[] order = heads > 0 ? GgufNames.inverse(GgufNames.ggufRowOrder((int) t.shape()[0], heads)) : null;
-      if (t.type() == GgufTensorType.Q8_0) { // dequantized: safetensors has no Q8_0
+      if (t.type().quantized()) { // dequantized: safetensors has no block-quantized types
         float[] values = f.readFloats(t.name());
         if (order != null) values = GgufNames.permuteRows(values, (int) t.shape()[1], order);
         writer.add(hf, DType.F32, t.shape(), values);
@@ -215,7 +233,7 @@ public final class ModelConverter {
         case F32 -> DType.F32;
         case F16 -> DType.F16;
         case BF16 -> DType.BF16;
-        case Q8_0 -> throw new AssertionError();
+        default -> throw new AssertionError(t.type());
       };
       MemorySegment bytes = f.data(t.name());
       if (order != null) {
@@ -228,14 +246,14 @@ public final class ModelConverter {
       GgufTensorInfo t = f.tensor(name);
       if (narrowed.has(name)) {
         writer.add(name, DType.fromSafetensorsName(narrowed.get(name).asText()), t.shape(), f.readFloats(name));
-      } else if (t.type() == GgufTensorType.Q8_0) {
+      } else if (t.type().quantized()) {
         writer.add(name, DType.F32, t.shape(), f.readFloats(name));
       } else {
         writer.addRaw(name, switch (t.type()) {
           case F32 -> DType.F32;
           case F16 -> DType.F16;
           case BF16 -> DType.BF16;
-          case Q8_0 -> throw new AssertionError();
+          default -> throw new AssertionError(t.type());
         }, t.shape(), f.data(name));
       }
     }
@@ -290,9 +308,22 @@ public final class ModelConverter {
    */
   public static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, GgufTensorType type,
       Path out) throws IOException {
+    writeGguf(weights, tokenizer, addBos, type, null, out);
+  }
+
+  /** As above, the matrices quantized as {@code quantization} says. */
+  public static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, Quantization quantization,
+      Path out) throws IOException {
+    writeGguf(weights, tokenizer, addBos, GgufTensorType.F32, quantization, out);
+  }
+
+  private static void writeGguf(ModelWeights weights, Tokenizer tokenizer, boolean addBos, GgufTensorType type,
+      Quantization quantization, Path out) throws IOException {
     LlamaConfig config = weights.config();
     GgufWriter w = new GgufWriter();
-    GgufCheckpoint.writeConfig(config, w, out.getFileName().toString().replace(".gguf", ""), type);
+    String name = out.getFileName().toString().replace(".gguf", "");
+    if (quantization == null) GgufCheckpoint.writeConfig(config, w, name, type);
+    else GgufCheckpoint.writeConfig(config, w, name, quantization.fileType());
     if (tokenizer != null) GgufTokenizer.write(tokenizer, w, null, addBos);
     Map<String, long[]> shapes = ModelWeights.expectedShapes(config);
     for (Map.Entry<String, String> e : GgufNames.ggufNames(config).entrySet()) {
@@ -304,7 +335,9 @@ public final class ModelConverter {
             GgufNames.ggufRowOrder((int) shapes.get(hf)[0], heads));
       }
       long[] shape = shapes.get(hf);
-      w.add(e.getValue(), shape.length == 1 ? GgufTensorType.F32 : type, shape, values);
+      GgufTensorType t = shape.length == 1 ? GgufTensorType.F32
+          : quantization != null ? quantization.typeOf(e.getValue(), config, shape[1]) : type;
+      w.add(e.getValue(), t, shape, values);
     }
     float[] ropeFactors = GgufCheckpoint.ropeFreqFactors(config);
     if (ropeFactors != null) w.add(GgufNames.ROPE_FREQS, GgufTensorType.F32, new long[] {ropeFactors.length}, ropeFactors);

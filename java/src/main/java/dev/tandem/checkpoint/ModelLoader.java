@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.tandem.io.gguf.GgufFile;
 import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.ModelWeights;
+import dev.tandem.model.WeightPrecision;
 import dev.tandem.tokenizer.ByteLevelBpeTokenizer;
 import dev.tandem.tokenizer.GgufTokenizer;
 import dev.tandem.tokenizer.SentencePieceBpeTokenizer;
@@ -49,19 +50,29 @@ public final class ModelLoader {
    *     unsupported architecture or field
    */
   public static LoadedModel load(Path path) throws IOException {
-    if (Files.isDirectory(path)) return loadDirectory(path);
+    return load(path, WeightPrecision.STORED);
+  }
+
+  /**
+   * As {@link #load(Path)}, with the weight matrices kept in their checkpoint format ({@link
+   * WeightPrecision#STORED}, the default: GGUF quantized and 16-bit matrices, BF16 and F16 safetensors)
+   * or converted to fp32 ({@link WeightPrecision#FP32}).
+   */
+  public static LoadedModel load(Path path, WeightPrecision precision) throws IOException {
+    if (Files.isDirectory(path)) return loadDirectory(path, precision);
     if (!Files.exists(path)) throw new IOException("model not found: " + path);
     if (!isGguf(path)) {
       throw new IOException(path + " is neither a model directory nor a GGUF file (it does not start with 'GGUF')");
     }
-    try (GgufFile f = GgufFile.open(path)) {
+    // Kept mapped after close() when the weights stay as stored: they are slices of the mapping.
+    try (GgufFile f = GgufFile.open(path, precision == WeightPrecision.STORED)) {
       String hfConfig = f.string(GgufCheckpoint.HF_CONFIG).orElse(null);
       if (hfConfig != null && readTandemKey(hfConfig)) {
         throw new IOException(path + " holds a tandem secondary, which runs from a model directory only: convert it"
             + " back first (tandem convert --in " + path + " --out DIR)");
       }
       LlamaConfig config = GgufCheckpoint.readConfig(f);
-      ModelWeights weights = GgufCheckpoint.readWeights(f, config);
+      ModelWeights weights = GgufCheckpoint.readWeights(f, config, precision);
       Tokenizer tokenizer = GgufTokenizer.present(f) ? GgufTokenizer.load(f) : null;
       checkVocabulary(path, tokenizer, config);
       return new LoadedModel(path, weights, tokenizer, ggufDefaults(f, tokenizer));
@@ -106,8 +117,8 @@ public final class ModelLoader {
     }
   }
 
-  private static LoadedModel loadDirectory(Path dir) throws IOException {
-    ModelWeights weights = ModelWeights.load(dir);
+  private static LoadedModel loadDirectory(Path dir, WeightPrecision precision) throws IOException {
+    ModelWeights weights = ModelWeights.load(dir, precision);
     Path tokenizerFile = dir.resolve(TOKENIZER_FILE);
     Tokenizer tokenizer = Files.isRegularFile(tokenizerFile) ? loadTokenizer(dir) : null;
     checkVocabulary(tokenizerFile, tokenizer, weights.config());

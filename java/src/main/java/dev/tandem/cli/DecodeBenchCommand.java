@@ -20,6 +20,8 @@ import dev.tandem.model.LlamaConfig;
 import dev.tandem.model.LogitsMode;
 import dev.tandem.model.ModelShapes;
 import dev.tandem.model.ModelWeights;
+import dev.tandem.model.TensorNames;
+import dev.tandem.model.WeightPrecision;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -77,12 +79,17 @@ public final class DecodeBenchCommand implements Callable<Integer> {
   @Option(names = "--trace", description = "GPU, with --profile: write the profiled decode steps as a Chrome trace.")
   Path trace;
 
+  @Option(names = "--dtype", defaultValue = "stored", description = "Weights as stored in the checkpoint (stored,"
+      + " the default: BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K computed where they lie) or converted to fp32 at load (fp32).")
+  String dtype;
+
   @Option(names = "--json", description = "Print the results as JSON.")
   boolean json;
 
   @Mixin DeviceOptions device;
 
-  private record Result(String backend, long weightBytes, String bandwidthLabel, double bandwidth, double stepMs,
+  private record Result(String backend, long weightBytes, String formats, String bandwidthLabel, double bandwidth,
+      long[] resident, double stepMs,
       double graphStepMs, double stepWithoutPdlMs, double graphWithPdlMs, double[] blockMs, double[] blockRatios) {
     double bestStepMs() {
       return graphStepMs > 0 ? Math.min(stepMs, graphStepMs) : stepMs;
@@ -96,8 +103,9 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     }
     ModelWeights weights;
     String modelName;
+    WeightPrecision precision = WeightPrecision.parse(dtype);
     if (choice.model != null) {
-      weights = ModelLoader.load(choice.model).weights();
+      weights = ModelLoader.load(choice.model, precision).weights();
       modelName = choice.model.toString();
     } else {
       LlamaConfig shape = ModelShapes.byName(choice.shape);
@@ -117,16 +125,70 @@ public final class DecodeBenchCommand implements Callable<Integer> {
           + c.maxPositionEmbeddings());
     }
     Result result;
+    long storedBytes = weightBytesPerToken(weights);
+    String formats = formats(weights);
     try (Backend backend = device.backend();
         Decoder decoder = new Decoder(weights, backend, context, Math.max(maxBlock, promptLength))) {
       weights = null;  // the backend holds what it needs (the CPU backend keeps the arrays themselves)
-      result = measure(c, backend, decoder);
+      result = measure(c, backend, decoder, storedBytes, formats);
     }
     report(c, modelName, result);
     return 0;
   }
 
-  private Result measure(LlamaConfig c, Backend backend, Decoder decoder) {
+  /**
+   * Bytes of weights one decode step reads on the CPU, from the formats the matrices are held in:
+   * every layer matrix and the output projection whole (their stored bytes, or 4 per weight for
+   * fp32), the norm gains and biases as fp32, one row of the embedding table.
+   */
+  static long weightBytesPerToken(ModelWeights w) {
+    LlamaConfig c = w.config();
+    long d = c.hiddenSize();
+    long bytes = 0;
+    for (var e : ModelWeights.expectedShapes(c).entrySet()) {
+      long[] shape = e.getValue();
+      long numel = 1;
+      for (long x : shape) numel *= x;
+      boolean embedding = e.getKey().equals(TensorNames.EMBEDDING);
+      var stored = w.stored().get(e.getKey());
+      long tensorBytes = stored != null ? stored.byteSize() : numel * Float.BYTES;
+      if (embedding) {
+        long row = tensorBytes / shape[0];
+        bytes += c.tieWordEmbeddings() ? tensorBytes : row;  // tied: the output projection reads it all
+      } else {
+        bytes += tensorBytes;
+      }
+    }
+    return bytes;
+  }
+
+  /** The formats of the weight matrices with how many matrices each, e.g. "Q4_K x150, Q6_K x61". */
+  static String formats(ModelWeights w) {
+    java.util.Map<String, Integer> count = new java.util.TreeMap<>();
+    for (var e : ModelWeights.expectedShapes(w.config()).entrySet()) {
+      if (e.getValue().length == 2) count.merge(w.format(e.getKey()).toString(), 1, Integer::sum);
+    }
+    StringBuilder sb = new StringBuilder();
+    count.forEach((f, n) -> sb.append(sb.isEmpty() ? "" : ", ").append(f).append(" x").append(n));
+    return sb.toString();
+  }
+
+  /** Resident memory of this process from /proc/self/status: {VmRSS, RssAnon, RssFile} in bytes (-1 if unknown). */
+  static long[] residentMemory() {
+    long[] r = {-1, -1, -1};
+    try {
+      for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+        String[] f = line.split("\\s+");
+        int i = line.startsWith("VmRSS:") ? 0 : line.startsWith("RssAnon:") ? 1 : line.startsWith("RssFile:") ? 2 : -1;
+        if (i >= 0) r[i] = Long.parseLong(f[1]) * 1024;
+      }
+    } catch (java.io.IOException | RuntimeException e) {
+      // not Linux: unknown
+    }
+    return r;
+  }
+
+  private Result measure(LlamaConfig c, Backend backend, Decoder decoder, long storedBytes, String formats) {
     long weightBytes;
     String label;
     double bandwidth;
@@ -136,7 +198,7 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       label = "copy bandwidth (device to device, read + write, 1 GiB, median of 9)";
       bandwidth = cuda.copyBandwidth(1L << 30, 9);
     } else {
-      weightBytes = c.weightsReadPerToken() * Float.BYTES;
+      weightBytes = storedBytes;
       int threads = backend instanceof CpuBackend cpu ? cpu.threads() : 1;
       long bytes = Math.max(256L << 20, 2 * weightBytes);
       label = "read bandwidth (vector sum over " + (bytes >> 20) + " MB, median of 7)";
@@ -235,7 +297,8 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     }
     cache.close();
     if (graphFailed) System.err.println("bench decode: graph timing missing (see above)");
-    return new Result(BackendProvider.describe(backend), weightBytes, label, bandwidth, stepMs, graphStepMs,
+    long[] rss = residentMemory();
+    return new Result(BackendProvider.describe(backend), weightBytes, formats, label, bandwidth, rss, stepMs, graphStepMs,
         stepOtherPdlMs, graphOtherPdlMs, blockMs, blockRatios);
   }
 
@@ -292,6 +355,10 @@ public final class DecodeBenchCommand implements Callable<Integer> {
       n.put("backend", r.backend());
       n.put("parameters", c.parameterCount());
       n.put("weight_bytes_per_token", r.weightBytes());
+      n.put("weight_formats", r.formats());
+      n.put("resident_bytes", r.resident()[0]);
+      n.put("resident_anon_bytes", r.resident()[1]);
+      n.put("resident_file_bytes", r.resident()[2]);
       n.put("bandwidth_kind", r.bandwidthLabel());
       n.put("bandwidth_gb_s", r.bandwidth());
       n.put(r.bandwidthLabel().startsWith("copy") ? "copy_bandwidth_gb_s" : "read_bandwidth_gb_s", r.bandwidth());
@@ -311,7 +378,11 @@ public final class DecodeBenchCommand implements Callable<Integer> {
     }
     System.out.printf("model            %s (%,d parameters)%n", modelName, c.parameterCount());
     System.out.printf("backend          %s%n", r.backend());
-    System.out.printf("weights / token  %.1f MB%n", r.weightBytes() / 1e6);
+    System.out.printf("weights / token  %.1f MB (matrices: %s)%n", r.weightBytes() / 1e6, r.formats());
+    if (r.resident()[0] >= 0) {
+      System.out.printf("resident memory  %.1f MB (anonymous %.1f MB, file-backed %.1f MB: the mapped checkpoint)%n",
+          r.resident()[0] / 1e6, r.resident()[1] / 1e6, r.resident()[2] / 1e6);
+    }
     System.out.printf("bandwidth        %.1f GB/s: %s%n", r.bandwidth(), r.bandwidthLabel());
     System.out.printf("decode batch 1   %.3f ms/token = %.1f tokens/s (median of %d steps)%n", r.stepMs(),
         1000 / r.stepMs(), tokens);

@@ -78,12 +78,12 @@ public final class Decoder implements AutoCloseable {
     this.captureLayers = captureLayers.clone();
     int d = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim(), vocab = c.vocabSize();
 
-    embedding = backend.weights(TensorNames.EMBEDDING, weights.get(TensorNames.EMBEDDING), vocab, d);
+    embedding = backend.weights(weights.matrix(TensorNames.EMBEDDING, vocab, d));
     layers = new DecoderLayer[c.numHiddenLayers()];
     for (int l = 0; l < layers.length; l++) layers[l] = new DecoderLayer(backend, weights, l);
     finalNorm = backend.weights(TensorNames.FINAL_NORM, weights.get(TensorNames.FINAL_NORM), 1, d);
     lmHead = c.tieWordEmbeddings() ? embedding
-        : backend.weights(TensorNames.LM_HEAD, weights.get(TensorNames.LM_HEAD), vocab, d);
+        : backend.weights(weights.matrix(TensorNames.LM_HEAD, vocab, d));
     // sized by the context: computed and checked before anything that large is allocated
     long ropeElements = (long) contextLength * c.headDim();
     long ropeFit = Math.min((Integer.MAX_VALUE - 16L) / c.headDim(),

@@ -25,14 +25,14 @@ final class DecoderLayer {
     LlamaConfig c = w.config();
     int d = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
     attentionNorm = backend.weights(TensorNames.attentionNorm(l), w.get(TensorNames.attentionNorm(l)), 1, d);
-    wq = backend.weights(TensorNames.query(l), w.get(TensorNames.query(l)), d, d);
-    wk = backend.weights(TensorNames.key(l), w.get(TensorNames.key(l)), kv, d);
-    wv = backend.weights(TensorNames.value(l), w.get(TensorNames.value(l)), kv, d);
-    wo = backend.weights(TensorNames.output(l), w.get(TensorNames.output(l)), d, d);
+    wq = backend.weights(w.matrix(TensorNames.query(l), d, d));
+    wk = backend.weights(w.matrix(TensorNames.key(l), kv, d));
+    wv = backend.weights(w.matrix(TensorNames.value(l), kv, d));
+    wo = backend.weights(w.matrix(TensorNames.output(l), d, d));
     mlpNorm = backend.weights(TensorNames.mlpNorm(l), w.get(TensorNames.mlpNorm(l)), 1, d);
-    wGate = backend.weights(TensorNames.gate(l), w.get(TensorNames.gate(l)), f, d);
-    wUp = backend.weights(TensorNames.up(l), w.get(TensorNames.up(l)), f, d);
-    wDown = backend.weights(TensorNames.down(l), w.get(TensorNames.down(l)), d, f);
+    wGate = backend.weights(w.matrix(TensorNames.gate(l), f, d));
+    wUp = backend.weights(w.matrix(TensorNames.up(l), f, d));
+    wDown = backend.weights(w.matrix(TensorNames.down(l), d, f));
     if (c.attentionBias()) {
       bq = backend.weights(TensorNames.queryBias(l), w.get(TensorNames.queryBias(l)), 1, d);
       bk = backend.weights(TensorNames.keyBias(l), w.get(TensorNames.keyBias(l)), 1, kv);

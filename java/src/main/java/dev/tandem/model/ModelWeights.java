@@ -1,6 +1,8 @@
 package dev.tandem.model;
 
+import dev.tandem.backend.StoredMatrix;
 import dev.tandem.io.DType;
+import dev.tandem.io.gguf.GgufTensorType;
 import dev.tandem.io.SafetensorsShards;
 import dev.tandem.io.SafetensorsWriter;
 import java.io.IOException;
@@ -17,8 +19,16 @@ import java.util.stream.IntStream;
  * {@code model.safetensors}), or generated at random for tests and benchmarks. A loaded model's
  * tensors are read from the memory-mapped files on demand ({@link MappedTensors}: each
  * {@link #get} returns a fresh array), so building a decoder holds one fp32 tensor at a time.
+ *
+ * <p>{@code stored}: the weight matrices kept in their checkpoint format ({@link WeightPrecision#STORED},
+ * the default when loading: BF16 and F16 safetensors, every non-F32 GGUF matrix), slices of the
+ * mapped files. {@link #matrix} hands those to the backend, and the others as fp32.
  */
-public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
+public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors, Map<String, StoredMatrix> stored) {
+  public ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
+    this(config, tensors, Map.of());
+  }
+
   public static final String CONFIG_FILE = "config.json";
   public static final String WEIGHTS_FILE = "model.safetensors";
 
@@ -52,6 +62,32 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
     float[] t = tensors.get(name);
     if (t == null) throw new IllegalArgumentException("model has no tensor " + name);
     return t;
+  }
+
+  /**
+   * Weight matrix {@code name} ({@code [rows][cols]}) for {@link dev.tandem.backend.Backend#weights(StoredMatrix)}:
+   * in its stored format when it was kept so, else as fp32.
+   */
+  public StoredMatrix matrix(String name, int rows, int cols) {
+    StoredMatrix m = stored.get(name);
+    if (m != null) {
+      if (m.rows() != rows || m.cols() != cols) {
+        throw new IllegalArgumentException(name + " is [" + m.rows() + "][" + m.cols() + "], expected [" + rows + "][" + cols + "]");
+      }
+      return m;
+    }
+    return StoredMatrix.ofFloats(name, get(name), rows, cols);
+  }
+
+  /** The same weights with every matrix converted to fp32 when used ({@link WeightPrecision#FP32}). */
+  public ModelWeights inFp32() {
+    return stored.isEmpty() ? this : new ModelWeights(config, tensors);
+  }
+
+  /** The storage format of tensor {@code name}: its stored format, or F32. */
+  public GgufTensorType format(String name) {
+    StoredMatrix m = stored.get(name);
+    return m == null ? GgufTensorType.F32 : m.format();
   }
 
   /** The output projection: lm_head, or the embedding table when they are tied. */
@@ -104,6 +140,11 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
    * {@code lm_head.weight} next to tied embeddings) are ignored.
    */
   public static ModelWeights load(Path dir) throws IOException {
+    return load(dir, WeightPrecision.STORED);
+  }
+
+  /** As {@link #load(Path)}; with {@link WeightPrecision#STORED} BF16 and F16 matrices also stay as stored. */
+  public static ModelWeights load(Path dir, WeightPrecision precision) throws IOException {
     if (Files.isRegularFile(dir)) {
       byte[] magic = new byte[4];
       try (var in = Files.newInputStream(dir)) {
@@ -121,7 +162,17 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors) {
     Map<String, long[]> shapes = expectedShapes(config);
     SafetensorsShards files = SafetensorsShards.open(dir, true);  // unmapped when the weights are unreachable
     for (Map.Entry<String, long[]> e : shapes.entrySet()) files.checkFloats(e.getKey(), e.getValue());
-    return new ModelWeights(config, new MappedTensors(files, shapes));
+    Map<String, StoredMatrix> stored = new LinkedHashMap<>();
+    if (precision == WeightPrecision.STORED) {
+      for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+        long[] shape = e.getValue();
+        DType dtype = files.info(e.getKey()).dtype();
+        if (shape.length != 2 || (dtype != DType.BF16 && dtype != DType.F16)) continue;
+        stored.put(e.getKey(), new StoredMatrix(e.getKey(), dtype == DType.BF16 ? GgufTensorType.BF16 : GgufTensorType.F16,
+            (int) shape[0], (int) shape[1], files.data(e.getKey()), null));
+      }
+    }
+    return new ModelWeights(config, new MappedTensors(files, shapes), stored);
   }
 
   /** The config.json {@code torch_dtype} of a storage dtype (F32, BF16 or F16). */

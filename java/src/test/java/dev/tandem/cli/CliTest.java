@@ -54,6 +54,26 @@ class CliTest {
     assertThat(model.resolve("tokenizer.json")).exists();
   }
 
+  /** convert --quantize writes a GGUF whose matrices bench decode reads as stored (or as fp32 with --dtype fp32). */
+  @Test
+  void quantizedConversionAndStoredDecode() throws Exception {
+    Path gguf = dir.resolve("q8.gguf");
+    Run convert = run("convert", "--in", model.toString(), "--out", gguf.toString(), "--quantize", "q8_0");
+    assertThat(convert.exit()).as(convert.err()).isZero();
+    for (String dtype : new String[] {"stored", "fp32"}) {
+      Run bench = run("bench", "decode", "--model", gguf.toString(), "--device", "cpu", "--dtype", dtype, "--tokens", "2",
+          "--prompt-length", "2", "--repeats", "1", "--blocks", "1,2", "--json");
+      assertThat(bench.exit()).as(bench.err()).isZero();
+      JsonNode json = new ObjectMapper().readTree(bench.out());
+      // ffn_down's rows of 48 are not whole blocks of 32: F16 (two layers); the rest Q8_0
+      assertThat(json.path("weight_formats").asText()).isEqualTo(dtype.equals("stored") ? "F16 x2, Q8_0 x13" : "F32 x15");
+      assertThat(json.path("resident_file_bytes").asLong()).isPositive();
+    }
+    Run bad = run("convert", "--in", model.toString(), "--out", dir.resolve("x.gguf").toString(), "--quantize", "Q5_K");
+    assertThat(bad.exit()).isEqualTo(1);
+    assertThat(bad.err()).contains("--quantize Q5_K: expected Q8_0, Q4_0, Q4_K or Q4_K_M");
+  }
+
   @Test
   void generatesJsonWithTokensTextAndTimings() throws Exception {
     Run r = run("generate", "--model", model.toString(), "--prompt", "Hello", "--max-tokens", "7", "--json",

@@ -3,6 +3,7 @@ package dev.tandem.backend.cpu;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BatchRows;
 import dev.tandem.backend.KvCache;
+import dev.tandem.backend.StoredMatrix;
 import dev.tandem.backend.Tensor;
 import dev.tandem.sampling.Acceptance;
 import dev.tandem.sampling.Philox;
@@ -27,6 +28,7 @@ public final class CpuBackend implements Backend {
   private final boolean reference;
   private final WorkerPool pool;
   private final float[][] scoreScratch;  // [worker][capacity]: attention scores
+  private final float[][] rowScratch;    // [worker][k]: one stored weight row converted to fp32
   private float[] groupedRows = new float[0];  // matmul: the block's rows grouped for the tiles
   private Sampler sampler;               // sampleRows: scratch for one vocabulary size
   private RejectionSampler rejection;    // rejectionAccept: scratch for one vocabulary size
@@ -38,6 +40,7 @@ public final class CpuBackend implements Backend {
     this.reference = reference;
     this.pool = new WorkerPool(threads);
     this.scoreScratch = new float[threads][0];
+    this.rowScratch = new float[threads][0];
   }
 
   /** The fast path on {@code threads} threads (0: all available processors). */
@@ -76,6 +79,19 @@ public final class CpuBackend implements Backend {
     return new CpuTensor(name, VectorOps.packPanels(data, rows, cols), rows, cols, true);
   }
 
+  /**
+   * F32 matrices (and vectors) take the fp32 path above; BF16, F16, Q8_0, Q4_0, Q4_K and Q6_K matrices
+   * stay in their stored bytes (usually the mapped file): the products read them ({@link StoredOps};
+   * the reference dequantizes a row at a time), the embedding lookup dequantizes one row.
+   */
+  @Override
+  public Tensor weights(StoredMatrix m) {
+    if (m.format() == dev.tandem.io.gguf.GgufTensorType.F32 || m.rows() == 1) {
+      return weights(m.name(), m.toFloats(), m.rows(), m.cols());
+    }
+    return new CpuStoredTensor(m);
+  }
+
   @Override
   public Tensor table(String name, float[] data, int rows, int cols) {
     if ((long) rows * cols != data.length) {
@@ -100,9 +116,21 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void embed(Tensor table, BatchRows rows, Tensor out) {
-    CpuTensor t = CpuTensor.of(table);
     float[] o = CpuTensor.of(out).rowMajor();
-    int d = t.cols();
+    int d = table.cols();
+    if (table instanceof CpuStoredTensor stored) {  // one row dequantized per token
+      float[] drafts = rows.hasDraftRows() ? CpuTensor.of(rows.draftTable()).rowMajor() : null;
+      for (int i = 0; i < rows.rowCount(); i++) {
+        int ref = rows.draftRef(i);
+        int token = ref < 0 ? rows.token(i) : (int) drafts[rows.slot(i) * rows.draftTable().cols() + ref];
+        if (token < 0 || token >= table.rows()) {
+          throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + table.rows() + ")");
+        }
+        stored.matrix().dequantizeRow(token, o, i * d);
+      }
+      return;
+    }
+    CpuTensor t = CpuTensor.of(table);
     float[] drafts = rows.hasDraftRows() ? CpuTensor.of(rows.draftTable()).rowMajor() : null;
     for (int i = 0; i < rows.rowCount(); i++) {
       int ref = rows.draftRef(i);
@@ -137,6 +165,28 @@ public final class CpuBackend implements Backend {
   public void matmul(Tensor x, Tensor[] ws, int n, Tensor[] outs) {
     float[] xs = CpuTensor.of(x).rowMajor();
     int k = x.cols();
+    int storedCount = 0;
+    for (Tensor w : ws) if (w instanceof CpuStoredTensor) storedCount++;
+    if (storedCount == ws.length) {
+      matmulStored(xs, k, ws, n, outs);
+      return;
+    }
+    if (storedCount > 0) {  // stored formats apart, then any fp32 ones: each output is computed alone either way
+      Tensor[] stored = new Tensor[storedCount], storedOuts = new Tensor[storedCount];
+      Tensor[] floats = new Tensor[ws.length - storedCount], floatOuts = new Tensor[ws.length - storedCount];
+      for (int m = 0, a = 0, b = 0; m < ws.length; m++) {
+        if (ws[m] instanceof CpuStoredTensor) {
+          stored[a] = ws[m];
+          storedOuts[a++] = outs[m];
+        } else {
+          floats[b] = ws[m];
+          floatOuts[b++] = outs[m];
+        }
+      }
+      matmulStored(xs, k, stored, n, storedOuts);
+      if (floats.length > 0) matmul(x, floats, n, floatOuts);
+      return;
+    }
     for (int m = 0; m < ws.length; m++) {
       if (ws[m].cols() != k) {
         throw new IllegalArgumentException("matmul " + ws[m].name() + ": weight has " + ws[m].cols()
@@ -175,6 +225,60 @@ public final class CpuBackend implements Backend {
         }
       }
     });
+  }
+
+  /** Weight rows per task of a stored-format product. */
+  private static final int STORED_ROWS_PER_TASK = 16;
+
+  /**
+   * Products with weights in their stored formats: tasks of {@link #STORED_ROWS_PER_TASK} weight rows
+   * (output features) across all weights, each row against the block's activation rows in tiles of
+   * up to 4 ({@link StoredOps}).
+   */
+  private void matmulStored(float[] xs, int k, Tensor[] ws, int n, Tensor[] outs) {
+    for (int m = 0; m < ws.length; m++) checkShapes(k, ws[m], outs[m]);
+    if (reference) {
+      float[] row = new float[k];
+      for (int m = 0; m < ws.length; m++) {
+        StoredMatrix w = ((CpuStoredTensor) ws[m]).matrix();
+        float[] out = CpuTensor.of(outs[m]).rowMajor();
+        for (int i = 0; i < n; i++) {
+          for (int o = 0; o < w.rows(); o++) out[i * w.rows() + o] = StoredOps.reference(w, o, xs, i * k, row);
+        }
+      }
+      return;
+    }
+    int[] taskStart = new int[ws.length + 1];  // first task of each weight
+    for (int m = 0; m < ws.length; m++) {
+      taskStart[m + 1] = taskStart[m] + (ws[m].rows() + STORED_ROWS_PER_TASK - 1) / STORED_ROWS_PER_TASK;
+    }
+    ensureRowScratch(k);
+    WorkerPool.Body body = (task, worker) -> {
+      int m = 0;
+      while (task >= taskStart[m + 1]) m++;
+      StoredMatrix w = ((CpuStoredTensor) ws[m]).matrix();
+      float[] out = CpuTensor.of(outs[m]).rowMajor();
+      int o0 = (task - taskStart[m]) * STORED_ROWS_PER_TASK, o1 = Math.min(w.rows(), o0 + STORED_ROWS_PER_TASK);
+      for (int o = o0; o < o1; o++) StoredOps.weightRowTimesRows(w, o, xs, n, out, w.rows(), rowScratch[worker]);
+    };
+    int tasks = taskStart[ws.length];
+    long work = 0;
+    for (Tensor w : ws) work += (long) n * w.rows() * k;
+    if (work < SMALL_WORK) {
+      for (int task = 0; task < tasks; task++) body.run(task, 0);
+    } else {
+      pool.run(tasks, body);
+    }
+  }
+
+  private static void checkShapes(int k, Tensor w, Tensor out) {
+    if (w.cols() != k) {
+      throw new IllegalArgumentException("matmul " + w.name() + ": weight has " + w.cols() + " input features, activation has " + k);
+    }
+    if (out.cols() != w.rows()) {
+      throw new IllegalArgumentException("matmul " + w.name() + ": output " + out.name() + " has " + out.cols()
+          + " columns, expected " + w.rows());
+    }
   }
 
   private static int roundUp(int v, int multiple) {
@@ -243,6 +347,12 @@ public final class CpuBackend implements Backend {
       for (int task = 0; task < n * heads; task++) attend.run(task, 0);
     } else {
       pool.run(n * heads, attend);
+    }
+  }
+
+  private void ensureRowScratch(int k) {
+    for (int w = 0; w < rowScratch.length; w++) {
+      if (rowScratch[w].length < k) rowScratch[w] = new float[k];
     }
   }
 
@@ -395,6 +505,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void release(Tensor t) {
+    if (t instanceof CpuStoredTensor) return;  // the mapping goes with the checkpoint
     CpuTensor.of(t);  // the garbage collector frees it
   }
 

@@ -63,16 +63,25 @@ public final class GgufFile implements AutoCloseable {
    *     truncated (the message says where)
    */
   public static GgufFile open(Path path) throws IOException {
-    Arena arena = Arena.ofShared();
+    return open(path, false);
+  }
+
+  /**
+   * As {@link #open(Path)}; with {@code unmappedByGc} the mapping lives until every slice of it
+   * ({@link #data}) is unreachable (an automatic arena; {@link #close} then does nothing): the weights
+   * of a model kept in their stored format are such slices.
+   */
+  public static GgufFile open(Path path, boolean unmappedByGc) throws IOException {
+    Arena arena = unmappedByGc ? Arena.ofAuto() : Arena.ofShared();
     try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
       MemorySegment whole = channel.size() == 0 ? MemorySegment.ofArray(new byte[0])
           : channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
       return parse(path, arena, whole);
     } catch (NoSuchFileException e) {
-      arena.close();
+      if (!unmappedByGc) arena.close();
       throw new GgufException(path, "no such file", e);
     } catch (Throwable e) {
-      arena.close();
+      if (!unmappedByGc) arena.close();
       throw e;
     }
   }
@@ -383,7 +392,7 @@ public final class GgufFile implements AutoCloseable {
     return data.asSlice(t.offset(), t.byteSize());
   }
 
-  /** A tensor's elements as fp32 (F32, F16 and BF16 converted exactly; Q8_0 dequantized). */
+  /** A tensor's elements as fp32 (F32, F16 and BF16 converted exactly; quantized types dequantized). */
   public float[] readFloats(String name) throws GgufException {
     GgufTensorInfo t = tensor(name);
     long numel = t.numel();
@@ -396,13 +405,7 @@ public final class GgufFile implements AutoCloseable {
       case F32 -> FloatFormats.toFloats(bytes, DType.F32, out, 0, out.length);
       case F16 -> FloatFormats.toFloats(bytes, DType.F16, out, 0, out.length);
       case BF16 -> FloatFormats.toFloats(bytes, DType.BF16, out, 0, out.length);
-      case Q8_0 -> {
-        for (int b = 0; b < out.length / 32; b++) {
-          long base = b * 34L;
-          float scale = Float.float16ToFloat(bytes.get(U16, base));
-          for (int i = 0; i < 32; i++) out[b * 32 + i] = scale * bytes.get(ValueLayout.JAVA_BYTE, base + 2 + i);
-        }
-      }
+      default -> dev.tandem.io.quant.Dequantize.row(t.type(), bytes, 0, out.length, out, 0);
     }
     return out;
   }
@@ -410,7 +413,13 @@ public final class GgufFile implements AutoCloseable {
   /** Unmaps the file. Calling it again does nothing. */
   @Override
   public void close() {
-    if (arena.scope().isAlive()) arena.close();
+    if (arena.scope().isAlive()) {
+      try {
+        arena.close();
+      } catch (UnsupportedOperationException automatic) {
+        // an automatic arena (unmappedByGc): the collector unmaps it
+      }
+    }
   }
 
   @Override

@@ -41,13 +41,25 @@ public final class GgufWriter {
   }
 
   /**
-   * Adds a tensor given as floats, stored as F32, F16 or BF16 (rounded to nearest even).
+   * Adds a tensor given as floats, stored as F32, F16 or BF16 (rounded to nearest even), or
+   * quantized (Q8_0, Q4_0, Q4_K, Q6_K; {@link dev.tandem.io.quant.Quantize}) row by row.
    *
    * @param shape outermost first (as safetensors writes it); stored reversed as ggml dims
    */
   public GgufWriter add(String name, GgufTensorType type, long[] shape, float[] values) {
-    if (type == GgufTensorType.Q8_0) throw new IllegalArgumentException("tensor " + name + ": writing Q8_0 is not supported");
     long numel = numel(name, shape);
+    if (type.quantized()) {
+      int cols = shape.length == 0 ? 1 : (int) shape[shape.length - 1];
+      if (cols % type.blockSize() != 0) {
+        throw new IllegalArgumentException("tensor " + name + ": rows of " + cols + " weights cannot be " + type
+            + " (blocks of " + type.blockSize() + ")");
+      }
+      if (values.length != numel) {
+        throw new IllegalArgumentException("tensor " + name + ": shape has " + numel + " elements, " + values.length + " given");
+      }
+      byte[] bytes = dev.tandem.io.quant.Quantize.matrix(type, values, (int) (numel / cols), cols);
+      return addRaw(name, type, shape, MemorySegment.ofArray(bytes));
+    }
     if (values.length != numel) {
       throw new IllegalArgumentException("tensor " + name + ": shape has " + numel + " elements, " + values.length + " given");
     }
@@ -157,7 +169,7 @@ public final class GgufWriter {
           case F32 -> DType.F32;
           case F16 -> DType.F16;
           case BF16 -> DType.BF16;
-          case Q8_0 -> throw new AssertionError();
+          default -> throw new AssertionError(e.type());
         };
         int per = CHUNK_BYTES / dtype.byteSize();
         for (int from = 0; from < values.length; from += per) {

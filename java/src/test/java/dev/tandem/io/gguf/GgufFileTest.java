@@ -185,13 +185,25 @@ class GgufFileTest {
   @Test
   void unknownTensorTypeAndBadOffset() throws IOException {
     ByteBuffer t = ByteBuffer.allocate(8 + 1 + 4 + 8 + 4 + 8).order(ByteOrder.LITTLE_ENDIAN);
-    t.putLong(1).put((byte) 't').putInt(1).putLong(4).putInt(12).putLong(0); // ggml type 12 = Q4_K
-    assertError(corrupt("q4k.gguf", concat(header(3, 1, 0), t.array(), new byte[64])), "tensor t has ggml type 12",
+    t.putLong(1).put((byte) 't').putInt(1).putLong(4).putInt(13).putLong(0); // ggml type 13 = Q5_K
+    assertError(corrupt("q5k.gguf", concat(header(3, 1, 0), t.array(), new byte[64])), "tensor t has ggml type 13",
         "not supported");
     ByteBuffer u = ByteBuffer.allocate(8 + 1 + 4 + 8 + 4 + 8).order(ByteOrder.LITTLE_ENDIAN);
     u.putLong(1).put((byte) 't').putInt(1).putLong(4).putInt(0).putLong(3);
     assertError(corrupt("offset.gguf", concat(header(3, 1, 0), u.array(), new byte[64])), "offset 3",
         "alignment 32");
+  }
+
+  /** A quantized tensor whose shape is not whole blocks, or whose bytes the file lacks, is named. */
+  @Test
+  void quantizedTensorWithWrongByteCount() throws IOException {
+    ByteBuffer t = ByteBuffer.allocate(8 + 1 + 4 + 8 + 4 + 8).order(ByteOrder.LITTLE_ENDIAN);
+    t.putLong(1).put((byte) 't').putInt(1).putLong(100).putInt(12).putLong(0); // Q4_K, a row of 100
+    assertError(corrupt("q4k-row.gguf", concat(header(3, 1, 0), t.array(), new byte[256])), "tensor t of type Q4_K",
+        "block size 256");
+    ByteBuffer u = ByteBuffer.allocate(8 + 1 + 4 + 8 + 4 + 8).order(ByteOrder.LITTLE_ENDIAN);
+    u.putLong(1).put((byte) 'u').putInt(1).putLong(512).putInt(14).putLong(0); // Q6_K [512]: 2 x 210 bytes
+    assertError(corrupt("q6k-short.gguf", concat(header(3, 1, 0), u.array(), new byte[300])), "tensor u needs bytes [0, 420)");
   }
 
   @Test
