@@ -50,13 +50,13 @@ public final class ModelLoader {
    *     unsupported architecture or field
    */
   public static LoadedModel load(Path path) throws IOException {
-    return load(path, WeightPrecision.STORED);
+    return load(path, WeightPrecision.DEFAULT);
   }
 
   /**
    * As {@link #load(Path)}, with the weight matrices kept in their checkpoint format ({@link
-   * WeightPrecision#STORED}, the default: GGUF quantized and 16-bit matrices, BF16 and F16 safetensors)
-   * or converted to fp32 ({@link WeightPrecision#FP32}).
+   * WeightPrecision#STORED}: GGUF quantized and 16-bit matrices, BF16 and F16 safetensors) or converted
+   * to fp32 ({@link WeightPrecision#FP32}, {@link WeightPrecision#DEFAULT} for now).
    */
   public static LoadedModel load(Path path, WeightPrecision precision) throws IOException {
     if (Files.isDirectory(path)) return loadDirectory(path, precision);

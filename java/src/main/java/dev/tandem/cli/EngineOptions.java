@@ -47,8 +47,13 @@ public final class EngineOptions {
       + " max concurrency x context); when full, the newest request is preempted and recomputed later.")
   Integer kvCapacity;
 
+  @Option(names = "--dtype", defaultValue = "fp32", description = "How weight matrices are held on the CPU: fp32"
+      + " (default: converted at load) or stored (as in the checkpoint: BF16, F16, Q8_0, Q4_0, Q4_K, Q6_K; half or less"
+      + " of the memory and faster decoding, but verification blocks cost more).")
+  String dtype;
+
   LoadedModel loadPrimary() throws IOException {
-    return ModelLoader.load(model);
+    return ModelLoader.load(model, dev.tandem.model.WeightPrecision.parse(dtype));
   }
 
   /** A builder for the loaded primary with every option applied ({@code slots} requests at once). */
@@ -59,7 +64,8 @@ public final class EngineOptions {
     if (drafter == null && (gamma != null || router != null || gammaMax != null || routerThreshold != null)) {
       throw new IllegalArgumentException("--gamma, --router, --gamma-max and --router-threshold need --drafter");
     }
-    EngineBuilder b = EngineBuilder.primary(primary).drafter(drafter).gamma(gamma).context(context).slots(slots)
+    EngineBuilder b = EngineBuilder.primary(primary).drafter(drafter, dev.tandem.model.WeightPrecision.parse(dtype))
+        .gamma(gamma).context(context).slots(slots)
         .prefillBudget(prefillBudget).kvCapacity(kvCapacity).speculation(speculation);
     if (router != null || gammaMax != null || routerThreshold != null) {
       b.router(router, gammaMax, routerThreshold, (RouterPolicy.Rule) null);

@@ -85,10 +85,15 @@ public final class EngineBuilder {
    * a plain draft model) or a GGUF file (a plain draft model); null for none.
    */
   public EngineBuilder drafter(Path path) throws IOException {
+    return drafter(path, dev.tandem.model.WeightPrecision.DEFAULT);
+  }
+
+  /** As {@link #drafter(Path)}, its weight matrices held as {@code precision} says. */
+  public EngineBuilder drafter(Path path, dev.tandem.model.WeightPrecision precision) throws IOException {
     if (path == null) return this;
     Tokenizer drafterTokenizer;
     if (Files.isDirectory(path) && TandemConfig.isTandem(path.resolve(ModelWeights.CONFIG_FILE))) {
-      TandemWeights t = TandemWeights.load(path);
+      TandemWeights t = TandemWeights.load(path, precision);
       String vocabulary = tokenizer == null ? "" : PrimaryFingerprint.vocabularyHash(tokenizer);
       t.config().primary().requireMatches(PrimaryFingerprint.of(primary.config(), vocabulary),
           "the tandem secondary " + path);
@@ -97,7 +102,7 @@ public final class EngineBuilder {
       drafterTokenizer = Files.isRegularFile(tokenizerFile) ? TokenizerJson.load(tokenizerFile) : null;
     } else {
       if (!Files.exists(path)) throw new IOException("drafter not found: " + path);
-      LoadedModel m = ModelLoader.load(path);
+      LoadedModel m = ModelLoader.load(path, precision);
       draftModel(m.weights(), path.getFileName().toString());
       drafterTokenizer = m.tokenizer();
     }

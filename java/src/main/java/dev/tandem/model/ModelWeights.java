@@ -140,7 +140,7 @@ public record ModelWeights(LlamaConfig config, Map<String, float[]> tensors, Map
    * {@code lm_head.weight} next to tied embeddings) are ignored.
    */
   public static ModelWeights load(Path dir) throws IOException {
-    return load(dir, WeightPrecision.STORED);
+    return load(dir, WeightPrecision.DEFAULT);
   }
 
   /** As {@link #load(Path)}; with {@link WeightPrecision#STORED} BF16 and F16 matrices also stay as stored. */

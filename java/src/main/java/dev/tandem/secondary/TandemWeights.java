@@ -44,10 +44,15 @@ public record TandemWeights(TandemConfig config, ModelWeights decoder, float[][]
   }
 
   public static TandemWeights load(Path dir) throws IOException {
+    return load(dir, dev.tandem.model.WeightPrecision.DEFAULT);
+  }
+
+  /** As {@link #load(Path)}, the decoder's matrices held as {@code precision} says (the projections in fp32). */
+  public static TandemWeights load(Path dir, dev.tandem.model.WeightPrecision precision) throws IOException {
     Path configFile = dir.resolve(ModelWeights.CONFIG_FILE);
     if (!Files.isRegularFile(configFile)) throw new IOException("model directory " + dir + " has no config.json");
     TandemConfig config = TandemConfig.read(configFile);
-    ModelWeights decoder = ModelWeights.load(dir);
+    ModelWeights decoder = ModelWeights.load(dir, precision);
     int dS = config.secondary().hiddenSize(), dP = config.primary().hiddenSize();
     float[][] projections = new float[config.secondary().numHiddenLayers()][];
     try (SafetensorsFile file = SafetensorsFile.open(dir.resolve(ModelWeights.WEIGHTS_FILE))) {

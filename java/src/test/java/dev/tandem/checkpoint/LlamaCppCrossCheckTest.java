@@ -195,7 +195,7 @@ class LlamaCppCrossCheckTest {
       float[] margins = margins(w, prompt, ours);
       if (min(Arrays.copyOf(margins, decisiveSteps)) <= margin) continue;
       Path gguf = writer.write(w, "seed" + seed);
-      LoadedModel m = ModelLoader.load(gguf);
+      LoadedModel m = ModelLoader.load(gguf, dev.tandem.model.WeightPrecision.STORED);
       assertThat(m.promptTokens(PROMPT)).as("prompt ids, BOS as the checkpoint asks").containsExactly(prompt);
       String file = gguf.getFileName().toString();
       if (config.torchDtype().equals("float32") && !file.contains("BF16") && !file.startsWith("quantized-")) {
@@ -301,12 +301,12 @@ class LlamaCppCrossCheckTest {
     Path f32 = dir.resolve("hf-f32");  // F32 vectors stay F32, matrices quantized
     w.save(f32, DType.F32);
     ModelConverter.toGguf(f32, dir.resolve("q8.gguf"), Quantization.Q8_0);
-    assertThat(ModelLoader.load(dir.resolve("q8.gguf")).weights().format("lm_head.weight")).isEqualTo(GgufTensorType.Q8_0);
+    assertThat(ModelLoader.load(dir.resolve("q8.gguf"), dev.tandem.model.WeightPrecision.STORED).weights().format("lm_head.weight")).isEqualTo(GgufTensorType.Q8_0);
     Path hf = dir.resolve("hf-mix");
     w.save(hf, DType.BF16);
     Path gguf = dir.resolve("mix.gguf");
     ModelConverter.toGguf(hf, gguf, Quantization.Q4_K_M);
-    ModelWeights loaded = ModelLoader.load(gguf).weights();
+    ModelWeights loaded = ModelLoader.load(gguf, dev.tandem.model.WeightPrecision.STORED).weights();
     assertThat(loaded.format("model.layers.0.mlp.down_proj.weight")).isEqualTo(GgufTensorType.Q4_K);
     assertThat(loaded.format("model.layers.1.mlp.down_proj.weight")).isEqualTo(GgufTensorType.Q6_K);
     assertThat(loaded.format("lm_head.weight")).isEqualTo(GgufTensorType.Q6_K);
