@@ -225,7 +225,11 @@ public final class SpeedCommand implements Callable<Integer> {
         n.putPOJO("tokens", Arrays.stream(results.get(r).tokens()).boxed().toList());
         if (tokenizer != null) n.put("text", decode(tokenizer, results.get(r).tokens()));
         n.put("finish_reason", results.get(r).finishReason().name().toLowerCase());
-        n.set("metrics", results.get(r).metrics().toJson());
+        ObjectNode m = results.get(r).metrics().toJson();
+        // The engine times its passes for the whole batch, not per request: those times are in the
+        // totals below; a request has its own prefill and decode times and counts.
+        m.remove(List.of("draft_ms", "verify_ms", "refresh_ms"));
+        n.set("metrics", m);
       }
       root.set("metrics", totals.toJson());
       root.put("engine_step_ms", engineMs);        // all of Engine.step, this process (warm-up included)

@@ -62,6 +62,13 @@ class SpeedCliTest {
         "decode_tokens_per_second"}) {
       assertThat(m.has(field)).as(field).isTrue();
     }
+    // The batch's time split is real (it was 0.0 per result before); a result has no split of its own.
+    assertThat(m.get("verify_ms").asDouble()).isPositive();
+    assertThat(m.get("draft_ms").asDouble()).isPositive();
+    assertThat(m.get("refresh_ms").asDouble()).isPositive();
+    JsonNode one = json.get("results").get(0).get("metrics");
+    assertThat(one.has("verify_ms")).as("per-result verify_ms").isFalse();
+    assertThat(one.get("decode_ms").asDouble()).isPositive();
     assertThat(json.get("compare").get("identical").asBoolean()).isTrue();
   }
 
