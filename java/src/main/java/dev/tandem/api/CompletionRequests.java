@@ -144,12 +144,7 @@ public final class CompletionRequests {
   private int[] encode(String text, String param) {
     if (tokenizer == null) throw ApiError.invalid(param, "the model has no tokenizer: give the prompt as token ids");
     if (text.isEmpty()) throw ApiError.invalid(param, "the prompt is empty");
-    int[] ids = tokenizer.encode(text);
-    if (!defaults.addBos() || tokenizer.bosId().isEmpty()) return ids;
-    int[] withBos = new int[ids.length + 1];
-    withBos[0] = tokenizer.bosId().getAsInt();
-    System.arraycopy(ids, 0, withBos, 1, ids.length);
-    return withBos;
+    return defaults.promptTokens(tokenizer, text);
   }
 
   private int[] chatPrompt(JsonNode messages) {

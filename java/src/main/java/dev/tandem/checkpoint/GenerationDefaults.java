@@ -18,6 +18,16 @@ public record GenerationDefaults(boolean addBos, int[] stopTokens, String chatTe
 
   public static final GenerationDefaults NONE = new GenerationDefaults(false, new int[0], null);
 
+  /** A prompt's ids: BOS first when the checkpoint asks for it (and has one), then the encoded text. */
+  public int[] promptTokens(dev.tandem.tokenizer.Tokenizer tokenizer, String text) {
+    int[] ids = tokenizer.encode(text);
+    if (!addBos || tokenizer.bosId().isEmpty()) return ids;
+    int[] withBos = new int[ids.length + 1];
+    withBos[0] = tokenizer.bosId().getAsInt();
+    System.arraycopy(ids, 0, withBos, 1, ids.length);
+    return withBos;
+  }
+
   @Override
   public int[] stopTokens() {
     return stopTokens.clone();

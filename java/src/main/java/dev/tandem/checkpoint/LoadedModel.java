@@ -25,11 +25,7 @@ public record LoadedModel(Path source, ModelWeights weights, Tokenizer tokenizer
   /** The token ids of a prompt text: BOS first when the checkpoint asks for it, then the encoded text. */
   public int[] promptTokens(String text) {
     if (tokenizer == null) throw new IllegalArgumentException(source + " has no tokenizer");
-    int[] ids = tokenizer.encode(text);
-    if (!defaults.addBos() || tokenizer.bosId().isEmpty()) return ids;
-    int[] withBos = new int[ids.length + 1];
-    withBos[0] = tokenizer.bosId().getAsInt();
-    System.arraycopy(ids, 0, withBos, 1, ids.length);
-    return withBos;
+    return defaults.promptTokens(tokenizer, text);
   }
+
 }
