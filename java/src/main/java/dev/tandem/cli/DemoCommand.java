@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.benchmark.SpeedComparison;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;

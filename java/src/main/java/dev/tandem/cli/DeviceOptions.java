@@ -22,7 +22,7 @@ public final class DeviceOptions {
     return Device.parse(device);
   }
 
-  Backend backend() {
+  public Backend backend() {
     return BackendProvider.open(device(), threads, reference, System.err);
   }
 }

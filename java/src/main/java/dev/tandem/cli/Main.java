@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.benchmark.BenchCommand;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import picocli.CommandLine;

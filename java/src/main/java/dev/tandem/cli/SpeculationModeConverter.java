@@ -6,7 +6,7 @@ import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
 /** {@code --speculation adaptive|fixed}. */
-final class SpeculationModeConverter implements ITypeConverter<SpeculationPolicy.Mode> {
+public final class SpeculationModeConverter implements ITypeConverter<SpeculationPolicy.Mode> {
   @Override
   public SpeculationPolicy.Mode convert(String value) {
     return switch (value.toLowerCase(Locale.ROOT)) {

@@ -1,5 +1,6 @@
 package dev.tandem.cli;
 
+import dev.tandem.benchmark.SpeedComparison;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;

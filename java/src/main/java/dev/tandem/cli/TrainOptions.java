@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** The option groups the {@code tandem train} recipes share. */
-final class TrainOptions {
+public final class TrainOptions {
   private TrainOptions() {}
 
   /** Text files, tokenizer, split and sequence length. */
@@ -135,7 +135,7 @@ final class TrainOptions {
    * The command as typed, for training.json and reports: picocli's original arguments are the whole
    * command line (subcommand names included), so they follow {@code ./tandem} directly.
    */
-  static String invocation(picocli.CommandLine.Model.CommandSpec spec) {
+  public static String invocation(picocli.CommandLine.Model.CommandSpec spec) {
     return "./tandem " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
   }
 }

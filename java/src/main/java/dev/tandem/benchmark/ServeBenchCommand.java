@@ -1,5 +1,7 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
+import dev.tandem.cli.DeviceOptions;
+import dev.tandem.cli.SpeculationModeConverter;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

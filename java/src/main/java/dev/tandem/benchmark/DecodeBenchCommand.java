@@ -1,5 +1,6 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
+import dev.tandem.cli.DeviceOptions;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;

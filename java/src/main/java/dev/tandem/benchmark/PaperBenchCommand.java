@@ -1,5 +1,7 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
+import dev.tandem.cli.DeviceOptions;
+import dev.tandem.cli.TrainOptions;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.BackendProvider;
 import dev.tandem.engine.GenerationRequest;

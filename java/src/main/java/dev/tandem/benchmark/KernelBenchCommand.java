@@ -1,5 +1,6 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
+import dev.tandem.cli.DeviceOptions;
 import dev.tandem.backend.Backend;
 import dev.tandem.backend.cuda.CudaBackend;
 import dev.tandem.backend.cuda.KernelBench;

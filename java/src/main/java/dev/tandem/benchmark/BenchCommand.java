@@ -1,4 +1,4 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

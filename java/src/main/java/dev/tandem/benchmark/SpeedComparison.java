@@ -1,4 +1,4 @@
-package dev.tandem.cli;
+package dev.tandem.benchmark;
 
 import dev.tandem.backend.Backend;
 import dev.tandem.engine.Engine;
@@ -19,11 +19,11 @@ import java.util.List;
  * sequence's first, over the decode phase (from the first request's first token to the last
  * request's last; prefill excluded), for every configuration alike.
  */
-final class SpeedComparison {
+public final class SpeedComparison {
   private SpeedComparison() {}
 
   /** Tokens per request, the decode rate and the summed counters of one configuration. */
-  record Run(List<int[]> tokens, double tokensPerSecond, SpeedMetrics metrics) {}
+  public record Run(List<int[]> tokens, double tokensPerSecond, SpeedMetrics metrics) {}
 
   private static List<GenerationRequest> warmUp(List<GenerationRequest> requests) {
     GenerationRequest first = requests.getFirst();
@@ -31,11 +31,11 @@ final class SpeedComparison {
   }
 
   /** An engine of the primary alone for {@code slots} requests at once. */
-  static Engine primaryEngine(Backend backend, ModelWeights primary, int contextLength, int slots) throws IOException {
+  public static Engine primaryEngine(Backend backend, ModelWeights primary, int contextLength, int slots) throws IOException {
     return EngineBuilder.primary(primary, null).backend(backend).context(contextLength).slots(slots).build();
   }
 
-  static Run primaryAlone(Backend backend, ModelWeights primary, int contextLength, List<GenerationRequest> requests)
+  public static Run primaryAlone(Backend backend, ModelWeights primary, int contextLength, List<GenerationRequest> requests)
       throws IOException {
     try (Engine engine = primaryEngine(backend, primary, contextLength, requests.size())) {
       return run(engine, requests);
@@ -43,7 +43,7 @@ final class SpeedComparison {
   }
 
   /** The requests submitted together to a warmed-up engine. */
-  static Run run(Engine engine, List<GenerationRequest> requests) {
+  public static Run run(Engine engine, List<GenerationRequest> requests) {
     engine.generateAll(warmUp(requests), TokenListener.NONE);
     SpeedMetrics before = copy(engine.totals());
     List<GenerationResult> results = engine.generateAll(requests, TokenListener.NONE);
@@ -51,7 +51,7 @@ final class SpeedComparison {
   }
 
   /** The requests one at a time (batch 1): every request's tokens, summed counters, the rate over all of them. */
-  static Run runEach(Engine engine, List<GenerationRequest> requests) {
+  public static Run runEach(Engine engine, List<GenerationRequest> requests) {
     engine.generateAll(warmUp(requests), TokenListener.NONE);
     List<int[]> tokens = new ArrayList<>();
     SpeedMetrics totals = new SpeedMetrics();
@@ -65,7 +65,7 @@ final class SpeedComparison {
   }
 
   /** Counters of a run: the requests' own, the decode span, and the engine's times added during the run. */
-  static Run summarise(List<GenerationResult> results, SpeedMetrics engineAfter, SpeedMetrics engineBefore) {
+  public static Run summarise(List<GenerationResult> results, SpeedMetrics engineAfter, SpeedMetrics engineBefore) {
     SpeedMetrics m = new SpeedMetrics();
     long firstToken = Long.MAX_VALUE, lastToken = 0;
     List<int[]> tokens = new ArrayList<>();
@@ -92,14 +92,14 @@ final class SpeedComparison {
   }
 
   /** The median (the mean of the middle two for an even count). */
-  static double median(double[] values) {
+  public static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
     int n = sorted.length;
     return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
   }
 
-  static boolean identical(Run a, Run b) {
+  public static boolean identical(Run a, Run b) {
     for (int i = 0; i < a.tokens().size(); i++) {
       if (!Arrays.equals(a.tokens().get(i), b.tokens().get(i))) return false;
     }
