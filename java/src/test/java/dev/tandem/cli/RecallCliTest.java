@@ -106,6 +106,73 @@ class RecallCliTest {
     assertThat(text.out()).contains("determined       3 positions").contains("rest             7 positions");
   }
 
+  /** A models/recall layout with random weights and the task's default tokenizer (64 keys, 64 values). */
+  static Path recallModels() throws Exception {
+    Path text = dir.resolve("defaults.txt");
+    ok(run("data", "recall", "--seed", "1", "--sequences", "100", "--out", text.toString()));
+    Path m = dir.resolve("recall");
+    ok(run("train", "tokenizer", "--whole-words", "--vocab", "4096", "--val-fraction", "0", "--out",
+        m.resolve("tokenizer").toString(), text.toString()));
+    Path tok = m.resolve("tokenizer/tokenizer.json");
+    java.util.function.BiFunction<Integer, Integer, Path> config = (hidden, layers) -> {
+      Path file = dir.resolve("c" + hidden + "x" + layers + ".json");
+      try {
+        Files.writeString(file, """
+            {"vocab_size": 400, "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d,
+             "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 160}"""
+            .formatted(hidden, 2 * hidden, layers));
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      return file;
+    };
+    Path primary = m.resolve("primary");
+    ok(run("init", "--config", config.apply(32, 4).toString(), "--out", primary.toString(), "--tokenizer",
+        tok.toString()));
+    ok(run("init", "--config", config.apply(32, 4).toString(), "--out", m.resolve("control-random-primary").toString(),
+        "--seed", "9", "--tokenizer", tok.toString()));
+    for (String plain : List.of("drafter", "drafter-distil")) {
+      ok(run("init", "--config", config.apply(16, 1).toString(), "--out", m.resolve(plain).toString(), "--tokenizer",
+          tok.toString()));
+    }
+    ok(run("init", "--config", config.apply(16, 2).toString(), "--out", m.resolve("control-drafter-2layer").toString(),
+        "--tokenizer", tok.toString()));
+    for (String tandem : List.of("tandem-ce", "tandem-distil", "control-tandem-random")) {
+      ok(run("init", "--config", config.apply(16, 1).toString(), "--out", m.resolve(tandem).toString(),
+          "--secondary-of", primary.toString()));
+    }
+    ok(run("init-router", "--drafter", m.resolve("tandem-distil").toString(), "--out", m.resolve("router").toString(),
+        "--threshold", "0.5"));
+    return m;
+  }
+
+  @Test
+  void demoAndPaperBenchRunOnRecallModels() throws Exception {
+    Path m = recallModels();
+    CliTest.Run demo = run("demo", "--task", "recall", "--models", m.toString(), "--max-tokens", "6", "--repeats", "1",
+        "--device", "cpu");
+    ok(demo);
+    assertThat(demo.out()).contains("primary alone").contains("SPEED, Tandem-Distil secondary").contains("gamma 8")
+        .doesNotContain(" NO").doesNotContain("Also: ./tandem demo --task recall");
+    // The prompt is a held-out line cut inside the repeat: the marker and the 16 pairs, then 7 repeated words.
+    assertThat(demo.out()).containsPattern("prompt: \\|( [kv][0-9]+){39}\\n");
+    Path heldOut = dir.resolve("heldout.txt");
+    ok(run("data", "recall", "--seed", "3", "--sequences", "6", "--out", heldOut.toString()));
+    Path report = dir.resolve("paper-recall.md");
+    CliTest.Run r = run("bench", "paper", "--task", "recall", heldOut.toString(), "--models", m.toString(), "--out",
+        report.toString(), "--eval-positions", "200", "--prompts", "2", "--max-tokens", "6", "--gammas", "2,4",
+        "--gamma-max", "4", "--device", "cpu", "--repeats", "1");
+    ok(r);
+    String md = Files.readString(report);
+    assertThat(md).contains("(recall models)").contains("| model | determined: accuracy | determined: TV distance |")
+        .contains("Control: two-layer plain drafter (CE)").contains("Control: Tandem-CE trained on a random primary's")
+        .contains("Control: Tandem-Distil reading a random primary's states").contains("closes")
+        .contains("## Table 2").contains("## Tables 4 and 5").contains("cut after 40 tokens").doesNotContain("| NO |");
+    CliTest.Run bad = run("bench", "paper", "--task", "poems", heldOut.toString(), "--models", m.toString());
+    assertThat(bad.exit()).isEqualTo(1);
+    assertThat(bad.err()).contains("--task must be text or recall");
+  }
+
   private static JsonNode parse(String line) {
     try {
       return new ObjectMapper().readTree(line);

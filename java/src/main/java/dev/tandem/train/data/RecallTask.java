@@ -26,6 +26,12 @@ import java.util.SplittableRandom;
  * preceded by a space like every other word (the tokenizer's words are {@code " ?\S+"}).
  */
 public final class RecallTask {
+  /** The shape models/recall was trained on (scripts/train-recall.sh; tandem data recall's defaults). */
+  public static final Options DEFAULTS = new Options(64, 64, 16, 128);
+
+  /** The seed of the held-out prompts of models/recall/MODEL_CARD.md and {@code tandem demo --task recall}. */
+  public static final long PROMPT_SEED = 4;
+
   /** The word that starts every line. */
   public static final String MARKER = "|";
 
