@@ -15,6 +15,8 @@ import picocli.CommandLine.Option;
         + " determined by the context). Deterministic in --seed; held-out text comes from other seeds. Tokenize it"
         + " with a word-level tokenizer (tandem train tokenizer --whole-words), so that every word is one token.")
 public final class DataRecallCommand implements Callable<Integer> {
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--seed", required = true, description = "Seed of the text.")
   long seed;
 
@@ -30,8 +32,13 @@ public final class DataRecallCommand implements Callable<Integer> {
   @Option(names = "--values", defaultValue = "64", description = "Value vocabulary v0..v(N-1) (default: 64).")
   int values;
 
-  @Option(names = "--pairs", defaultValue = "16", description = "Key-value pairs per sequence (default: 16).")
+  @Option(names = "--pairs", defaultValue = "8", description = "Key-value pairs per sequence, or the fewest with"
+      + " --max-pairs (default: 8).")
   int pairs;
+
+  @Option(names = "--max-pairs", description = "The most pairs: each sequence draws its count from --pairs..--max-pairs,"
+      + " so the repeat's period varies (default: 20; with --pairs alone, that count for every sequence).")
+  Integer maxPairs;
 
   @Option(names = "--length", defaultValue = "128",
       description = "Tokens per sequence with its marker and newline (default: 128; = --seq-len of training).")
@@ -39,13 +46,14 @@ public final class DataRecallCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    RecallTask.Options o = new RecallTask.Options(keys, values, pairs, length);
+    int most = maxPairs != null ? maxPairs : spec.commandLine().getParseResult().hasMatchedOption("--pairs") ? pairs : 20;
+    RecallTask.Options o = new RecallTask.Options(keys, values, pairs, most, length);
     List<String> lines = RecallTask.generate(o, seed, sequences);
     StringBuilder text = new StringBuilder();
     for (String line : lines) text.append(line).append('\n');
     AtomicFiles.writeString(out, text.toString());
-    System.err.printf("wrote %s: %d sequences of %d tokens (%d pairs of %d keys and %d values, %d repeated words),"
-        + " seed %d%n", out, sequences, length, pairs, keys, values, o.repeatWords(), seed);
+    System.err.printf("wrote %s: %d sequences of %d tokens (%d to %d pairs of %d keys and %d values), seed %d%n", out,
+        sequences, length, o.minPairs(), o.maxPairs(), keys, values, seed);
     return 0;
   }
 }

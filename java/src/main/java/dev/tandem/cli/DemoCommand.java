@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -48,7 +47,7 @@ public final class DemoCommand implements Callable<Integer> {
       + " repeat, where the one-layer Tandem secondary reads what the primary knows; models/recall/MODEL_CARD.md).")
   String task;
 
-  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 64; recall: 80).")
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 64; recall: 72).")
   Integer maxTokensOption;
 
   private int maxTokens;
@@ -78,7 +77,7 @@ public final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--task must be text or recall, got " + task);
     }
     boolean recall = task.equals("recall");
-    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 80 : 64;
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 72 : 64;
     gamma = gammaOption != null ? gammaOption : recall ? 8 : 4;
     if (maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2");
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1");
@@ -101,13 +100,11 @@ public final class DemoCommand implements Callable<Integer> {
     List<GenerationRequest> requests = new ArrayList<>();
     if (recall) {
       // Held-out sequences (a seed never used in training), cut inside the repeat: the marker, the pairs and the
-      // repeat's first 7 words; the primary continues the repeat from there.
-      RecallTask.Options o = RecallTask.DEFAULTS;
-      List<String> lines = RecallTask.generate(o, RecallTask.PROMPT_SEED, PROMPTS.length);
-      int cut = 1 + 2 * o.pairs() + 7;
+      // repeat's first 7 words; the primary continues the repeat from there (within the line's 128 tokens).
+      List<String> lines = RecallTask.generate(RecallTask.DEFAULTS, RecallTask.PROMPT_SEED, PROMPTS.length);
       for (int i = 0; i < lines.size(); i++) {
         int[] line = tokenizer.encode(i == 0 && prompt != null ? prompt : lines.get(i));
-        requests.add(new GenerationRequest(i == 0 && prompt != null ? line : Arrays.copyOf(line, cut), maxTokens,
+        requests.add(new GenerationRequest(i == 0 && prompt != null ? line : RecallTask.prompt(line, 7), maxTokens,
             SamplingParams.greedy(), -1, i));
       }
     } else {

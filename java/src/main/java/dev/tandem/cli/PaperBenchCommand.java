@@ -13,6 +13,7 @@ import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.secondary.RouterConfig;
 import dev.tandem.secondary.RouterWeights;
 import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.train.data.RecallTask;
 import dev.tandem.train.data.TextSplit;
 import dev.tandem.util.AtomicFiles;
 import java.io.IOException;
@@ -63,15 +64,15 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--prompts", defaultValue = "16", description = "Held-out prompts for Tables 2, 4 and 5 (default: 16).")
   int promptCount;
 
-  @Option(names = "--prompt-tokens", description = "Tokens per prompt (default: 32; recall: 40, the marker, 16 pairs"
-      + " and the repeat's first 7 words).")
+  @Option(names = "--prompt-tokens", description = "Tokens per prompt (default: 32); recall: words of the repeat in"
+      + " the prompt (default: 7), which ends inside the repeat.")
   Integer promptTokensOption;
 
-  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 128; recall: 80, inside the line).")
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 128; recall: 72, inside the line).")
   Integer maxTokensOption;
 
   @Option(names = "--gammas", split = ",", description = "Fixed block lengths for Table 2 (default: 3,5,7; recall:"
-      + " 4,8,12,16).")
+      + " 2,4,8,12,16).")
   int[] gammas;
 
   private int promptTokens;
@@ -117,9 +118,9 @@ public final class PaperBenchCommand implements Callable<Integer> {
     recall = task.equals("recall");
     dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", recall ? "recall" : "demo");
     if (out == null) out = Path.of(recall ? "bench/PAPER-RECALL.md" : "bench/PAPER.md");
-    promptTokens = promptTokensOption != null ? promptTokensOption : recall ? 40 : 32;
-    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 80 : 128;
-    if (gammas == null) gammas = recall ? new int[] {4, 8, 12, 16} : new int[] {3, 5, 7};
+    promptTokens = promptTokensOption != null ? promptTokensOption : recall ? 7 : 32;
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 72 : 128;
+    if (gammas == null) gammas = recall ? new int[] {2, 4, 8, 12, 16} : new int[] {3, 5, 7};
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
     if (recall) return callRecall();
     for (String name : List.of("primary", "drafter", "drafter-distil", "tandem-ce", "tandem-distil", "router")) {
@@ -183,16 +184,12 @@ public final class PaperBenchCommand implements Callable<Integer> {
       RecallTables.table1(report, backend, dir, setups, SMALL_NAMES, windows, evalPositions);
       List<GenerationRequest> prompts = new ArrayList<>();
       for (int i = 0; i < windows.size() && prompts.size() < promptCount; i++) {
-        int[] line = windows.get(i);
-        if (line.length < promptTokens + maxTokens) {
-          throw new IllegalArgumentException("a recall line has " + line.length + " tokens, fewer than --prompt-tokens"
-              + " + --max-tokens (" + (promptTokens + maxTokens) + ")");
-        }
-        prompts.add(new GenerationRequest(Arrays.copyOf(line, promptTokens), maxTokens, SamplingParams.greedy(), -1,
-            i));
+        prompts.add(new GenerationRequest(RecallTask.prompt(windows.get(i), promptTokens), maxTokens,
+            SamplingParams.greedy(), -1, i));
       }
-      report.append("Tables 2 to 5 use the first ").append(prompts.size()).append(" held-out sequences cut after ")
-          .append(promptTokens).append(" tokens (inside the repeat): the primary continues the repeat.\n\n");
+      report.append("Tables 2 to 5 use the first ").append(prompts.size()).append(" held-out sequences, each cut after"
+          + " the repeat's first ").append(promptTokens).append(" words (inside the repeat), and ").append(maxTokens)
+          .append(" new tokens: the primary continues the repeat.\n\n");
       tables2to5(report, backend, setups, prompts, context);
     }
     AtomicFiles.writeString(out, report.toString());
@@ -346,7 +343,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
         + " | mean accepted length | primary runs | %s runs | identical |\n"
         + "|---|---|---|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
-        .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
+        .append(recall ? " held-out prompts ending " + promptTokens + " words into the repeat, "
+            : " held-out prompts of " + promptTokens + " tokens, ").append(maxTokens)
         .append(" new tokens each; decode tokens/s (prefill excluded). Each gamma is measured ").append(repeats)
         .append(" times; a repeat runs the primary alone, then SPEED with the distilled drafter, then SPEED with"
             + " Tandem-Distil, over the same prompts. Speedups and the Tandem-Distil / distilled ratio are medians of"

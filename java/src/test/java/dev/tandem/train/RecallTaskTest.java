@@ -16,6 +16,7 @@ import org.junit.jupiter.api.Test;
 /** The recall task's text, its word-level tokenizer, and which positions its context determines. */
 class RecallTaskTest {
   static final RecallTask.Options SMALL = new RecallTask.Options(12, 10, 5, 24);
+  static final RecallTask.Options VARIED = new RecallTask.Options(12, 10, 3, 6, 24);
 
   @Test
   void theTextDependsOnlyOnTheSeed() {
@@ -27,26 +28,34 @@ class RecallTaskTest {
 
   @Test
   void aLineIsPairsThenTheSamePairsFromARandomStartWrappingAround() {
-    for (String line : RecallTask.generate(SMALL, 3, 50)) {
-      String[] w = line.split(" ");
-      assertThat(w).hasSize(SMALL.length() - 1);  // the newline is the length's last token
-      assertThat(w[0]).isEqualTo(RecallTask.MARKER);
-      List<String> keys = new ArrayList<>(), values = new ArrayList<>();
-      for (int i = 0; i < SMALL.pairs(); i++) {
-        keys.add(w[1 + 2 * i]);
-        values.add(w[2 + 2 * i]);
-        assertThat(w[1 + 2 * i]).matches("k([0-9]|1[01])");
-        assertThat(w[2 + 2 * i]).matches("v[0-9]");
-      }
-      assertThat(keys).doesNotHaveDuplicates();
-      assertThat(values).doesNotHaveDuplicates();
-      int start = keys.indexOf(w[1 + 2 * SMALL.pairs()]);
-      assertThat(start).isNotNegative();
-      for (int r = 0; r < SMALL.repeatWords(); r++) {
-        int pair = (start + r / 2) % SMALL.pairs();
-        assertThat(w[1 + 2 * SMALL.pairs() + r]).isEqualTo(r % 2 == 0 ? keys.get(pair) : values.get(pair));
+    java.util.Set<Integer> counts = new java.util.TreeSet<>();
+    for (RecallTask.Options o : List.of(SMALL, VARIED)) {
+      for (String line : RecallTask.generate(o, 3, 80)) {
+        String[] w = line.split(" ");
+        assertThat(w).hasSize(o.length() - 1);  // the newline is the length's last token
+        assertThat(w[0]).isEqualTo(RecallTask.MARKER);
+        // The pairs end where the first key comes again.
+        int pairs = java.util.Arrays.asList(w).subList(1, w.length).stream().distinct().toList().size() / 2;
+        assertThat(pairs).isBetween(o.minPairs(), o.maxPairs());
+        if (o == VARIED) counts.add(pairs);
+        List<String> keys = new ArrayList<>(), values = new ArrayList<>();
+        for (int i = 0; i < pairs; i++) {
+          keys.add(w[1 + 2 * i]);
+          values.add(w[2 + 2 * i]);
+          assertThat(w[1 + 2 * i]).matches("k([0-9]|1[01])");
+          assertThat(w[2 + 2 * i]).matches("v[0-9]");
+        }
+        assertThat(keys).doesNotHaveDuplicates();
+        assertThat(values).doesNotHaveDuplicates();
+        int start = keys.indexOf(w[1 + 2 * pairs]);
+        assertThat(start).isNotNegative();
+        for (int r = 0; r < o.repeatWords(pairs); r++) {
+          int pair = (start + r / 2) % pairs;
+          assertThat(w[1 + 2 * pairs + r]).isEqualTo(r % 2 == 0 ? keys.get(pair) : values.get(pair));
+        }
       }
     }
+    assertThat(counts).containsExactly(3, 4, 5, 6);  // every count of the range occurs
   }
 
   @Test
@@ -54,6 +63,8 @@ class RecallTaskTest {
     assertThatThrownBy(() -> new RecallTask.Options(4, 10, 5, 24)).hasMessageContaining("--keys");
     assertThatThrownBy(() -> new RecallTask.Options(10, 4, 5, 24)).hasMessageContaining("--values");
     assertThatThrownBy(() -> new RecallTask.Options(10, 10, 5, 13)).hasMessageContaining("--length");
+    assertThatThrownBy(() -> new RecallTask.Options(10, 10, 5, 4, 40)).hasMessageContaining("--max-pairs");
+    assertThatThrownBy(() -> new RecallTask.Options(10, 10, 5, 11, 40)).hasMessageContaining("--keys");
     assertThatThrownBy(() -> RecallTask.generate(SMALL, 1, 0)).hasMessageContaining("--sequences");
   }
 
@@ -73,21 +84,24 @@ class RecallTaskTest {
   @Test
   void aDeterminedTokenIsWhatAnInductionHeadPredictsAndTheRestIsNot() throws Exception {
     Tokenizer t = TokenizerJson.parse(WordVocabulary.tokenizerJson(words(SMALL)), "recall");
-    for (String line : RecallTask.generate(SMALL, 11, 40)) {
+    for (String line : RecallTask.generate(VARIED, 11, 60)) {
       int[] ids = t.encode(line);
-      assertThat(ids).hasSize(SMALL.length() - 1);
+      assertThat(ids).hasSize(VARIED.length() - 1);
+      int pairs = (int) java.util.Arrays.stream(ids).distinct().count() / 2;  // the marker and 2 x pairs words
       boolean[] d = RecallTask.determined(ids);
       int first = -1;
       for (int i = 0; i < ids.length; i++) if (d[i] && first < 0) first = i;
-      assertThat(first).isEqualTo(2 * SMALL.pairs() + 2);  // after the marker, the pairs and the repeat's first key
+      assertThat(first).isEqualTo(2 * pairs + 2);  // after the marker, the pairs and the repeat's first key
+      assertThat(RecallTask.firstRepeat(ids)).isEqualTo(2 * pairs + 1);
+      assertThat(RecallTask.prompt(ids, 7)).isEqualTo(java.util.Arrays.copyOf(ids, 2 * pairs + 8));
       Map<Integer, Integer> next = new HashMap<>();  // token -> the token after its last occurrence
       for (int i = 1; i < ids.length; i++) {
         Integer predicted = next.get(ids[i - 1]);
         // The one exception: the repeat's first wrap-around (the first pair after the last) follows the first
         // section's last value, which the text showed followed by the repeat's first key: the rule, not the
         // previous occurrence, determines it.
-        boolean firstWrap = ids[i - 1] == ids[2 * SMALL.pairs()] && ids[i] == ids[1] && i > 2 * SMALL.pairs() + 1
-            && i < 2 * SMALL.pairs() + 2 + 2 * SMALL.pairs();
+        boolean firstWrap = ids[i - 1] == ids[2 * pairs] && ids[i] == ids[1] && i > 2 * pairs + 1
+            && i < 2 * pairs + 2 + 2 * pairs;
         if (d[i] && !firstWrap) assertThat(predicted).as("token %d of %s", i, line).isEqualTo(ids[i]);
         if (!d[i]) assertThat(predicted).as("token %d of %s", i, line).isNull();
         next.put(ids[i - 1], ids[i]);
@@ -105,6 +119,7 @@ class RecallTaskTest {
     for (String w : learnt) assertThat(t.encode(w)).hasSize(1);
     String line = RecallTask.generate(SMALL, 2, 1).getFirst() + "\n" + RecallTask.generate(SMALL, 3, 1).getFirst();
     assertThat(t.encode(line)).hasSize(2 * (SMALL.length() - 1) + 1);
+    assertThatThrownBy(() -> RecallTask.prompt(new int[] {1, 2, 3}, 1)).hasMessageContaining("no repeat");
     for (String text : List.of(line, "k99 unknown wörds\t k1\n\n v3  x", "", " ", "|k1")) {
       assertThat(t.decode(t.encode(text))).isEqualTo(text);
     }

@@ -12,8 +12,8 @@ import java.util.SplittableRandom;
  * token each, see {@link WordVocabulary}):
  * <pre>
  *   | k17 v42 k3 v9 ... k8 v1 k3 v9 ... k8 v1 k17 v42 k3 ...
- *   ^ marker, then {@code pairs} random key-value pairs, then the same pairs again from a random
- *     starting pair, in order and wrapping around, until the line has {@code length} tokens
+ *   ^ marker, then random key-value pairs (their number drawn per line), then the same pairs again
+ *     from a random starting pair, in order and wrapping around, until the line has {@code length} tokens
  * </pre>
  * Keys are drawn without replacement from {@code k0 .. k(keys-1)}, values without replacement from
  * {@code v0 .. v(values-1)}, so every key and every value occurs once in the first section: after the
@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
  */
 public final class RecallTask {
   /** The shape models/recall was trained on (scripts/train-recall.sh; tandem data recall's defaults). */
-  public static final Options DEFAULTS = new Options(64, 64, 16, 128);
+  public static final Options DEFAULTS = new Options(64, 64, 8, 20, 128);
 
   /** The seed of the held-out prompts of models/recall/MODEL_CARD.md and {@code tandem demo --task recall}. */
   public static final long PROMPT_SEED = 4;
@@ -35,22 +35,37 @@ public final class RecallTask {
   /** The word that starts every line. */
   public static final String MARKER = "|";
 
-  /** The task's shape. */
-  public record Options(int keys, int values, int pairs, int length) {
+  /**
+   * The task's shape: each line draws its number of pairs uniformly from {@code minPairs..maxPairs}, so
+   * that the repeat's period (2 x pairs tokens) differs from line to line and a one-layer model cannot copy
+   * the token one period back by position alone (RoPE lets one attention head look a fixed distance back;
+   * with one period for every line that alone would predict the repeat from its second cycle on).
+   */
+  public record Options(int keys, int values, int minPairs, int maxPairs, int length) {
     public Options {
-      if (pairs < 2) throw new IllegalArgumentException("--pairs must be >= 2, got " + pairs);
-      if (keys < pairs) throw new IllegalArgumentException("--keys (" + keys + ") must be >= --pairs (" + pairs + ")");
-      if (values < pairs) {
-        throw new IllegalArgumentException("--values (" + values + ") must be >= --pairs (" + pairs + ")");
+      if (minPairs < 2) throw new IllegalArgumentException("--pairs must be >= 2, got " + minPairs);
+      if (maxPairs < minPairs) {
+        throw new IllegalArgumentException("--max-pairs (" + maxPairs + ") must be >= --pairs (" + minPairs + ")");
       }
-      if (length < 2 * pairs + 4) {
-        throw new IllegalArgumentException("--length " + length + " leaves no repeat: it must be >= 2 x --pairs + 4 ("
-            + (2 * pairs + 4) + ": the marker, the pairs, two repeated words and the newline)");
+      if (keys < maxPairs) {
+        throw new IllegalArgumentException("--keys (" + keys + ") must be >= the pairs (" + maxPairs + ")");
+      }
+      if (values < maxPairs) {
+        throw new IllegalArgumentException("--values (" + values + ") must be >= the pairs (" + maxPairs + ")");
+      }
+      if (length < 2 * maxPairs + 4) {
+        throw new IllegalArgumentException("--length " + length + " leaves no repeat: it must be >= 2 x the pairs + 4 ("
+            + (2 * maxPairs + 4) + ": the marker, the pairs, two repeated words and the newline)");
       }
     }
 
-    /** Words of the repeat section of a line. */
-    public int repeatWords() {
+    /** Every line with the same number of pairs. */
+    public Options(int keys, int values, int pairs, int length) {
+      this(keys, values, pairs, pairs, length);
+    }
+
+    /** Words of the repeat section of a line of {@code pairs} pairs. */
+    public int repeatWords(int pairs) {
       return length - 2 - 2 * pairs;
     }
   }
@@ -84,13 +99,14 @@ public final class RecallTask {
 
   /** One line, drawing from {@code random}. */
   static String line(Options o, SplittableRandom random) {
-    int[] keys = draw(o.keys(), o.pairs(), random);
-    int[] values = draw(o.values(), o.pairs(), random);
+    int pairs = o.minPairs() + random.nextInt(o.maxPairs() - o.minPairs() + 1);
+    int[] keys = draw(o.keys(), pairs, random);
+    int[] values = draw(o.values(), pairs, random);
     StringBuilder b = new StringBuilder(MARKER);
-    for (int i = 0; i < o.pairs(); i++) b.append(' ').append(key(keys[i])).append(' ').append(value(values[i]));
-    int start = random.nextInt(o.pairs());
-    for (int w = 0; w < o.repeatWords(); w++) {
-      int pair = (start + w / 2) % o.pairs();
+    for (int i = 0; i < pairs; i++) b.append(' ').append(key(keys[i])).append(' ').append(value(values[i]));
+    int start = random.nextInt(pairs);
+    for (int w = 0; w < o.repeatWords(pairs); w++) {
+      int pair = (start + w / 2) % pairs;
       b.append(' ').append(w % 2 == 0 ? key(keys[pair]) : value(values[pair]));
     }
     return b.toString();
@@ -117,16 +133,29 @@ public final class RecallTask {
    */
   public static boolean[] determined(int[] tokens) {
     boolean[] out = new boolean[tokens.length];
-    java.util.Set<Integer> seen = new java.util.HashSet<>();
-    int firstRepeat = -1;
-    for (int i = 0; i < tokens.length; i++) {
-      if (!seen.add(tokens[i])) {
-        firstRepeat = i;
-        break;
-      }
-    }
+    int firstRepeat = firstRepeat(tokens);
     if (firstRepeat < 0) return out;
     for (int i = firstRepeat + 1; i < tokens.length; i++) out[i] = true;
     return out;
+  }
+
+  /** The index of the first token that repeats an earlier one (in a recall line: the repeat's first key), or -1. */
+  public static int firstRepeat(int[] tokens) {
+    java.util.Set<Integer> seen = new java.util.HashSet<>();
+    for (int i = 0; i < tokens.length; i++) if (!seen.add(tokens[i])) return i;
+    return -1;
+  }
+
+  /**
+   * A prompt that ends inside the repeat: the line up to and with the repeat's first {@code repeatWords}
+   * words (the primary continues the repeat from there). A line without a repeat is refused.
+   */
+  public static int[] prompt(int[] line, int repeatWords) {
+    int r = firstRepeat(line);
+    if (r < 0) throw new IllegalArgumentException("a prompt line has no repeat (is it tandem data recall text?)");
+    if (r + repeatWords > line.length) {
+      throw new IllegalArgumentException("a prompt line has fewer than " + repeatWords + " repeated words");
+    }
+    return java.util.Arrays.copyOf(line, r + repeatWords);
   }
 }
