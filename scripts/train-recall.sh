@@ -13,7 +13,7 @@ models=${TANDEM_RECALL_MODELS:-$root/models/recall}
 runs=${TANDEM_RECALL_RUNS:-$root/runs/recall}
 cli=${TANDEM_CLI:-$root/tandem}
 steps() { echo "$1"; }
-sequences=20000
+sequences=17000
 if [[ ${DRY:-0} == 1 ]]; then
   models=/tmp/tandem-recall-dry/models; runs=/tmp/tandem-recall-dry/runs
   steps() { echo 2; }
@@ -51,44 +51,45 @@ small=(--hidden 64 --layers 1 --heads 2 --intermediate 192 --max-positions 512)
 blocks=(--block-length 2,3,4,6,8,12,16)
 
 [[ -f $models/primary/model.safetensors ]] || t train primary --tokenizer "$tok" --hidden 128 --layers 4 --heads 4 \
-  --intermediate 384 --max-positions 512 --steps "$(steps 1200)" --lr 2e-3 --min-lr 2e-4 --warmup 50 \
+  --intermediate 384 --max-positions 512 --steps "$(steps 1000)" --lr 2e-3 --min-lr 2e-4 --warmup 50 \
   "${common[@]}" --run "$runs/primary" --out "$models/primary" "$data/train.txt"
 
-# The one-layer models: 800 cross-entropy updates each (plain drafter, Tandem-CE from scratch), then 400
-# distillation updates each (0.5 ground truth + 0.5 the primary's soft targets).
+# The one-layer models, of one width: 500 cross-entropy updates each (the plain drafter; Tandem-CE from scratch,
+# reading the primary after its layer 3), then 250 distillation updates each (0.5 ground truth + 0.5 the primary's
+# soft targets): the distilled drafter from the plain one, Tandem-Distil from Tandem-CE.
 [[ -f $models/drafter/model.safetensors ]] || t train drafter --tokenizer "$tok" "${small[@]}" \
-  --steps "$(steps 800)" --lr 3e-3 --warmup 30 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" \
+  --steps "$(steps 500)" --lr 3e-3 --warmup 30 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" \
   "$data/train.txt"
-[[ -f $models/drafter-distil/model.safetensors ]] || t train drafter-distil --primary "$models/primary" \
-  --init "$models/drafter" --steps "$(steps 400)" --lr 1e-3 --warmup 20 --seed 2 "${common[@]}" \
-  --run "$runs/drafter-distil" --out "$models/drafter-distil" "$data/train.txt"
 [[ -f $models/tandem-ce/model.safetensors ]] || t train tandem-ce --primary "$models/primary" "${small[@]}" \
-  --layer-map 3 "${blocks[@]}" --steps "$(steps 800)" --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" \
+  --layer-map 3 "${blocks[@]}" --steps "$(steps 500)" --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" \
   --run "$runs/tandem-ce" --out "$models/tandem-ce" "$data/train.txt"
 [[ -f $models/tandem-distil/model.safetensors ]] || t train tandem-distil --primary "$models/primary" \
-  --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 400)" --lr 1e-3 --warmup 20 --seed 4 \
+  --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 250)" --lr 1e-3 --warmup 20 --seed 4 \
   "${common[@]}" --run "$runs/tandem-distil" --out "$models/tandem-distil" "$data/train.txt"
-
-# Controls. A randomly initialised primary of the same shape (tandem init, seed 9), and Tandem-CE trained on its
-# states exactly as above; a two-layer plain drafter of the same width, 800 updates.
-if [[ ! -f $models/control-random-primary/model.safetensors ]]; then
-  t init --config "$models/primary/config.json" --out "$models/control-random-primary" --seed 9 --dtype BF16 \
-    --tokenizer "$tok"
-fi
-[[ -f $models/control-tandem-random/model.safetensors ]] || t train tandem-ce \
-  --primary "$models/control-random-primary" "${small[@]}" --layer-map 3 "${blocks[@]}" --steps "$(steps 800)" \
-  --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" --run "$runs/control-tandem-random" \
-  --out "$models/control-tandem-random" "$data/train.txt"
-[[ -f $models/control-drafter-2layer/model.safetensors ]] || t train drafter --tokenizer "$tok" --hidden 64 \
-  --layers 2 --heads 2 --intermediate 192 --max-positions 512 --steps "$(steps 800)" --lr 3e-3 --warmup 30 \
-  "${common[@]}" --run "$runs/control-drafter-2layer" --out "$models/control-drafter-2layer" "$data/train.txt"
+[[ -f $models/drafter-distil/model.safetensors ]] || t train drafter-distil --primary "$models/primary" \
+  --init "$models/drafter" --steps "$(steps 250)" --lr 1e-3 --warmup 20 --seed 2 "${common[@]}" \
+  --run "$runs/drafter-distil" --out "$models/drafter-distil" "$data/train.txt"
 
 # The router for Tandem-Distil, on the primary's own continuations of 48-token prompts (inside the repeat: the
 # marker and the pairs are at most 41 tokens).
 [[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \
   --secondary "$models/tandem-distil" --block-length 16 --prompt-tokens 48 --positions "$( [[ ${DRY:-0} == 1 ]] \
-  && echo 256 || echo 16384)" --val-positions 2048 --steps "$(steps 1500)" --seq-len 128 \
+  && echo 256 || echo 8192)" --val-positions 2048 --steps "$(steps 1000)" --seq-len 128 \
   --validation "$data/val.txt" --run "$runs/router" --out "$models/router" "$data/train.txt"
+
+# Controls. A randomly initialised primary of the same shape (tandem init, seed 9), and Tandem-CE trained on its
+# states exactly as above; a two-layer plain drafter of the same width, trained as the plain one.
+if [[ ! -f $models/control-random-primary/model.safetensors ]]; then
+  t init --config "$models/primary/config.json" --out "$models/control-random-primary" --seed 9 --dtype BF16 \
+    --tokenizer "$tok"
+fi
+[[ -f $models/control-tandem-random/model.safetensors ]] || t train tandem-ce \
+  --primary "$models/control-random-primary" "${small[@]}" --layer-map 3 "${blocks[@]}" --steps "$(steps 500)" \
+  --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" --run "$runs/control-tandem-random" \
+  --out "$models/control-tandem-random" "$data/train.txt"
+[[ -f $models/control-drafter-2layer/model.safetensors ]] || t train drafter --tokenizer "$tok" --hidden 64 \
+  --layers 2 --heads 2 --intermediate 192 --max-positions 512 --steps "$(steps 500)" --lr 3e-3 --warmup 30 \
+  "${common[@]}" --run "$runs/control-drafter-2layer" --out "$models/control-drafter-2layer" "$data/train.txt"
 
 # Held-out evaluation (seed 3, never used in training): Table 1's metrics on the positions the context determines
 # and on the rest, primary blocks of 2 (tandem eval --recall). The controls that read a random primary are
