@@ -13,7 +13,7 @@ models=${TANDEM_RECALL_MODELS:-$root/models/recall}
 runs=${TANDEM_RECALL_RUNS:-$root/runs/recall}
 cli=${TANDEM_CLI:-$root/tandem}
 steps() { echo "$1"; }
-sequences=17000
+sequences=24000
 if [[ ${DRY:-0} == 1 ]]; then
   models=/tmp/tandem-recall-dry/models; runs=/tmp/tandem-recall-dry/runs
   steps() { echo 2; }
@@ -29,10 +29,10 @@ t() {  # runs a stage and prints its wall time
   echo "[$(date -u +%H:%M:%S)] $(( $(date +%s) - s )) s: $1 $2" >&2
 }
 
-# The task: 64 keys, 64 values, 8 to 20 pairs per sequence (drawn per sequence, so the repeat's period varies),
-# 128 tokens per sequence (marker, pairs, the repeat, newline). Training text from seed 1, validation from seed 2;
+# The task: 24 keys, 24 values, 6 to 12 pairs per sequence (drawn per sequence, so the repeat's period varies),
+# 96 tokens per sequence (marker, pairs, the repeat, newline). Training text from seed 1, validation from seed 2;
 # held-out evaluation and SPEED prompts (MODEL_CARD.md) from seeds 3 and 4, never used in training.
-task=(--keys 64 --values 64 --pairs 8 --max-pairs 20 --length 128)
+task=(--keys 24 --values 24 --pairs 6 --max-pairs 12 --length 96)
 data=$runs/data
 mkdir -p "$data"
 [[ -f $data/train.txt ]] || t data recall "${task[@]}" --seed 1 --sequences "$sequences" --out "$data/train.txt"
@@ -43,15 +43,15 @@ mkdir -p "$data"
   --out "$models/tokenizer" "$data/train.txt"
 tok=$models/tokenizer/tokenizer.json
 
-# Shared: sequences of 128 tokens (one task sequence each: the text packs without gaps), 16 per update, the
+# Shared: sequences of 96 tokens (one task sequence each: the text packs without gaps), 16 per update, the
 # held-out file as validation.
-common=(--seq-len 128 --batch 16 --validation "$data/val.txt" --val-every 100 --val-sequences 64
+common=(--seq-len 96 --batch 16 --validation "$data/val.txt" --val-every 100 --val-sequences 64
   --checkpoint-every 50 --resume)
 small=(--hidden 64 --layers 1 --heads 2 --intermediate 192 --max-positions 512)
 blocks=(--block-length 2,3,4,6,8,12,16)
 
 [[ -f $models/primary/model.safetensors ]] || t train primary --tokenizer "$tok" --hidden 128 --layers 4 --heads 4 \
-  --intermediate 384 --max-positions 512 --steps "$(steps 1000)" --lr 2e-3 --min-lr 2e-4 --warmup 50 \
+  --intermediate 384 --max-positions 512 --steps "$(steps 2000)" --lr 3e-3 --min-lr 1e-3 --warmup 30 \
   "${common[@]}" --run "$runs/primary" --out "$models/primary" "$data/train.txt"
 
 # The one-layer models, of one width: 500 cross-entropy updates each (the plain drafter; Tandem-CE from scratch,
@@ -70,11 +70,11 @@ blocks=(--block-length 2,3,4,6,8,12,16)
   --init "$models/drafter" --steps "$(steps 250)" --lr 1e-3 --warmup 20 --seed 2 "${common[@]}" \
   --run "$runs/drafter-distil" --out "$models/drafter-distil" "$data/train.txt"
 
-# The router for Tandem-Distil, on the primary's own continuations of 48-token prompts (inside the repeat: the
-# marker and the pairs are at most 41 tokens).
+# The router for Tandem-Distil, on the primary's own continuations of 32-token prompts (inside the repeat: the
+# marker and the pairs are at most 25 tokens).
 [[ -f $models/router/model.safetensors ]] || t train router --primary "$models/primary" \
-  --secondary "$models/tandem-distil" --block-length 16 --prompt-tokens 48 --positions "$( [[ ${DRY:-0} == 1 ]] \
-  && echo 256 || echo 8192)" --val-positions 2048 --steps "$(steps 1000)" --seq-len 128 \
+  --secondary "$models/tandem-distil" --block-length 16 --prompt-tokens 32 --positions "$( [[ ${DRY:-0} == 1 ]] \
+  && echo 256 || echo 8192)" --val-positions 2048 --steps "$(steps 1000)" --seq-len 96 \
   --validation "$data/val.txt" --run "$runs/router" --out "$models/router" "$data/train.txt"
 
 # Controls. A randomly initialised primary of the same shape (tandem init, seed 9), and Tandem-CE trained on its

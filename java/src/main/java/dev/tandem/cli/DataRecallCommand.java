@@ -26,27 +26,27 @@ public final class DataRecallCommand implements Callable<Integer> {
   @Option(names = "--out", required = true, description = "Output text file (written whole).")
   Path out;
 
-  @Option(names = "--keys", defaultValue = "64", description = "Key vocabulary k0..k(N-1) (default: 64).")
+  @Option(names = "--keys", defaultValue = "24", description = "Key vocabulary k0..k(N-1) (default: 24).")
   int keys;
 
-  @Option(names = "--values", defaultValue = "64", description = "Value vocabulary v0..v(N-1) (default: 64).")
+  @Option(names = "--values", defaultValue = "24", description = "Value vocabulary v0..v(N-1) (default: 24).")
   int values;
 
-  @Option(names = "--pairs", defaultValue = "8", description = "Key-value pairs per sequence, or the fewest with"
-      + " --max-pairs (default: 8).")
+  @Option(names = "--pairs", defaultValue = "6", description = "Key-value pairs per sequence, or the fewest with"
+      + " --max-pairs (default: 6).")
   int pairs;
 
   @Option(names = "--max-pairs", description = "The most pairs: each sequence draws its count from --pairs..--max-pairs,"
-      + " so the repeat's period varies (default: 20; with --pairs alone, that count for every sequence).")
+      + " so the repeat's period varies (default: 12; with --pairs alone, that count for every sequence).")
   Integer maxPairs;
 
-  @Option(names = "--length", defaultValue = "128",
-      description = "Tokens per sequence with its marker and newline (default: 128; = --seq-len of training).")
+  @Option(names = "--length", defaultValue = "96",
+      description = "Tokens per sequence with its marker and newline (default: 96; = --seq-len of training).")
   int length;
 
   @Override
   public Integer call() throws Exception {
-    int most = maxPairs != null ? maxPairs : spec.commandLine().getParseResult().hasMatchedOption("--pairs") ? pairs : 20;
+    int most = maxPairs != null ? maxPairs : spec.commandLine().getParseResult().hasMatchedOption("--pairs") ? pairs : 12;
     RecallTask.Options o = new RecallTask.Options(keys, values, pairs, most, length);
     List<String> lines = RecallTask.generate(o, seed, sequences);
     StringBuilder text = new StringBuilder();

@@ -47,7 +47,7 @@ public final class DemoCommand implements Callable<Integer> {
       + " repeat, where the one-layer Tandem secondary reads what the primary knows; models/recall/MODEL_CARD.md).")
   String task;
 
-  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 64; recall: 72).")
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 64; recall: 56).")
   Integer maxTokensOption;
 
   private int maxTokens;
@@ -77,7 +77,7 @@ public final class DemoCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--task must be text or recall, got " + task);
     }
     boolean recall = task.equals("recall");
-    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 72 : 64;
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 56 : 64;
     gamma = gammaOption != null ? gammaOption : recall ? 8 : 4;
     if (maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2");
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1");

@@ -68,7 +68,7 @@ public final class PaperBenchCommand implements Callable<Integer> {
       + " the prompt (default: 7), which ends inside the repeat.")
   Integer promptTokensOption;
 
-  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 128; recall: 72, inside the line).")
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 128; recall: 56, inside the line).")
   Integer maxTokensOption;
 
   @Option(names = "--gammas", split = ",", description = "Fixed block lengths for Table 2 (default: 3,5,7; recall:"
@@ -119,7 +119,7 @@ public final class PaperBenchCommand implements Callable<Integer> {
     dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", recall ? "recall" : "demo");
     if (out == null) out = Path.of(recall ? "bench/PAPER-RECALL.md" : "bench/PAPER.md");
     promptTokens = promptTokensOption != null ? promptTokensOption : recall ? 7 : 32;
-    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 72 : 128;
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 56 : 128;
     if (gammas == null) gammas = recall ? new int[] {2, 4, 8, 12, 16} : new int[] {3, 5, 7};
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
     if (recall) return callRecall();

@@ -155,7 +155,7 @@ class RecallCliTest {
     assertThat(demo.out()).contains("primary alone").contains("SPEED, Tandem-Distil secondary").contains("gamma 8")
         .doesNotContain(" NO").doesNotContain("Also: ./tandem demo --task recall");
     // The prompt is a held-out line cut inside the repeat: the marker and the 16 pairs, then 7 repeated words.
-    assertThat(demo.out()).containsPattern("prompt: \\|( [kv][0-9]+){23,47}\\n");
+    assertThat(demo.out()).containsPattern("prompt: \\|( [kv][0-9]+){19,31}\\n");
     Path heldOut = dir.resolve("heldout.txt");
     ok(run("data", "recall", "--seed", "3", "--sequences", "6", "--out", heldOut.toString()));
     Path report = dir.resolve("paper-recall.md");

@@ -27,7 +27,7 @@ import java.util.SplittableRandom;
  */
 public final class RecallTask {
   /** The shape models/recall was trained on (scripts/train-recall.sh; tandem data recall's defaults). */
-  public static final Options DEFAULTS = new Options(64, 64, 8, 20, 128);
+  public static final Options DEFAULTS = new Options(24, 24, 6, 12, 96);
 
   /** The seed of the held-out prompts of models/recall/MODEL_CARD.md and {@code tandem demo --task recall}. */
   public static final long PROMPT_SEED = 4;
