@@ -78,13 +78,14 @@ blocks=(--block-length 2,3,4,6,8,12,16)
   --validation "$data/val.txt" --run "$runs/router" --out "$models/router" "$data/train.txt"
 
 # Controls. A randomly initialised primary of the same shape (tandem init, seed 9), and Tandem-CE trained on its
-# states exactly as above; a two-layer plain drafter of the same width, trained as the plain one.
+# states as above but for 1000 updates (this session's time); a two-layer plain drafter of the same width, trained as
+# the plain one.
 if [[ ! -f $models/control-random-primary/model.safetensors ]]; then
   t init --config "$models/primary/config.json" --out "$models/control-random-primary" --seed 9 --dtype BF16 \
     --tokenizer "$tok"
 fi
 [[ -f $models/control-tandem-random/model.safetensors ]] || t train tandem-ce \
-  --primary "$models/control-random-primary" "${small[@]}" --layer-map 3 "${blocks[@]}" --steps "$(steps 2500)" \
+  --primary "$models/control-random-primary" "${small[@]}" --layer-map 3 "${blocks[@]}" --steps "$(steps 1000)" \
   --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" --run "$runs/control-tandem-random" \
   --out "$models/control-tandem-random" "$data/train.txt"
 [[ -f $models/control-drafter-2layer/model.safetensors ]] || t train drafter --tokenizer "$tok" --hidden 64 \
