@@ -55,13 +55,13 @@ blocks=(--block-length 2,3,4,6,8,12,16)
   "${common[@]}" --run "$runs/primary" --out "$models/primary" "$data/train.txt"
 
 # The one-layer models, of one width: 2500 cross-entropy updates each (the plain drafter; Tandem-CE from scratch,
-# reading the primary after its layer 3), then 250 distillation updates each (0.5 ground truth + 0.5 the primary's
+# reading the primary after its layer 2), then 250 distillation updates each (0.5 ground truth + 0.5 the primary's
 # soft targets): the distilled drafter from the plain one, Tandem-Distil from Tandem-CE.
 [[ -f $models/drafter/model.safetensors ]] || t train drafter --tokenizer "$tok" "${small[@]}" \
   --steps "$(steps 2500)" --lr 3e-3 --warmup 30 "${common[@]}" --run "$runs/drafter" --out "$models/drafter" \
   "$data/train.txt"
 [[ -f $models/tandem-ce/model.safetensors ]] || t train tandem-ce --primary "$models/primary" "${small[@]}" \
-  --layer-map 3 "${blocks[@]}" --steps "$(steps 2500)" --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" \
+  --layer-map 2 "${blocks[@]}" --steps "$(steps 2500)" --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" \
   --run "$runs/tandem-ce" --out "$models/tandem-ce" "$data/train.txt"
 [[ -f $models/tandem-distil/model.safetensors ]] || t train tandem-distil --primary "$models/primary" \
   --init "$models/tandem-ce" "${blocks[@]}" --steps "$(steps 250)" --lr 1e-3 --warmup 20 --seed 4 \
@@ -85,7 +85,7 @@ if [[ ! -f $models/control-random-primary/model.safetensors ]]; then
     --tokenizer "$tok"
 fi
 [[ -f $models/control-tandem-random/model.safetensors ]] || t train tandem-ce \
-  --primary "$models/control-random-primary" "${small[@]}" --layer-map 3 "${blocks[@]}" --steps "$(steps 1000)" \
+  --primary "$models/control-random-primary" "${small[@]}" --layer-map 2 "${blocks[@]}" --steps "$(steps 1000)" \
   --lr 3e-3 --warmup 30 --seed 3 "${common[@]}" --run "$runs/control-tandem-random" \
   --out "$models/control-tandem-random" "$data/train.txt"
 [[ -f $models/control-drafter-2layer/model.safetensors ]] || t train drafter --tokenizer "$tok" --hidden 64 \
