@@ -152,7 +152,7 @@ class RecallCliTest {
     CliTest.Run demo = run("demo", "--task", "recall", "--models", m.toString(), "--max-tokens", "6", "--repeats", "1",
         "--device", "cpu");
     ok(demo);
-    assertThat(demo.out()).contains("primary alone").contains("SPEED, Tandem-Distil secondary").contains("gamma 8")
+    assertThat(demo.out()).contains("primary alone").contains("SPEED, Tandem-Distil secondary").contains("gamma 4 (fixed)")
         .doesNotContain(" NO").doesNotContain("Also: ./tandem demo --task recall");
     // The prompt is a held-out line cut inside the repeat: the marker and the 16 pairs, then 7 repeated words.
     assertThat(demo.out()).containsPattern("prompt: \\|( [kv][0-9]+){19,31}\\n");
