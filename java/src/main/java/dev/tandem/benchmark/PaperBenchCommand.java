@@ -15,6 +15,7 @@ import dev.tandem.speculative.SpeedMetrics;
 import dev.tandem.secondary.RouterConfig;
 import dev.tandem.secondary.RouterWeights;
 import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.train.data.RecallTask;
 import dev.tandem.train.data.TextSplit;
 import dev.tandem.util.AtomicFiles;
 import java.io.IOException;
@@ -40,8 +41,14 @@ import picocli.CommandLine.Spec;
 @Command(name = "paper", mixinStandardHelpOptions = true,
     description = "The paper's Tables 1, 2, 4 and 5 in miniature on the demo models; writes a markdown report.")
 public final class PaperBenchCommand implements Callable<Integer> {
-  @Parameters(arity = "1..*", description = "The text files the demo models were trained on (held-out part used).")
+  @Parameters(arity = "1..*", description = "The text files the demo models were trained on (held-out part used); with"
+      + " --task recall, held-out recall text (tandem data recall from a seed not used in training).")
   List<Path> files;
+
+  @Option(names = "--task", defaultValue = "text", description = "text (default: the demo models on the held-out part"
+      + " of their training text) or recall (models/recall on held-out recall text; Table 1 split into the positions"
+      + " the context determines and the rest, prompts that end inside the repeat).")
+  String task;
 
   /** Prompts each configuration runs untimed before its repeats. */
   private static final int WARM_UP_PROMPTS = 4;
@@ -49,7 +56,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--models", description = "The demo models' directory (default: models/demo of the project).")
   Path models;
 
-  @Option(names = "--out", defaultValue = "bench/PAPER.md", description = "The report (default: bench/PAPER.md).")
+  @Option(names = "--out", description = "The report (default: bench/PAPER.md, with --task recall"
+      + " bench/PAPER-RECALL.md).")
   Path out;
 
   @Option(names = "--eval-positions", defaultValue = "6000", description = "Held-out positions for Table 1.")
@@ -58,14 +66,20 @@ public final class PaperBenchCommand implements Callable<Integer> {
   @Option(names = "--prompts", defaultValue = "16", description = "Held-out prompts for Tables 2, 4 and 5 (default: 16).")
   int promptCount;
 
-  @Option(names = "--prompt-tokens", defaultValue = "32", description = "Tokens per prompt.")
-  int promptTokens;
+  @Option(names = "--prompt-tokens", description = "Tokens per prompt (default: 32); recall: words of the repeat in"
+      + " the prompt (default: 7), which ends inside the repeat.")
+  Integer promptTokensOption;
 
-  @Option(names = "--max-tokens", defaultValue = "128", description = "New tokens per prompt (default: 128).")
-  int maxTokens;
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 128; recall: 56, inside the line).")
+  Integer maxTokensOption;
 
-  @Option(names = "--gammas", split = ",", defaultValue = "3,5,7", description = "Fixed block lengths for Table 2.")
+  @Option(names = "--gammas", split = ",", description = "Fixed block lengths for Table 2 (default: 3,5,7; recall:"
+      + " 2,4,8,12,16).")
   int[] gammas;
+
+  private int promptTokens;
+  private int maxTokens;
+  private boolean recall;
 
   @Option(names = "--gamma-max", defaultValue = "17", description = "gamma_max of the router (Tables 4 and 5).")
   int gammaMax;
@@ -100,8 +114,17 @@ public final class PaperBenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", "demo");
+    if (!task.equals("text") && !task.equals("recall")) {
+      throw new IllegalArgumentException("--task must be text or recall, got " + task);
+    }
+    recall = task.equals("recall");
+    dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", recall ? "recall" : "demo");
+    if (out == null) out = Path.of(recall ? "bench/PAPER-RECALL.md" : "bench/PAPER.md");
+    promptTokens = promptTokensOption != null ? promptTokensOption : recall ? 7 : 32;
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 56 : 128;
+    if (gammas == null) gammas = recall ? new int[] {2, 4, 8, 12, 16} : new int[] {3, 5, 7};
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
+    if (recall) return callRecall();
     for (String name : List.of("primary", "drafter", "drafter-distil", "tandem-ce", "tandem-distil", "router")) {
       if (!Files.isDirectory(dir.resolve(name))) throw new IllegalArgumentException(dir.resolve(name) + " not found");
     }
@@ -126,6 +149,49 @@ public final class PaperBenchCommand implements Callable<Integer> {
           .append(tokens.length).append(" tokens); never seen in training.\n\n");
       table1(report, backend, setups, tokens, context);
       List<GenerationRequest> prompts = prompts(tokens);
+      tables2to5(report, backend, setups, prompts, context);
+    }
+    AtomicFiles.writeString(out, report.toString());
+    System.out.print(report);
+    System.err.println("wrote " + out);
+    return 0;
+  }
+
+  /** {@code --task recall}: Table 1 on held-out recall lines, split; Tables 2 to 5 on prompts inside the repeat. */
+  private Integer callRecall() throws Exception {
+    StringBuilder text = new StringBuilder();
+    for (Path f : files) text.append(new String(TextSplit.read(f), java.nio.charset.StandardCharsets.UTF_8));
+    List<String> lines = text.toString().lines().filter(l -> !l.isBlank()).toList();
+    if (lines.isEmpty()) throw new IllegalArgumentException("no recall lines in " + files);
+    EngineBuilder[] setups = new EngineBuilder[SMALL.length];
+    for (int i = 0; i < SMALL.length; i++) {
+      setups[i] = EngineBuilder.load(dir.resolve("primary")).drafter(dir.resolve(SMALL[i])).fixedSpeculation()
+          .prefillBudget(64);
+    }
+    Tokenizer tokenizer = setups[0].tokenizer();
+    List<int[]> windows = new ArrayList<>();
+    for (String line : lines) windows.add(tokenizer.encode(line));
+    int context = setups[0].contextLength();
+    StringBuilder report = new StringBuilder();
+    report.append("# The paper's tables in miniature (recall models)\n\n");
+    report.append("Made by `").append(commandLine()).append("` on ").append(Instant.now()).append(", ");
+    try (Backend backend = device.backend()) {
+      report.append(BackendProvider.describe(backend)).append(", ")
+          .append(Runtime.getRuntime().availableProcessors()).append(" processors. Held-out text: ")
+          .append(lines.size()).append(" associative-recall sequences (").append(files.stream().map(Path::toString)
+              .collect(java.util.stream.Collectors.joining(", "))).append(", `tandem data recall` from a seed never"
+              + " used in training; models/recall/MODEL_CARD.md). A position is *determined* when the context fixes"
+              + " its token (the repeat after its first key), the *rest* are the random pairs and the repeat's first"
+              + " key.\n\n");
+      RecallTables.table1(report, backend, dir, setups, SMALL_NAMES, windows, evalPositions);
+      List<GenerationRequest> prompts = new ArrayList<>();
+      for (int i = 0; i < windows.size() && prompts.size() < promptCount; i++) {
+        prompts.add(new GenerationRequest(RecallTask.prompt(windows.get(i), promptTokens), maxTokens,
+            SamplingParams.greedy(), -1, i));
+      }
+      report.append("Tables 2 to 5 use the first ").append(prompts.size()).append(" held-out sequences, each cut after"
+          + " the repeat's first ").append(promptTokens).append(" words (inside the repeat), and ").append(maxTokens)
+          .append(" new tokens: the primary continues the repeat.\n\n");
       tables2to5(report, backend, setups, prompts, context);
     }
     AtomicFiles.writeString(out, report.toString());
@@ -279,7 +345,8 @@ public final class PaperBenchCommand implements Callable<Integer> {
         + " | mean accepted length | primary runs | %s runs | identical |\n"
         + "|---|---|---|---|---|---|---|---|---|---|---|\n";
     report.append("## Table 2: SPEED speedup over the primary alone\n\nGreedy, batch 1, ").append(prompts.size())
-        .append(" held-out prompts of ").append(promptTokens).append(" tokens, ").append(maxTokens)
+        .append(recall ? " held-out prompts ending " + promptTokens + " words into the repeat, "
+            : " held-out prompts of " + promptTokens + " tokens, ").append(maxTokens)
         .append(" new tokens each; decode tokens/s (prefill excluded). Each gamma is measured ").append(repeats)
         .append(" times; a repeat runs the primary alone, then SPEED with the distilled drafter, then SPEED with"
             + " Tandem-Distil, over the same prompts. Speedups and the Tandem-Distil / distilled ratio are medians of"

@@ -9,6 +9,7 @@ import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineBuilder;
 import dev.tandem.engine.SpeculationPolicy;
 import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.train.data.RecallTask;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,8 +43,15 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--prompt", description = "Prompt for the generated sample (default: the first demo prompt).")
   String prompt;
 
-  @Option(names = "--max-tokens", defaultValue = "64", description = "New tokens per prompt (default: 64).")
-  int maxTokens;
+  @Option(names = "--task", defaultValue = "text", description = "text (default: the demo models of models/demo) or"
+      + " recall (the associative-recall models of models/recall on held-out recall prompts that end inside the"
+      + " repeat, where the one-layer Tandem secondary reads what the primary knows; models/recall/MODEL_CARD.md).")
+  String task;
+
+  @Option(names = "--max-tokens", description = "New tokens per prompt (default: 64; recall: 56).")
+  Integer maxTokensOption;
+
+  private int maxTokens;
 
   @Option(names = "--repeats", defaultValue = "3", description = "Measured rounds after one warm-up round (default: 3).")
   int repeats;
@@ -54,23 +62,41 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--speculation", defaultValue = "ADAPTIVE", converter = SpeculationModeConverter.class,
       description = "adaptive (default: the engine's cost model chooses each round's drafts, zero included) or fixed"
-          + " (every round drafts --gamma).")
+          + " (every round drafts --gamma; the default with --task recall).")
   SpeculationPolicy.Mode speculation;
 
-  @Option(names = "--gamma", defaultValue = "4", description = "Drafts per round for SPEED (default: 4).")
-  int gamma;
+  @Option(names = "--gamma", description = "Drafts per round for SPEED (default: 4).")
+  Integer gammaOption;
+
+  private int gamma;
 
   @Mixin DeviceOptions device;
 
+  @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
   @Override
   public Integer call() throws Exception {
+    if (!task.equals("text") && !task.equals("recall")) {
+      throw new IllegalArgumentException("--task must be text or recall, got " + task);
+    }
+    boolean recall = task.equals("recall");
+    maxTokens = maxTokensOption != null ? maxTokensOption : recall ? 56 : 64;
+    gamma = gammaOption != null ? gammaOption : 4;
+    // Recall: fixed speculation unless asked otherwise (on these small models the adaptive policy's cost model
+    // drafts nothing, which would hide what the secondary predicts; bench/PAPER-RECALL.md measures fixed gamma).
+    if (recall && !spec.commandLine().getParseResult().hasMatchedOption("--speculation")) {
+      speculation = SpeculationPolicy.Mode.FIXED;
+    }
     if (maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2");
     if (repeats < 1) throw new IllegalArgumentException("--repeats must be >= 1");
-    Path dir = models != null ? models : Path.of(System.getProperty("tandem.home", "."), "models", "demo");
+    if (gamma < 1) throw new IllegalArgumentException("--gamma must be >= 1");
+    Path dir = models != null ? models
+        : Path.of(System.getProperty("tandem.home", "."), "models", recall ? "recall" : "demo");
     for (String name : new String[] {"primary", "drafter-distil", "tandem-distil"}) {
       if (!Files.isDirectory(dir.resolve(name))) {
         throw new IllegalArgumentException("the demo models are missing: " + dir.resolve(name) + " does not exist"
-            + " (models/demo is part of the repository; see models/demo/MODEL_CARD.md to rebuild them)");
+            + " (" + (recall ? "models/recall" : "models/demo") + " is part of the repository; see its MODEL_CARD.md to"
+            + " rebuild them)");
       }
     }
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
@@ -80,9 +106,20 @@ public final class DemoCommand implements Callable<Integer> {
     if (tokenizer == null) throw new IllegalArgumentException(dir.resolve("primary") + " has no tokenizer.json");
     int context = distilled.contextLength();
     List<GenerationRequest> requests = new ArrayList<>();
-    for (int i = 0; i < PROMPTS.length; i++) {
-      String text = i == 0 && prompt != null ? prompt : PROMPTS[i];
-      requests.add(new GenerationRequest(tokenizer.encode(text), maxTokens, SamplingParams.greedy(), -1, i));
+    if (recall) {
+      // Held-out sequences (a seed never used in training), cut inside the repeat: the marker, the pairs and the
+      // repeat's first 7 words; the primary continues the repeat from there (within the line's 128 tokens).
+      List<String> lines = RecallTask.generate(RecallTask.DEFAULTS, RecallTask.PROMPT_SEED, PROMPTS.length);
+      for (int i = 0; i < lines.size(); i++) {
+        int[] line = tokenizer.encode(i == 0 && prompt != null ? prompt : lines.get(i));
+        requests.add(new GenerationRequest(i == 0 && prompt != null ? line : RecallTask.prompt(line, 7), maxTokens,
+            SamplingParams.greedy(), -1, i));
+      }
+    } else {
+      for (int i = 0; i < PROMPTS.length; i++) {
+        String text = i == 0 && prompt != null ? prompt : PROMPTS[i];
+        requests.add(new GenerationRequest(tokenizer.encode(text), maxTokens, SamplingParams.greedy(), -1, i));
+      }
     }
     try (Backend backend = device.backend()) {
       out.printf("tandem demo: models from %s (trained by this project: see %s), %s%n", dir,
@@ -116,6 +153,10 @@ public final class DemoCommand implements Callable<Integer> {
       out.printf("%-36s %12.1f %9s %15s %10s%n", "primary alone", SpeedComparison.median(rates[0]), "1.00x", "-", "-");
       row(out, "SPEED, distilled drafter", first[1], rates[1], rates[0], primary);
       row(out, "SPEED, Tandem-Distil secondary", first[2], rates[2], rates[0], primary);
+      if (!recall) {
+        out.printf("%nAlso: ./tandem demo --task recall, the same table on associative recall, where a one-layer Tandem"
+            + " secondary reads what the primary knows (models/recall/MODEL_CARD.md)%n");
+      }
     }
     return 0;
   }

@@ -7,13 +7,16 @@ import dev.tandem.speculative.DrafterEvaluation;
 import dev.tandem.engine.Engine;
 import dev.tandem.engine.EngineBuilder;
 import dev.tandem.tokenizer.Tokenizer;
+import dev.tandem.train.data.RecallTask;
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.zip.GZIPInputStream;
 import picocli.CommandLine.Command;
@@ -36,7 +39,8 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--block-length", defaultValue = "2", description = "Primary block length gamma (default 2).")
   int blockLength;
 
-  @Option(names = "--window", defaultValue = "256", description = "Tokens per evaluation window (default 256).")
+  @Option(names = "--window", defaultValue = "256", description = "Tokens per evaluation window (default 256; with"
+      + " --recall a window is a line).")
   int window;
 
   @Option(names = "--max-positions", defaultValue = "20000", description = "Stop after this many positions.")
@@ -44,6 +48,11 @@ public final class EvalCommand implements Callable<Integer> {
 
   @Option(names = "--json", description = "Print the metrics as JSON.")
   boolean json;
+
+  @Option(names = "--recall", description = "The data is recall text (tandem data recall): each line is one window,"
+      + " and the metrics are also reported on the positions the context determines (the repeat after its first key)"
+      + " and on the rest (--json: objects \"determined\" and \"rest\").")
+  boolean recall;
 
   @Option(names = "--dump", description = "Write one JSON line per position (position, true token, argmax, log-prob).")
   Path dump;
@@ -58,21 +67,46 @@ public final class EvalCommand implements Callable<Integer> {
     EngineBuilder setup = EngineBuilder.load(primaryDir).drafter(drafterDir).fixedSpeculation();
     Tokenizer tokenizer = setup.tokenizer();
     if (tokenizer == null) throw new IllegalArgumentException("the primary " + primaryDir + " has no tokenizer.json");
-    int[] tokens = tokenizer.encode(readText(data));
+    String text = readText(data);
+    List<int[]> windows = new ArrayList<>();
+    if (recall) {
+      for (String line : text.split("\n")) if (!line.isBlank()) windows.add(tokenizer.encode(line));
+      window = Math.max(blockLength + 1, windows.stream().mapToInt(w -> w.length).max().orElse(0));
+    } else {
+      int[] tokens = tokenizer.encode(text);
+      for (int start = 0; start + blockLength < tokens.length; start += window) {
+        windows.add(Arrays.copyOfRange(tokens, start, Math.min(tokens.length, start + window)));
+      }
+    }
     int contextLength = setup.context(window).contextLength();
+    if (window > contextLength) {
+      throw new IllegalArgumentException("a line of " + data + " has " + window + " tokens, more than the context ("
+          + contextLength + ")");
+    }
+    PositionGroup determined = new PositionGroup(), rest = new PositionGroup();
     DrafterEvaluation.Totals totals = new DrafterEvaluation.Totals();
     ObjectMapper mapper = new ObjectMapper();
     try (Backend backend = device.backend();
         Engine models = setup.backend(backend).gamma(blockLength).prefillBudget(blockLength + 1).build();
         BufferedWriter dumpWriter = dump == null ? null : Files.newBufferedWriter(dump, StandardCharsets.UTF_8)) {
       DrafterEvaluation evaluation = new DrafterEvaluation(models.primary(), models.drafter(), blockLength);
-      for (int start = 0; start + blockLength < tokens.length && totals.positions < maxPositions; start += window) {
-        int[] part = Arrays.copyOfRange(tokens, start, Math.min(tokens.length, start + window));
-        int offset = start;
+      int offset = 0;
+      for (int w = 0; w < windows.size() && totals.positions < maxPositions; w++) {
+        int[] part = windows.get(w);
+        int windowStart = offset;
+        int windowIndex = w;
+        offset += part.length;
+        if (part.length <= 1) continue;
+        boolean[] known = recall ? RecallTask.determined(part) : null;
         evaluation.window(part, totals, p -> {
+          if (known != null) (known[p.position() + 1] ? determined : rest).add(p);
           if (dumpWriter == null) return;
           ObjectNode n = mapper.createObjectNode();
-          n.put("position", offset + p.position());
+          n.put("position", windowStart + p.position());
+          if (recall) {
+            n.put("line", windowIndex);
+            n.put("determined", known[p.position() + 1]);
+          }
           n.put("true_token", p.trueToken());
           n.put("argmax", p.drafterArgmax());
           n.put("log_prob_true", p.drafterLogProb());
@@ -97,6 +131,10 @@ public final class EvalCommand implements Callable<Integer> {
       root.put("drafter_kind", setup.isTandem() ? "tandem" : "draft-model");
       root.put("block_length", blockLength);
       root.put("data", data.toString());
+      if (recall) {
+        root.set("determined", determined.toJson());
+        root.set("rest", rest.toJson());
+      }
       System.out.println(mapper.writerWithDefaultPrettyPrinter().writeValueAsString(root));
     } else {
       System.out.printf("%s on %s (%,d positions, block length %d)%n", drafterDir, data, totals.positions, blockLength);
@@ -105,6 +143,13 @@ public final class EvalCommand implements Callable<Integer> {
       System.out.printf("cross-entropy      %.4f   (primary: %.4f)%n", totals.crossEntropy(), totals.primaryCrossEntropy());
       System.out.printf("relative accuracy  %.2f%%%n", 100 * totals.relativeAccuracy());
       System.out.printf("TV distance        %.4f%n", totals.meanTotalVariation());
+      if (recall) {
+        for (var g : List.of(java.util.Map.entry("determined", determined), java.util.Map.entry("rest", rest))) {
+          System.out.printf("%-10s %,7d positions: accuracy %.2f%% (primary: %.2f%%), TV distance %.4f%n", g.getKey(),
+              g.getValue().positions, 100 * g.getValue().accuracy(), 100 * g.getValue().primaryAccuracy(),
+              g.getValue().meanTotalVariation());
+        }
+      }
     }
     return 0;
   }

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
     description = "Inference engine and trainer for Tandem Transformers and Tandem + SPEED.",
     subcommands = {DemoCommand.class, InitCommand.class, InitRouterCommand.class, GenerateCommand.class,
         SpeedCommand.class, EvalCommand.class, TrainCommand.class, ConvertCommand.class, TokenizeCommand.class,
-        BenchCommand.class, DeviceCommand.class, BatchCommand.class, ServeCommand.class})
+        BenchCommand.class, DeviceCommand.class, BatchCommand.class, ServeCommand.class, DataCommand.class})
 public final class Main implements Runnable {
   /** Exit status for bad input (missing files, invalid parameters, corrupt models). */
   public static final int EXIT_BAD_INPUT = 1;

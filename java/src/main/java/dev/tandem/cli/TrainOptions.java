@@ -31,11 +31,16 @@ public final class TrainOptions {
         description = "Share of segments held out for validation (default: 0.01).")
     double valFraction;
 
+    @Option(names = "--validation", paramLabel = "FILE", description = "Held-out text files (repeatable): the"
+        + " validation side is these files whole and the training side every FILE whole (--val-fraction is not used),"
+        + " e.g. a generated task's text from other seeds.")
+    List<Path> validationFiles;
+
     RecipeRun.Data data(Path defaultTokenizer) {
       Path t = tokenizer != null ? tokenizer : defaultTokenizer;
       if (t == null) throw new IllegalArgumentException("give --tokenizer (a tokenizer.json, see `tandem train tokenizer`)");
       if (seqLen < 2) throw new IllegalArgumentException("--seq-len must be >= 2, got " + seqLen);
-      return new RecipeRun.Data(files, t, segmentBytes, valFraction, seqLen);
+      return new RecipeRun.Data(files, t, segmentBytes, valFraction, seqLen, validationFiles);
     }
   }
 

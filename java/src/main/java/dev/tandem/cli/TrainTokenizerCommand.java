@@ -6,6 +6,7 @@ import dev.tandem.tokenizer.BpeTrainer;
 import dev.tandem.tokenizer.ByteLevelBpeTokenizer;
 import dev.tandem.tokenizer.TokenizerJson;
 import dev.tandem.train.data.TextSplit;
+import dev.tandem.train.data.WordVocabulary;
 import dev.tandem.util.AtomicFiles;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -19,7 +20,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code tandem train tokenizer}: byte-level BPE learnt from the training side of the split only. */
 @Command(name = "tokenizer", mixinStandardHelpOptions = true,
-    description = "Learn a byte-level BPE tokenizer (tokenizer.json) from the training side of the split.")
+    description = "Learn a byte-level BPE tokenizer (tokenizer.json) from the training side of the split, or a"
+        + " word-level one (--whole-words).")
 public final class TrainTokenizerCommand implements Callable<Integer> {
   @Parameters(arity = "1..*", paramLabel = "FILE", description = "Text files (UTF-8; .gz accepted).")
   List<Path> files;
@@ -38,20 +40,36 @@ public final class TrainTokenizerCommand implements Callable<Integer> {
       description = "Held-out share, as for the models (default: 0.01).")
   double valFraction;
 
+  @Option(names = "--whole-words", description = "A word-level vocabulary instead of BPE: the most frequent words"
+      + " of the training text (with their leading space, pieces of \" ?\\S+\"), one token each, up to --vocab in all;"
+      + " other pieces fall back to bytes. For tasks whose words must stay whole (tandem data recall).")
+  boolean wholeWords;
+
   @Spec CommandSpec spec;
 
   @Override
   public Integer call() throws Exception {
     long start = System.nanoTime();
     TextSplit split = TextSplit.of(files, segmentBytes, valFraction);
-    ByteLevelBpeTokenizer tokenizer = new BpeTrainer(vocab, List.of("<|endoftext|>")).train(split.texts(false));
     Files.createDirectories(out);
-    TokenizerJson.save(tokenizer, out.resolve("tokenizer.json"));
+    dev.tandem.tokenizer.Tokenizer tokenizer;
+    if (wholeWords) {
+      if (vocab < 258) throw new IllegalArgumentException("--vocab must be >= 258 (256 bytes, a word, <|endoftext|>)");
+      List<String> words = WordVocabulary.learn(split.texts(false), vocab - 257);
+      String json = WordVocabulary.tokenizerJson(words);
+      AtomicFiles.writeString(out.resolve("tokenizer.json"), json);
+      tokenizer = TokenizerJson.parse(json, out.resolve("tokenizer.json").toString());
+    } else {
+      ByteLevelBpeTokenizer bpe = new BpeTrainer(vocab, List.of("<|endoftext|>")).train(split.texts(false));
+      TokenizerJson.save(bpe, out.resolve("tokenizer.json"));
+      tokenizer = bpe;
+    }
     ObjectMapper json = new ObjectMapper();
     ObjectNode n = json.createObjectNode();
     n.put("recipe", "tokenizer");
     n.put("command", TrainOptions.invocation(spec));
     n.put("vocab_size", tokenizer.vocabSize());
+    n.put("kind", wholeWords ? "whole words" : "byte-level BPE");
     n.put("training_bytes", split.bytes(false));
     n.put("split_sha256", split.fingerprint());
     n.put("wall_seconds", (System.nanoTime() - start) / 1e9);

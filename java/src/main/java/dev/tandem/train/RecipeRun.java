@@ -36,7 +36,22 @@ public final class RecipeRun implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Where the text comes from and how it is cut. */
-  public record Data(List<Path> files, Path tokenizer, int segmentBytes, double validationFraction, int seqLen) {}
+  public record Data(List<Path> files, Path tokenizer, int segmentBytes, double validationFraction, int seqLen,
+      List<Path> validationFiles) {
+    public Data {
+      validationFiles = validationFiles == null ? List.of() : List.copyOf(validationFiles);
+    }
+
+    /** Held-out segments chosen by hash (no held-out files). */
+    public Data(List<Path> files, Path tokenizer, int segmentBytes, double validationFraction, int seqLen) {
+      this(files, tokenizer, segmentBytes, validationFraction, seqLen, List.of());
+    }
+
+    public TextSplit split() throws IOException {
+      return validationFiles.isEmpty() ? TextSplit.of(files, segmentBytes, validationFraction)
+          : TextSplit.byFile(files, validationFiles, segmentBytes);
+    }
+  }
 
   /** The loop's settings (see {@link Trainer.Options}). */
   public record Loop(int steps, int batch, double lr, double minLr, int warmup, double weightDecay, double clip,
@@ -81,7 +96,7 @@ public final class RecipeRun implements AutoCloseable {
     }
     if (!Files.isRegularFile(data.tokenizer())) throw new IOException("tokenizer not found: " + data.tokenizer());
     this.tokenizer = TokenizerJson.load(data.tokenizer());
-    this.split = TextSplit.of(data.files(), data.segmentBytes(), data.validationFraction());
+    this.split = data.split();
     if (split.segments().isEmpty()) {
       throw new IllegalArgumentException("the training text is empty: " + data.files().stream().map(Path::toString)
           .collect(java.util.stream.Collectors.joining(", ")));
@@ -258,8 +273,14 @@ public final class RecipeRun implements AutoCloseable {
     ObjectNode d = n.putObject("data");
     ArrayNode files = d.putArray("files");
     for (Path f : data.files()) files.add(f.getFileName().toString());
-    d.put("split", "by chunk: segments of ~" + data.segmentBytes() + " bytes, sha256-assigned, "
-        + data.validationFraction() + " held out");
+    if (data.validationFiles().isEmpty()) {
+      d.put("split", "by chunk: segments of ~" + data.segmentBytes() + " bytes, sha256-assigned, "
+          + data.validationFraction() + " held out");
+    } else {
+      ArrayNode held = d.putArray("validation_files");
+      for (Path f : data.validationFiles()) held.add(f.getFileName().toString());
+      d.put("split", "by file: the validation files are held out whole");
+    }
     d.put("split_sha256", split.fingerprint());
     d.put("training_tokens", tokens.train().length);
     d.put("validation_tokens", tokens.validation().length);

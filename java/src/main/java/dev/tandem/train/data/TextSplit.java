@@ -42,12 +42,43 @@ public final class TextSplit {
   private final List<Segment> segments;
   private final int segmentBytes;
   private final double validationFraction;
+  private final int heldOutFiles; // > 0: the last heldOutFiles files are the validation side, whole
 
-  private TextSplit(List<Path> files, List<Segment> segments, int segmentBytes, double validationFraction) {
+  private TextSplit(List<Path> files, List<Segment> segments, int segmentBytes, double validationFraction,
+      int heldOutFiles) {
     this.files = files;
     this.segments = segments;
     this.segmentBytes = segmentBytes;
     this.validationFraction = validationFraction;
+    this.heldOutFiles = heldOutFiles;
+  }
+
+  /**
+   * A split by file: every segment of {@code training} is training text, every segment of
+   * {@code heldOut} validation text (e.g. a generated task's text from other seeds). Each side's
+   * files stay contiguous, so a side that is one file tokenizes into one stream without gaps.
+   */
+  public static TextSplit byFile(List<Path> training, List<Path> heldOut, int segmentBytes) throws IOException {
+    if (training.isEmpty()) throw new IllegalArgumentException("no text files given");
+    if (heldOut.isEmpty()) throw new IllegalArgumentException("no held-out files given");
+    if (segmentBytes < 64) throw new IllegalArgumentException("segment size must be >= 64 bytes, got " + segmentBytes);
+    List<Path> all = new ArrayList<>(training);
+    all.addAll(heldOut);
+    List<Segment> segments = new ArrayList<>();
+    for (int f = 0; f < all.size(); f++) {
+      byte[] text = read(all.get(f));
+      boolean validation = f >= training.size();
+      for (long[] range : cut(text, segmentBytes)) {
+        segments.add(new Segment(f, range[0], java.util.Arrays.copyOfRange(text, (int) range[0], (int) range[1]),
+            validation));
+      }
+    }
+    return new TextSplit(List.copyOf(all), segments, segmentBytes, 0, heldOut.size());
+  }
+
+  /** Files held out whole ({@link #byFile}); 0 for a split by segment hash. */
+  public int heldOutFiles() {
+    return heldOutFiles;
   }
 
   public static TextSplit of(List<Path> files, int segmentBytes, double validationFraction) throws IOException {
@@ -64,7 +95,7 @@ public final class TextSplit {
         segments.add(new Segment(f, range[0], bytes, isValidation(bytes, validationFraction)));
       }
     }
-    return new TextSplit(List.copyOf(files), segments, segmentBytes, validationFraction);
+    return new TextSplit(List.copyOf(files), segments, segmentBytes, validationFraction, 0);
   }
 
   /**
@@ -182,7 +213,8 @@ public final class TextSplit {
   public String fingerprint() {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
-      md.update(("split:" + segmentBytes + ":" + validationFraction + "\n").getBytes(StandardCharsets.UTF_8));
+      String head = "split:" + segmentBytes + ":" + validationFraction + (heldOutFiles > 0 ? ":files:" + heldOutFiles : "");
+      md.update((head + "\n").getBytes(StandardCharsets.UTF_8));
       for (Segment s : segments) {
         md.update((byte) (s.validation() ? 1 : 0));
         md.update(s.bytes());
