@@ -39,6 +39,7 @@ public final class Engine implements AutoCloseable {
   private final int maxWaiting;
   private final String description;
   private final ConcurrentLinkedQueue<Sequence> inbox = new ConcurrentLinkedQueue<>();
+  private final ConcurrentLinkedQueue<RequestHandle> cancelled = new ConcurrentLinkedQueue<>();
   private final AtomicInteger queued = new AtomicInteger();     // inbox + waiting
   private final AtomicInteger runningCount = new AtomicInteger();
   private final AtomicLong nextId = new AtomicLong();
@@ -47,6 +48,8 @@ public final class Engine implements AutoCloseable {
   private final List<EngineListener> listeners = new java.util.concurrent.CopyOnWriteArrayList<>();
   private volatile Thread loop;
   private volatile boolean closing;
+  private long stepNanos;                     // time in step(), model passes included
+  private PassCosts measuredCosts;            // measured on demand (measurePassCosts)
   private volatile int kvUsedNow;
 
   Engine(ModelRunner runner, Tokenizer tokenizer, SpeculationPolicy policy, Scheduler scheduler, int maxWaiting,
@@ -77,7 +80,6 @@ public final class Engine implements AutoCloseable {
   /** The cost model the speculation policy uses (null without one). */
   public PassCosts passCosts() { return policy.costs(); }
 
-  private PassCosts measuredCosts;
 
   /**
    * The cost model of this engine's models on this machine: the policy's, or measured now on an idle
@@ -126,7 +128,6 @@ public final class Engine implements AutoCloseable {
     signal();
   }
 
-  private final ConcurrentLinkedQueue<RequestHandle> cancelled = new ConcurrentLinkedQueue<>();
 
   private void validate(GenerationRequest r) {
     int context = runner.contextLength();
@@ -167,7 +168,6 @@ public final class Engine implements AutoCloseable {
     }
   }
 
-  private long stepNanos;
 
   /**
    * Nanoseconds spent in {@link #step} so far: the model passes ({@link #totals}' prefill, draft,

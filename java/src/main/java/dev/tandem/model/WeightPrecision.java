@@ -12,9 +12,8 @@ public enum WeightPrecision {
   /**
    * What loading does unless asked otherwise: fp32 for now. On the CPU, decoding from stored BF16 is
    * twice as fast, but a block of 8 positions in a stored format costs about 4x one position (fp32: about
-   * 2x), so SPEED's verification passes cost more than they save (the demo models' SPEED fell from
-   * 1.5x to 0.65x the primary alone); stored formats are a choice ({@code --dtype stored}) until their
-   * block products are cheap.
+   * 2x), so SPEED's verification passes cost more than they save; stored formats are a choice
+   * ({@code --dtype stored}) until their block products are cheap.
    */
   public static final WeightPrecision DEFAULT = FP32;
 

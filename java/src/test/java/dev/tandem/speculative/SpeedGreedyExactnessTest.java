@@ -116,7 +116,9 @@ class SpeedGreedyExactnessTest {
       }
     }
     // The router must have cut blocks short (fewer drafts than gamma-max per round on average) and
-    // drafts must have been both accepted and rejected.
+    // drafts must have been both accepted and rejected. (Only rounds that drafted count as rounds since
+    // the engine: a request's last token, decoded plainly, no longer adds a zero-draft round, so the
+    // average sits closer to gamma-max than the 0.25 margin this allowed before: 2.82 for gamma-max 3.)
     double draftsPerRound = (double) acceptance.draftTokens / acceptance.rounds;
     assertThat(draftsPerRound).isLessThan(gammaMax - 0.1).isGreaterThan(1);
     assertThat(acceptance.acceptedTokens).isPositive().isLessThan(acceptance.draftTokens);
